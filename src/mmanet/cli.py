@@ -1,0 +1,193 @@
+"""The ``mmanet`` command line; the only place that parses arguments.
+
+mmanet demo                                    every method on the bundled data
+mmanet run CONFIG.yaml --set optim.lr=0.01     an experiment from a config file
+mmanet run --data FILE.npz --methods dropout,customized --seeds 0,1,2 --epochs 30 --out DIR
+mmanet evaluate runs/demo/seed_0/dropout/model.pt
+mmanet list                                    methods, datasets, encoders, decoders
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+
+__all__ = ["build_parser", "main"]
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _add_trainer_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hardware (passed to lightning.Trainer)")
+    group.add_argument("--accelerator", help="cpu, gpu, auto (default: cpu)")
+    group.add_argument("--devices", help="number of devices (processes) or 'auto'")
+    group.add_argument("--num-nodes", type=int, help="nodes for multi-node DDP")
+    group.add_argument("--strategy", help="auto, ddp, ddp_spawn, ...")
+    group.add_argument("--precision", help="32-true, bf16-mixed, 16-mixed (GPU)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=0.01 (repeatable)"
+    )
+    parser.add_argument("--data", help="your own .npz file (see README: bring your own data)")
+    parser.add_argument("--dataset", help="dataset name (mfeat, npz, synthetic)")
+    parser.add_argument("--modalities", type=_csv, help="comma-separated modality names to use")
+    parser.add_argument("--methods", type=_csv, help="comma-separated methods (see `mmanet list`)")
+    parser.add_argument("--seeds", type=lambda s: [int(x) for x in _csv(s)], help="comma-separated seeds, e.g. 0,1,2")
+    parser.add_argument("--epochs", type=int, help="training epochs per model")
+    parser.add_argument("--out", help="output directory")
+    _add_trainer_flags(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    from mmanet import __version__
+
+    parser = argparse.ArgumentParser(prog="mmanet", description="Multimodal learning with missing modalities (MMANet).")
+    parser.add_argument("--version", action="version", version=f"mmanet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="train and compare every method on the bundled UCI digits")
+    _add_run_flags(demo)
+    run = sub.add_parser("run", help="run an experiment from a YAML config and/or flags")
+    run.add_argument("config", nargs="?", help="experiment YAML (see configs/)")
+    _add_run_flags(run)
+    evaluate = sub.add_parser("evaluate", help="evaluate an exported model.pt on every combination")
+    evaluate.add_argument("checkpoint", help="model.pt written by `mmanet run`")
+    evaluate.add_argument("--data", help=".npz file to evaluate on (default: the training data)")
+    evaluate.add_argument("--dataset", help="dataset name (default: the one the model was trained on)")
+    evaluate.add_argument("--split", default="test", choices=["train", "val", "test", "all"], help="which split (default: test)")
+    evaluate.add_argument("--json", dest="json_out", help="also write the results to this JSON file")
+    _add_trainer_flags(evaluate)
+    sub.add_parser("list", help="list methods, datasets, encoders and decoders")
+    return parser
+
+
+def _trainer_overrides(args: argparse.Namespace) -> list[str]:
+    pairs = {"accelerator": args.accelerator, "devices": args.devices, "num_nodes": args.num_nodes, "strategy": args.strategy, "precision": args.precision}
+    out = [f"trainer.{k}={v}" for k, v in pairs.items() if v is not None]
+    if args.no_progress:
+        out.append("trainer.progress=false")
+    return out
+
+
+def _run_overrides(args: argparse.Namespace) -> list[str]:
+    out = _trainer_overrides(args)
+    if args.data:
+        out += ["data.dataset=npz", f"data.path={json.dumps(str(args.data))}"]
+    if args.dataset:
+        out.append(f"data.dataset={args.dataset}")
+    for key, value in (("data.modalities", args.modalities), ("methods", args.methods), ("seeds", args.seeds)):
+        if value is not None:
+            out.append(f"{key}={json.dumps(value)}")
+    if args.epochs is not None:
+        out.append(f"optim.epochs={args.epochs}")
+    if args.out:
+        out.append(f"out={json.dumps(str(args.out))}")
+    return out + list(args.overrides)
+
+
+def _cmd_run(args: argparse.Namespace, console: Console, preset: Path | None = None) -> int:
+    from mmanet.config import load_config
+    from mmanet.reporting import print_report
+    from mmanet.training import run_experiment
+    from mmanet.training.experiment import is_global_zero
+
+    config_path = preset if preset is not None else args.config
+    cfg = load_config(config_path, _run_overrides(args))
+    report = run_experiment(cfg, console=console if is_global_zero() else Console(quiet=True))
+    if is_global_zero():
+        print_report(report, console)
+        console.print(f"reports written to [bold]{cfg.out}[/]: report.json, report.md, report.csv, report.png")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
+    from mmanet.config import DataConfig, TrainerConfig, apply_overrides, from_dict
+    from mmanet.data import load_dataset, split_arrays
+    from mmanet.modelfile import load_model_file
+    from mmanet.reporting import aggregate_method, print_report
+    from mmanet.training import evaluate_model_file
+    from mmanet.training.experiment import is_global_zero
+
+    model = load_model_file(args.checkpoint)
+    config = model.meta["config"]
+    data = dict(config["data"])
+    if args.data:
+        data.update(dataset="npz", path=str(args.data))
+    elif args.dataset:
+        data.update(dataset=args.dataset)
+    data_cfg = from_dict(DataConfig, data, prefix="data")
+    arrays = load_dataset(data_cfg)
+    if args.split != "all":
+        seed = data_cfg.split_seed if data_cfg.split_seed is not None else int(model.meta["seed"])
+        arrays = split_arrays(arrays, data_cfg.split, seed)[args.split]
+    trainer_cfg = from_dict(
+        TrainerConfig, apply_overrides(dict(config["trainer"]), [o.removeprefix("trainer.") for o in _trainer_overrides(args)]), prefix="trainer"
+    )
+    results = evaluate_model_file(model, arrays, trainer_cfg)
+    if not is_global_zero():
+        return 0
+    metrics = list(next(iter(results.values())))
+    summary = aggregate_method({int(model.meta["seed"]): results}, list(results), metrics)
+    report = {
+        "dataset": arrays.source,
+        "modalities": list(model.modalities),
+        "split": args.split,
+        "seeds": [model.meta["seed"]],
+        "metrics": metrics,
+        "methods": {model.meta["method"]: summary},
+    }
+    print_report(report, console)
+    if args.json_out:
+        from mmanet.reporting import atomic_write_text
+
+        atomic_write_text(args.json_out, json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _cmd_list(console: Console) -> int:
+    from mmanet.data import DATASETS
+    from mmanet.nn import DECODERS, ENCODERS
+    from mmanet.training import METHODS
+
+    console.print("[bold]methods[/]")
+    for name, spec in METHODS.items():
+        console.print(f"  {name:12s} {spec.description}")
+    console.print(f"[bold]datasets[/]  {', '.join(sorted(DATASETS))}")
+    console.print(f"[bold]encoders[/]  {', '.join(ENCODERS.names())} (auto: mlp for vectors, cnn for images)")
+    console.print(f"[bold]decoders[/]  {', '.join(DECODERS.names())}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mmanet`` console script."""
+    args = build_parser().parse_args(argv)
+    console = Console()
+    from mmanet.config import ConfigError
+    from mmanet.data import DataError
+    from mmanet.modelfile import ModelFileError
+
+    try:
+        if args.command == "demo":
+            return _cmd_run(args, console, preset=Path(str(resources.files("mmanet.presets").joinpath("demo.yaml"))))
+        if args.command == "run":
+            return _cmd_run(args, console)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args, console)
+        return _cmd_list(console)
+    except (ConfigError, DataError, ModelFileError) as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Layered experiment configuration: defaults < YAML file < ``--set key=value`` overrides.
+
+Every section is a typed dataclass; :func:`from_dict` checks keys and types and names the
+offending key (``optim.lr: expected float, got 'fast'``). The resolved config is saved with
+every run, checkpoint and report (:func:`to_dict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "DistillConfig",
+    "ExperimentConfig",
+    "MARConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainerConfig",
+    "apply_overrides",
+    "from_dict",
+    "load_config",
+    "to_dict",
+]
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, of the wrong type, or impossible."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Which data, which modalities, how it is split and batched."""
+
+    dataset: str = "mfeat"
+    path: str | None = None
+    modalities: list[str] | None = None
+    split: list[float] = dataclasses.field(default_factory=lambda: [0.6, 0.2, 0.2])
+    split_seed: int | None = None
+    batch_size: int = 64
+    eval_batch_size: int = 512
+    num_workers: int = 0
+    normalize: bool = True
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(len(self.split) == 3 and all(f > 0 for f in self.split), "data.split", "three positive fractions (train, val, test)", self.split)
+        _check(abs(sum(self.split) - 1.0) < 1e-6, "data.split", "fractions summing to 1", self.split)
+        _check(self.batch_size >= 1, "data.batch_size", ">= 1", self.batch_size)
+        _check(self.eval_batch_size >= 1, "data.eval_batch_size", ">= 1", self.eval_batch_size)
+        _check(self.num_workers >= 0, "data.num_workers", ">= 0", self.num_workers)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Network: per-modality encoders (``{modality or 'default': {name: ..., **kwargs}}``)."""
+
+    encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    embed_dim: int = 64
+    decoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "mlp", "hidden": 128, "dropout": 0.2})
+    masking: Literal["feature", "input"] = "feature"
+
+    def __post_init__(self) -> None:
+        _check(self.embed_dim >= 1, "model.embed_dim", ">= 1", self.embed_dim)
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule (epochs count from 0)."""
+
+    epochs: int = 60
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    nesterov: bool = True
+    scheduler: Literal["none", "cosine", "step"] = "cosine"
+    warmup_epochs: int = 0
+    milestones: list[float] = dataclasses.field(default_factory=lambda: [1 / 6, 2 / 6, 3 / 6])
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, "optim.epochs", ">= 1", self.epochs)
+        _check(self.lr > 0, "optim.lr", "> 0", self.lr)
+        _check(self.weight_decay >= 0, "optim.weight_decay", ">= 0", self.weight_decay)
+        _check(0 <= self.warmup_epochs < self.epochs, "optim.warmup_epochs", "in [0, epochs)", self.warmup_epochs)
+        _check(all(0 < m < 1 for m in self.milestones), "optim.milestones", "fractions of training in (0, 1)", self.milestones)
+        _check(0 <= self.label_smoothing < 1, "optim.label_smoothing", "in [0, 1)", self.label_smoothing)
+
+
+@dataclasses.dataclass
+class DistillConfig:
+    """Knowledge transfer from the frozen teacher (used by ``sp``, ``kd``, ``mad``, ``mmanet``)."""
+
+    alpha: float = 1.0
+    variant: Literal["paper", "official"] = "paper"
+    temperature: float = 4.0
+    teacher_temperature: float = 1.0
+    layer: str = "features"
+    teacher: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.alpha >= 0, "distill.alpha", ">= 0", self.alpha)
+        _check(self.temperature > 0, "distill.temperature", "> 0", self.temperature)
+        _check(self.teacher_temperature > 0, "distill.teacher_temperature", "> 0", self.teacher_temperature)
+
+
+@dataclasses.dataclass
+class MARConfig:
+    """Modality-aware regularization: mining window and loss weight (epochs count from 0)."""
+
+    beta: float = 0.5
+    mine_start: int = 2
+    begin_epoch: int = 5
+    criterion: Literal["label_kl", "posterior_kl", "metric_gap"] = "label_kl"
+    top_k: int = 1
+    candidates: list[str] | None = None
+    variant: Literal["paper", "official"] = "paper"
+
+    def __post_init__(self) -> None:
+        _check(self.beta >= 0, "mar.beta", ">= 0", self.beta)
+        _check(0 <= self.mine_start < self.begin_epoch, "mar.begin_epoch", f"after mar.mine_start ({self.mine_start})", self.begin_epoch)
+        _check(self.top_k >= 1, "mar.top_k", ">= 1", self.top_k)
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    """Passed through to ``lightning.Trainer``."""
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    progress: bool = True
+    log_every_n_steps: int = 10
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    """One experiment: data, model, methods and seeds; written into every result."""
+
+    name: str = "experiment"
+    out: str = "runs/experiment"
+    seeds: list[int] = dataclasses.field(default_factory=lambda: [0])
+    methods: list[str] = dataclasses.field(default_factory=lambda: ["teacher", "dropout", "customized"])
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
+    mar: MARConfig = dataclasses.field(default_factory=MARConfig)
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+
+    def __post_init__(self) -> None:
+        _check(len(self.seeds) >= 1, "seeds", "at least one seed", self.seeds)
+        _check(len(set(self.seeds)) == len(self.seeds), "seeds", "distinct seeds", self.seeds)
+        _check(len(self.methods) >= 1, "methods", "at least one method", self.methods)
+
+
+def _check(ok: bool, key: str, expected: str, got: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: expected {expected}, got {got!r}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        for option in args:
+            try:
+                return _coerce(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"{key}: expected null, got {value!r}")
+        return None
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {_coerce(k, args[0], key): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, prefix=key)  # type: ignore[arg-type]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
+    if not isinstance(value, tp):
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
+    where = prefix or "config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"{key}: unknown key; valid keys here: {sorted(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _coerce(value, hints[name], key)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain-dict form of a config (YAML/JSON serialisable, safe for ``weights_only`` loads)."""
+    return dataclasses.asdict(config)
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings (values parsed as YAML) onto a nested dict, in order."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=0.01")
+        _set_path(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+    return tree
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        old = merged.get(key)
+        renamed = isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) != old.get("name")
+        if isinstance(value, dict) and isinstance(old, dict) and not renamed:
+            merged[key] = _merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Resolve defaults < ``base`` < YAML file ``path`` < ``overrides`` into a checked config.
+
+    Nested mappings merge key by key, except that a mapping whose ``name`` changes (an encoder
+    or decoder spec) replaces the old one, so options of the old component do not leak in.
+    """
+    tree: dict[str, Any] = to_dict(ExperimentConfig())
+    if base:
+        tree = _merge(tree, base)
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: cannot read config: {err}") from err
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        tree = _merge(tree, loaded)
+    update: dict[str, Any] = {}
+    apply_overrides(update, overrides or [])
+    tree = _merge(tree, update)
+    return from_dict(ExperimentConfig, tree)

@@ -1,0 +1,190 @@
+"""In-memory multimodal data and the bring-your-own ``.npz`` format.
+
+An ``.npz`` file holds one array per modality (first axis = samples; vectors ``(N, D)`` or
+images ``(N, C, H, W)``), ``labels`` (integers), optionally ``split`` (strings ``train`` /
+``val`` / ``test``) and ``present_<modality>`` booleans marking samples whose modality is
+missing in the data itself. :func:`arrays_from_mapping` checks all of it and names the key at
+fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmanet.modality import check_modalities
+
+__all__ = ["SPLITS", "DataError", "MultimodalArrays", "arrays_from_mapping", "load_npz", "stratified_split"]
+
+SPLITS = ("train", "val", "test")
+_RESERVED = ("labels", "split")
+_PRESENT = "present_"
+
+
+class DataError(ValueError):
+    """Input data is malformed; the message names the file and key."""
+
+
+@dataclasses.dataclass
+class MultimodalArrays:
+    """A labelled multimodal dataset held in memory.
+
+    Attributes:
+        inputs: ``{modality: (N, *shape) float32}``; absent entries are zero.
+        present: ``(N, M)`` boolean, modality order = ``modalities``.
+        labels: ``(N,)`` int64 class indices.
+        split: ``(N,)`` strings from :data:`SPLITS`, or ``None`` (then a seeded split is made).
+    """
+
+    modalities: tuple[str, ...]
+    inputs: dict[str, Tensor]
+    present: Tensor
+    labels: Tensor
+    num_classes: int
+    source: str
+    split: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample shape of each modality."""
+        return {m: tuple(self.inputs[m].shape[1:]) for m in self.modalities}
+
+    def subset(self, indices: np.ndarray | Tensor) -> MultimodalArrays:
+        """The samples at ``indices`` (same modalities and class count)."""
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        return dataclasses.replace(
+            self,
+            inputs={m: t[idx] for m, t in self.inputs.items()},
+            present=self.present[idx],
+            labels=self.labels[idx],
+            split=None if self.split is None else self.split[idx.numpy()],
+        )
+
+    def select(self, modalities: Sequence[str]) -> MultimodalArrays:
+        """Keep only ``modalities`` (in the order given); samples left with none are an error."""
+        names = check_modalities(modalities)
+        unknown = [m for m in names if m not in self.modalities]
+        if unknown:
+            raise DataError(f"{self.source}: modalities {unknown} not in the data; available: {list(self.modalities)}")
+        columns = [self.modalities.index(m) for m in names]
+        present = self.present[:, columns]
+        _check_some_present(present, self.source)
+        return dataclasses.replace(self, modalities=names, inputs={m: self.inputs[m] for m in names}, present=present)
+
+
+def _check_some_present(present: Tensor, source: str) -> None:
+    empty = torch.nonzero(~present.any(1)).flatten()
+    if len(empty):
+        raise DataError(f"{source}: sample {int(empty[0])} has no modality present ({len(empty)} such samples)")
+
+
+def _labels(raw: np.ndarray, source: str, n: int) -> Tensor:
+    if raw.ndim != 1 or len(raw) != n:
+        raise DataError(f"{source}: key 'labels' must have shape ({n},), got {raw.shape}")
+    if not np.issubdtype(raw.dtype, np.integer):
+        raise DataError(f"{source}: key 'labels' must hold integers, got dtype {raw.dtype}")
+    if len(raw) and raw.min() < 0:
+        raise DataError(f"{source}: key 'labels' has negative class {int(raw.min())}")
+    return torch.as_tensor(raw.astype(np.int64))
+
+
+def _split(raw: np.ndarray, source: str, n: int) -> np.ndarray:
+    if raw.shape != (n,) or raw.dtype.kind not in "US":
+        raise DataError(f"{source}: key 'split' must be ({n},) strings, got shape {raw.shape} dtype {raw.dtype}")
+    values = raw.astype(str)
+    unknown = sorted(set(values.tolist()) - set(SPLITS))
+    if unknown:
+        raise DataError(f"{source}: key 'split' has unknown names {unknown}; expected {list(SPLITS)}")
+    missing = [s for s in SPLITS if not (values == s).any()]
+    if missing:
+        raise DataError(f"{source}: key 'split' has no samples for {missing}")
+    return values
+
+
+def _modality(name: str, raw: np.ndarray, present: np.ndarray, source: str, n: int) -> Tensor:
+    if raw.ndim < 2 or raw.shape[0] != n:
+        raise DataError(f"{source}: key {name!r} must have shape (N={n}, ...), got {raw.shape}")
+    if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == bool):
+        raise DataError(f"{source}: key {name!r} must be numeric, got dtype {raw.dtype}")
+    values = raw.astype(np.float32)
+    flat = values.reshape(n, -1)
+    bad = np.nonzero(present & ~np.isfinite(flat).all(1))[0]
+    if len(bad):
+        raise DataError(f"{source}: key {name!r} has NaN/inf in present sample {int(bad[0])} ({len(bad)} samples)")
+    values[~present] = 0.0
+    return torch.from_numpy(values)
+
+
+def _present(raw: np.ndarray, key: str, source: str, n: int) -> np.ndarray:
+    if raw.shape != (n,) or raw.dtype != bool:
+        raise DataError(f"{source}: key {key!r} must be ({n},) booleans, got shape {raw.shape} dtype {raw.dtype}")
+    return raw
+
+
+def arrays_from_mapping(raw: Mapping[str, np.ndarray], source: str, modalities: Sequence[str] | None = None) -> MultimodalArrays:
+    """Validate raw arrays (the ``.npz`` format above) and build :class:`MultimodalArrays`."""
+    if "labels" not in raw:
+        raise DataError(f"{source}: missing key 'labels'; keys found: {sorted(raw)}")
+    n = len(raw["labels"]) if np.ndim(raw["labels"]) else -1
+    labels = _labels(np.asarray(raw["labels"]), source, n)
+    names = [k for k in raw if k not in _RESERVED and not k.startswith(_PRESENT)]
+    orphans = [k for k in raw if k.startswith(_PRESENT) and k[len(_PRESENT) :] not in names]
+    if orphans:
+        raise DataError(f"{source}: key {orphans[0]!r} has no modality array {orphans[0][len(_PRESENT) :]!r}")
+    if not names:
+        raise DataError(f"{source}: no modality arrays found (keys: {sorted(raw)})")
+    try:
+        all_names = check_modalities(names)
+    except ValueError as err:
+        raise DataError(f"{source}: {err}") from err
+    present = {m: _present(np.asarray(raw[_PRESENT + m]), _PRESENT + m, source, n) if _PRESENT + m in raw else np.ones(n, bool) for m in all_names}
+    inputs = {m: _modality(m, np.asarray(raw[m]), present[m], source, n) for m in all_names}
+    arrays = MultimodalArrays(
+        modalities=all_names,
+        inputs=inputs,
+        present=torch.as_tensor(np.stack([present[m] for m in all_names], 1)),
+        labels=labels,
+        num_classes=int(labels.max()) + 1 if n else 0,
+        source=source,
+        split=_split(np.asarray(raw["split"]), source, n) if "split" in raw else None,
+    )
+    return arrays.select(modalities) if modalities is not None else arrays.select(all_names)
+
+
+def load_npz(path: str | Path, modalities: Sequence[str] | None = None) -> MultimodalArrays:
+    """Load and validate a bring-your-own-data ``.npz`` file (no pickles are ever loaded)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            raw = {key: npz[key] for key in npz.files}
+    except FileNotFoundError as err:
+        raise DataError(f"{path}: no such file") from err
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{path}: not a readable .npz file without pickled objects ({err})") from err
+    return arrays_from_mapping(raw, str(path), modalities)
+
+
+def stratified_split(labels: Tensor, fractions: Sequence[float], seed: int) -> np.ndarray:
+    """Seeded stratified split into ``train``/``val``/``test`` by ``fractions`` (per class)."""
+    rng = np.random.default_rng(seed)
+    y = labels.numpy()
+    out = np.empty(len(y), dtype="<U5")
+    cuts = np.cumsum(np.asarray(fractions, dtype=float))[:-1]
+    for cls in np.unique(y):
+        idx = rng.permutation(np.nonzero(y == cls)[0])
+        bounds = np.round(cuts * len(idx)).astype(int)
+        for name, part in zip(SPLITS, np.split(idx, bounds), strict=True):
+            out[part] = name
+    missing = [s for s in SPLITS if not (out == s).any()]
+    if missing:
+        raise DataError(f"split {list(fractions)} of {len(y)} samples leaves {missing} empty")
+    return out

@@ -1,0 +1,53 @@
+"""Classification metrics, one torchmetrics collection per modality combination.
+
+Metric states are summed across DDP ranks by torchmetrics, so a sharded evaluation gives the
+same numbers as one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import cast
+
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+__all__ = ["CombinationMetrics", "MetricFactory", "classification_metrics"]
+
+MetricFactory = Callable[[int], MetricCollection]
+
+
+def classification_metrics(num_classes: int) -> MetricCollection:
+    """``accuracy`` (micro: share of samples right) and ``macro_f1`` (F1 averaged over classes)."""
+    return MetricCollection(
+        {
+            "accuracy": MulticlassAccuracy(num_classes=num_classes, average="micro"),
+            "macro_f1": MulticlassF1Score(num_classes=num_classes, average="macro"),
+        }
+    )
+
+
+class CombinationMetrics(nn.Module):
+    """A metric collection per combination name (``"pix+fou"``)."""
+
+    def __init__(self, names: Sequence[str], num_classes: int, factory: MetricFactory = classification_metrics) -> None:
+        super().__init__()
+        self.names = list(names)
+        self.collections = nn.ModuleDict({name: factory(num_classes) for name in self.names})
+
+    def update(self, name: str, logits: Tensor, target: Tensor) -> None:
+        """Add one batch of ``(B, K)`` logits and ``(B,)`` targets for combination ``name``."""
+        self._get(name).update(logits.float(), target)
+
+    def compute(self) -> dict[str, dict[str, float]]:
+        """``{combination: {metric: value}}`` over everything seen (synced across ranks)."""
+        return {name: {k: float(v) for k, v in self._get(name).compute().items()} for name in self.names}
+
+    def reset(self) -> None:
+        """Forget all batches."""
+        for name in self.names:
+            self._get(name).reset()
+
+    def _get(self, name: str) -> MetricCollection:
+        return cast(MetricCollection, self.collections[name])

@@ -1,0 +1,144 @@
+"""Modality combinations: the only module that knows how subsets are enumerated and encoded.
+
+A *combination* is a non-empty subset of the ordered modality names, represented as a tuple
+of names in modality order. Its readable name joins them with ``+`` (``"pix+fou"``); its mask
+is a ``(M,)`` boolean tensor; a batch of per-sample masks is ``(B, M)``.
+
+>>> mods = ("rgb", "depth", "ir")
+>>> [combination_name(c) for c in all_combinations(mods)]
+['rgb', 'depth', 'ir', 'rgb+depth', 'rgb+ir', 'depth+ir', 'rgb+depth+ir']
+>>> parse_combination("ir+rgb", mods)
+('rgb', 'ir')
+>>> combination_mask(("rgb", "ir"), mods).tolist()
+[True, False, True]
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Combination",
+    "all_combinations",
+    "check_modalities",
+    "combination_mask",
+    "combination_name",
+    "combinations_mask",
+    "full_combination",
+    "mask_to_combination",
+    "mask_to_name",
+    "parse_combination",
+    "sample_masks",
+    "single_modalities",
+]
+
+Combination = tuple[str, ...]
+_SEPARATOR = "+"
+
+
+def check_modalities(modalities: Sequence[str]) -> tuple[str, ...]:
+    """Validate modality names (non-empty, unique, no ``+`` or ``.``) and return them as a tuple."""
+    names = tuple(modalities)
+    if not names:
+        raise ValueError("at least one modality is needed, got none")
+    for name in names:
+        if not isinstance(name, str) or not name or _SEPARATOR in name or "." in name:
+            raise ValueError(f"invalid modality name {name!r}: use a non-empty string without '+' or '.'")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate modality names: {duplicates}")
+    return names
+
+
+def all_combinations(modalities: Sequence[str]) -> list[Combination]:
+    """All ``2^M - 1`` non-empty subsets, by size, then in modality order."""
+    names = check_modalities(modalities)
+    return [c for size in range(1, len(names) + 1) for c in itertools.combinations(names, size)]
+
+
+def full_combination(modalities: Sequence[str]) -> Combination:
+    """The complete combination (every modality)."""
+    return check_modalities(modalities)
+
+
+def single_modalities(combination: Combination) -> list[Combination]:
+    """The one-modality combinations contained in ``combination``."""
+    return [(name,) for name in combination]
+
+
+def combination_name(combination: Iterable[str]) -> str:
+    """Readable name of a combination, e.g. ``"rgb+depth"``."""
+    return _SEPARATOR.join(combination)
+
+
+def parse_combination(name: str, modalities: Sequence[str]) -> Combination:
+    """Parse ``"ir+rgb"`` into a combination in modality order; unknown names are an error."""
+    names = check_modalities(modalities)
+    parts = [p.strip() for p in name.split(_SEPARATOR)]
+    unknown = [p for p in parts if p not in names]
+    if unknown or not parts:
+        raise ValueError(f"combination {name!r}: unknown modality {unknown}; expected names from {list(names)}")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"combination {name!r} names a modality twice")
+    return tuple(n for n in names if n in parts)
+
+
+def combination_mask(combination: Iterable[str], modalities: Sequence[str]) -> Tensor:
+    """``(M,)`` boolean mask of a combination."""
+    names = check_modalities(modalities)
+    members = set(combination)
+    unknown = members - set(names)
+    if unknown:
+        raise ValueError(f"unknown modalities {sorted(unknown)}; expected names from {list(names)}")
+    return torch.tensor([n in members for n in names], dtype=torch.bool)
+
+
+def combinations_mask(combinations: Sequence[Combination], modalities: Sequence[str]) -> Tensor:
+    """``(K, M)`` boolean masks, one row per combination."""
+    if not combinations:
+        return torch.zeros(0, len(modalities), dtype=torch.bool)
+    return torch.stack([combination_mask(c, modalities) for c in combinations])
+
+
+def mask_to_combination(mask: Tensor, modalities: Sequence[str]) -> Combination:
+    """Inverse of :func:`combination_mask` for one ``(M,)`` mask."""
+    names = check_modalities(modalities)
+    if mask.shape != (len(names),):
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match {len(names)} modalities")
+    return tuple(n for n, keep in zip(names, mask.tolist(), strict=True) if keep)
+
+
+def mask_to_name(mask: Tensor, modalities: Sequence[str]) -> str:
+    """Readable name of one ``(M,)`` mask."""
+    return combination_name(mask_to_combination(mask, modalities))
+
+
+def sample_masks(present: Tensor, uniform: Tensor) -> Tensor:
+    """Draw one combination per sample, uniformly among the non-empty subsets of its present set.
+
+    Args:
+        present: ``(B, M)`` boolean, which modalities each sample has in the data.
+        uniform: ``(B,)`` floats in ``[0, 1)`` (the caller's random draws, so the same draws can
+            be replayed for every method of a paired comparison).
+
+    Returns:
+        ``(B, M)`` boolean masks; every row is a non-empty subset of the ``present`` row.
+    """
+    if present.ndim != 2 or uniform.shape != present.shape[:1]:
+        raise ValueError(f"expected present (B, M) and uniform (B,), got {tuple(present.shape)} and {tuple(uniform.shape)}")
+    num_modalities = present.shape[1]
+    codes = torch.arange(1, 2**num_modalities, device=present.device)
+    bits = 2 ** torch.arange(num_modalities, device=present.device)
+    candidates = (codes[:, None] & bits[None, :]) > 0  # (K, M)
+    allowed = ~(candidates[None, :, :] & ~present[:, None, :]).any(-1)  # (B, K)
+    counts = allowed.sum(1)
+    if bool((counts == 0).any()):
+        bad = int(torch.nonzero(counts == 0)[0, 0])
+        raise ValueError(f"sample {bad} of the batch has no modality present")
+    rank = (uniform.clamp(0, 1 - 1e-7) * counts).floor().long()  # (B,)
+    chosen = (allowed.cumsum(1) > rank[:, None]).float().argmax(1)
+    return candidates[chosen]

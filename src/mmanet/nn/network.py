@@ -1,0 +1,178 @@
+"""The any-subset network: per-modality encoders, masked concat fusion, a decoder.
+
+A missing modality is represented by zeroing its encoder output (``masking="feature"``, the
+paper's choice) or by zeroing its normalised input before the encoder (``masking="input"``).
+Encoding and fusion+decoding are separate steps, so evaluating all ``2^M - 1`` combinations
+runs every encoder once per batch and reuses its features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from mmanet.modality import check_modalities
+from mmanet.nn.decoders import Decoder, NetOutput, build_decoder
+from mmanet.nn.encoders import Encoder, build_encoder
+from mmanet.nn.layers import InputNorm
+
+__all__ = ["AnySubsetNet", "NetworkSpec", "build_network", "build_regularization_decoder"]
+
+Masking = Literal["feature", "input"]
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSpec:
+    """Everything needed to rebuild a network: saved in every checkpoint as a plain dict."""
+
+    modalities: tuple[str, ...]
+    input_shapes: dict[str, tuple[int, ...]]
+    num_classes: int
+    model: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (lists, not tuples, so YAML/JSON round-trips)."""
+        return {
+            "modalities": list(self.modalities),
+            "input_shapes": {m: list(s) for m, s in self.input_shapes.items()},
+            "num_classes": self.num_classes,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NetworkSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            modalities=tuple(data["modalities"]),
+            input_shapes={m: tuple(s) for m, s in data["input_shapes"].items()},
+            num_classes=int(data["num_classes"]),
+            model=dict(data["model"]),
+        )
+
+    def restricted(self, modalities: Sequence[str]) -> NetworkSpec:
+        """The same network over a subset of the modalities (a customized model)."""
+        return dataclasses.replace(self, modalities=tuple(modalities), input_shapes={m: self.input_shapes[m] for m in modalities})
+
+
+class AnySubsetNet(nn.Module):
+    """Deployment network ``D``: serves every modality combination with one set of weights.
+
+    Inputs are ``{modality: (B, *input_shape)}`` and a ``(B, M)`` boolean mask in
+    ``modalities`` order; output is :class:`NetOutput`.
+    """
+
+    def __init__(self, *, modalities: Sequence[str], encoders: Mapping[str, Encoder], decoder: Decoder, masking: Masking = "feature") -> None:
+        super().__init__()
+        self.modalities = check_modalities(modalities)
+        if set(encoders) != set(self.modalities):
+            raise ValueError(f"encoders for {sorted(encoders)} do not match modalities {list(self.modalities)}")
+        if masking not in ("feature", "input"):
+            raise ValueError(f"masking must be 'feature' or 'input', got {masking!r}")
+        self.masking = masking
+        self.norms = nn.ModuleDict({m: InputNorm(encoders[m].input_shape) for m in self.modalities})
+        self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
+        self.input_shapes = {m: encoders[m].input_shape for m in self.modalities}
+        self.out_shapes = {m: encoders[m].out_shape for m in self.modalities}
+        self.decoder = decoder
+
+    @property
+    def fused_shape(self) -> tuple[int, ...]:
+        """Per-sample shape of the fused features."""
+        return _fused_shape([self.out_shapes[m] for m in self.modalities])
+
+    def _check_inputs(self, inputs: Mapping[str, Tensor]) -> None:
+        for m in self.modalities:
+            if m not in inputs:
+                raise ValueError(f"input for modality {m!r} missing; got {sorted(inputs)}")
+            expected = self.input_shapes[m]
+            if tuple(inputs[m].shape[1:]) != expected:
+                raise ValueError(f"modality {m!r}: expected (B, {', '.join(map(str, expected))}), got {tuple(inputs[m].shape)}")
+
+    def _check_mask(self, mask: Tensor, batch: int) -> None:
+        if mask.shape != (batch, len(self.modalities)) or mask.dtype != torch.bool:
+            raise ValueError(f"presence mask: expected bool ({batch}, {len(self.modalities)}), got {mask.dtype} {tuple(mask.shape)}")
+
+    def encode(self, inputs: Mapping[str, Tensor], mask: Tensor | None = None) -> dict[str, Tensor]:
+        """Normalise and encode each modality: ``{m: (B, *out_shape_m)}``.
+
+        With input-level masking and a ``(B, M)`` mask, absent inputs are zeroed first.
+        """
+        self._check_inputs(inputs)
+        features = {}
+        for j, m in enumerate(self.modalities):
+            x = self.norms[m](inputs[m])
+            if mask is not None and self.masking == "input":
+                x = torch.where(_expand(mask[:, j], x), x, torch.zeros_like(x))
+            features[m] = self.encoders[m](x)
+        return features
+
+    def encode_absent(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
+        """What an absent modality contributes: ``None`` (zeros) for feature masking, else the encoding of a zero input."""
+        if self.masking == "feature":
+            return None
+        return {m: self.encoders[m](torch.zeros_like(inputs[m])) for m in self.modalities}
+
+    def fuse(self, features: Mapping[str, Tensor], mask: Tensor, absent: Mapping[str, Tensor] | None = None) -> Tensor:
+        """Replace absent modalities' features (zeros, or ``absent``) and concatenate on dim 1.
+
+        ``(B, M)`` mask -> ``(B, sum_m C_m, *spatial)``. Gradients never reach the features of
+        an absent modality.
+        """
+        batch = next(iter(features.values())).shape[0]
+        self._check_mask(mask, batch)
+        parts = []
+        for j, m in enumerate(self.modalities):
+            f = features[m]
+            fill = absent[m] if absent is not None else torch.zeros_like(f)
+            parts.append(torch.where(_expand(mask[:, j], f), f, fill))
+        return torch.cat(parts, dim=1)
+
+    def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
+        """Encode under ``mask`` (``(B, M)`` bool), fuse and decode."""
+        features = self.encode(inputs, mask)
+        if self.masking == "input":
+            return self.decoder(self.fuse(features, torch.ones_like(mask)))
+        return self.decoder(self.fuse(features, mask))
+
+    def fit_input_statistics(self, inputs: Mapping[str, Tensor], present: Tensor) -> None:
+        """Set each modality's normalisation from training samples where it is present."""
+        for j, m in enumerate(self.modalities):
+            self.norms[m].fit(inputs[m][present[:, j]])  # type: ignore[operator]
+
+
+def _expand(column: Tensor, like: Tensor) -> Tensor:
+    return column.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def _fused_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    spatial = {s[1:] for s in shapes}
+    if len(spatial) != 1:
+        raise ValueError(f"encoder outputs cannot be concatenated: shapes {list(shapes)} differ beyond the channel axis")
+    return (sum(s[0] for s in shapes), *spatial.pop())
+
+
+def _encoder_spec(model: Mapping[str, Any], modality: str) -> dict[str, Any]:
+    specs = model.get("encoders", {}) or {}
+    return dict(specs.get(modality, specs.get("default", {"name": "auto"})))
+
+
+def build_network(spec: NetworkSpec) -> AnySubsetNet:
+    """Build the deployment network from a :class:`NetworkSpec`.
+
+    ``spec.model`` follows :class:`mmanet.config.ModelConfig`: ``encoders`` maps a modality (or
+    ``default``) to ``{"name": ..., **options}``; ``decoder`` likewise; ``embed_dim``; ``masking``.
+    """
+    dim = int(spec.model.get("embed_dim", 64))
+    encoders = {m: build_encoder(_encoder_spec(spec.model, m), spec.input_shapes[m], dim) for m in spec.modalities}
+    fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
+    decoder = build_decoder(spec.model.get("decoder", {"name": "mlp"}), fused, spec.num_classes)
+    return AnySubsetNet(modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=spec.model.get("masking", "feature"))
+
+
+def build_regularization_decoder(spec: NetworkSpec, net: AnySubsetNet) -> Decoder:
+    """A second decoder on the same fused features: the regularization network ``R`` (MAR)."""
+    return build_decoder(spec.model.get("decoder", {"name": "mlp"}), net.fused_shape, spec.num_classes)

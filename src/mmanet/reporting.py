@@ -1,0 +1,204 @@
+"""Aggregate per-seed results and write ``report.json``, ``report.md``, ``report.csv``, ``report.png``.
+
+``report.json``::
+
+    {"dataset": str, "modalities": [str], "split": "test", "seeds": [int], "metrics": [str],
+     "methods": {METHOD: {"combinations": {NAME: {METRIC: mean, METRIC + "_std": std}},
+                          "mean": {...}, "worst": {...}, "per_seed": {SEED: {NAME: {METRIC: v}}},
+                          "seconds": float}},
+     ...}
+
+``mean`` is each seed's mean over combinations, then averaged over seeds; ``worst`` is each
+seed's minimum over combinations, averaged likewise; ``_std`` is the sample standard
+deviation over seeds (0 for one seed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "aggregate_method",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "format_cell",
+    "print_report",
+    "render_csv",
+    "render_markdown",
+    "render_plot",
+    "write_reports",
+]
+
+PerSeed = Mapping[int, Mapping[str, Mapping[str, float]]]
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def _summarise(samples: Mapping[str, list[float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for metric, values in samples.items():
+        out[metric], out[f"{metric}_std"] = _mean_std(values)
+    return out
+
+
+def _argmin(results: Mapping[str, Mapping[str, float]], combinations: Sequence[str], metric: str) -> str:
+    return min(combinations, key=lambda c: results[c][metric])
+
+
+def aggregate_method(per_seed: PerSeed, combinations: Sequence[str], metrics: Sequence[str]) -> dict[str, Any]:
+    """Mean and std over seeds per combination, plus the mean and worst over combinations."""
+    seeds = sorted(per_seed)
+    missing = [(s, c) for s in seeds for c in combinations if c not in per_seed[s]]
+    if missing:
+        raise ValueError(f"results missing for (seed, combination) {missing[:3]}")
+    table = {c: _summarise({m: [per_seed[s][c][m] for s in seeds] for m in metrics}) for c in combinations}
+    mean = _summarise({m: [float(np.mean([per_seed[s][c][m] for c in combinations])) for s in seeds] for m in metrics})
+    worst = _summarise({m: [min(per_seed[s][c][m] for c in combinations) for s in seeds] for m in metrics})
+    worst_names = {str(s): _argmin(per_seed[s], combinations, metrics[0]) for s in seeds}
+    return {
+        "combinations": table,
+        "mean": mean,
+        "worst": worst,
+        "worst_combination": worst_names,
+        "per_seed": {str(s): {c: dict(per_seed[s][c]) for c in combinations} for s in seeds},
+    }
+
+
+def format_cell(values: Mapping[str, float], metric: str) -> str:
+    """``"94.50 ± 0.30"`` (percent) from a summary with ``metric`` and ``metric_std``."""
+    value = values.get(metric, math.nan)
+    std = values.get(f"{metric}_std", 0.0)
+    return f"{100 * value:.2f} ± {100 * std:.2f}"
+
+
+def _rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+    first = next(iter(report["methods"].values()))
+    return [(name, "combinations") for name in first["combinations"]] + [("mean", "mean"), ("worst", "worst")]
+
+
+def _cell(report: Mapping[str, Any], method: str, row: tuple[str, str], metric: str) -> str:
+    name, kind = row
+    entry = report["methods"][method]
+    values = entry[kind] if kind != "combinations" else entry["combinations"][name]
+    return format_cell(values, metric)
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """One table per metric: rows = combinations (+ mean, worst), columns = methods."""
+    methods = list(report["methods"])
+    lines = [f"# {report.get('name', 'Results')}", ""]
+    lines.append(f"Dataset `{report['dataset']}`, modalities {', '.join(report['modalities'])}; split `{report['split']}`; seeds {report['seeds']}.")
+    lines.append("Values are percent, mean ± std over seeds; *mean* and *worst* are over combinations, per seed.")
+    for metric in report["metrics"]:
+        lines += ["", f"## {metric}", "", "| combination | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+        for row in _rows(report):
+            label = f"**{row[0]}**" if row[1] != "combinations" else row[0]
+            lines.append(f"| {label} | " + " | ".join(_cell(report, m, row, metric) for m in methods) + " |")
+    for warning in report.get("warnings", []):
+        lines += ["", f"> **Warning:** {warning}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(report: Mapping[str, Any]) -> str:
+    """Long format: ``method, combination, metric, mean, std, n_seeds``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["method", "combination", "metric", "mean", "std", "n_seeds"])
+    for method, entry in report["methods"].items():
+        for row in _rows(report):
+            values = entry[row[1]] if row[1] != "combinations" else entry["combinations"][row[0]]
+            for metric in report["metrics"]:
+                writer.writerow([method, row[0], metric, f"{values[metric]:.6f}", f"{values[f'{metric}_std']:.6f}", len(report["seeds"])])
+    return buffer.getvalue()
+
+
+def render_plot(report: Mapping[str, Any], metric: str) -> bytes:
+    """PNG of grouped bars: one group per combination (+ mean, worst), one bar per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _rows(report)
+    methods = list(report["methods"])
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(rows) * max(1, len(methods)) ** 0.5 + 2), 4.5))
+    for i, method in enumerate(methods):
+        entry = report["methods"][method]
+        values = [(entry[k] if k != "combinations" else entry["combinations"][n]) for n, k in rows]
+        xs = np.arange(len(rows)) + (i - (len(methods) - 1) / 2) * width
+        ax.bar(xs, [100 * v[metric] for v in values], width, yerr=[100 * v[f"{metric}_std"] for v in values], label=method, capsize=2)
+    ax.set_xticks(np.arange(len(rows)), [n for n, _ in rows], rotation=45 if len(rows) > 8 else 0, ha="right" if len(rows) > 8 else "center")
+    ax.set_ylabel(f"{metric} (%)")
+    ax.set_title(f"{report['dataset']}: {metric} per modality combination ({report['split']}, {len(report['seeds'])} seed(s))")
+    lows = [100 * (report["methods"][m]["worst"][metric]) for m in methods]
+    ax.set_ylim(max(0.0, min(lows) - 10), 100)
+    ax.legend(fontsize="small", ncol=min(6, len(methods)), loc="upper center", bbox_to_anchor=(0.5, 1.0 - 1.12), frameon=False)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_reports(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write all report files atomically; returns ``{kind: path}``."""
+    out = Path(out_dir)
+    paths = {kind: out / f"report.{kind}" for kind in ("json", "md", "csv", "png")}
+    atomic_write_text(paths["json"], json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
+    atomic_write_text(paths["md"], render_markdown(report))
+    atomic_write_text(paths["csv"], render_csv(report))
+    atomic_write_bytes(paths["png"], render_plot(report, report["metrics"][0]))
+    return paths
+
+
+def print_report(report: Mapping[str, Any], console: Any, metric: str | None = None) -> None:
+    """Print the ``metric`` table (default: the first) to a ``rich`` console, then any warnings."""
+    from rich.table import Table
+
+    metric = metric or report["metrics"][0]
+    methods = list(report["methods"])
+    table = Table(title=f"{report['dataset']} · {metric} (%) on {report['split']} · seeds {report['seeds']}", title_justify="left")
+    table.add_column("combination")
+    for method in methods:
+        table.add_column(method, justify="right")
+    rows = _rows(report)
+    for i, row in enumerate(rows):
+        cells = [_cell(report, m, row, metric) for m in methods]
+        table.add_row(row[0], *cells, style="bold" if i >= len(rows) - 2 else None, end_section=i == len(rows) - 3)
+    console.print(table)
+    for warning in report.get("warnings", []):
+        console.print(f"[bold yellow]warning:[/] {warning}")

@@ -1,0 +1,50 @@
+"""Training methods by name: what each one samples, distils and regularizes."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+__all__ = ["METHODS", "MethodSpec", "get_method"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    """How one method trains.
+
+    Attributes:
+        sampling: ``full`` (every modality the data has), ``uniform`` (modality dropout: each
+            sample's combination drawn uniformly from the non-empty subsets).
+        per_combination: train one model per combination on that combination only.
+        distill: knowledge transfer from the frozen teacher, or ``None``.
+        regularize: MAR (regularization network on mined weak combinations).
+    """
+
+    name: str
+    description: str
+    sampling: Literal["full", "uniform"] = "uniform"
+    per_combination: bool = False
+    distill: Literal["sp", "kd", "mad"] | None = None
+    regularize: bool = False
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether a teacher must be trained (or given) first."""
+        return self.distill is not None
+
+
+METHODS: dict[str, MethodSpec] = {
+    m.name: m
+    for m in (
+        MethodSpec("teacher", "one model trained on complete modalities", sampling="full"),
+        MethodSpec("customized", "one model per combination, trained on it alone", sampling="full", per_combination=True),
+        MethodSpec("dropout", "one unified model with uniform modality dropout"),
+    )
+}
+
+
+def get_method(name: str) -> MethodSpec:
+    """The method called ``name``; an unknown name lists the valid ones."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; available: {sorted(METHODS)}")
+    return METHODS[name]

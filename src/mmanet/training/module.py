@@ -1,0 +1,154 @@
+"""The Lightning module that trains the deployment network and evaluates every combination.
+
+Training returns named loss terms (``loss`` = their weighted sum, ``task``, and, for the
+MMANet methods, ``mad`` / ``mar``); validation and test evaluate every combination with a
+fixed mask, reusing each encoder's features.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmanet.config import OptimConfig, from_dict
+from mmanet.data import Batch, MultimodalArrays
+from mmanet.evaluation import combination_outputs, data_columns
+from mmanet.metrics import CombinationMetrics
+from mmanet.modality import Combination, all_combinations, combination_name, full_combination, parse_combination
+from mmanet.nn import AnySubsetNet, NetOutput, NetworkSpec, build_network
+from mmanet.training.methods import get_method
+from mmanet.training.optim import build_optimizer
+from mmanet.training.sampling import ModalityDropout
+
+__all__ = ["MultimodalClassifier"]
+
+
+class MultimodalClassifier(L.LightningModule):
+    """Trains ``net`` by one method; hyper-parameters are plain values (safe ``weights_only`` loads).
+
+    Args:
+        network: :meth:`NetworkSpec.to_dict` of the deployment network.
+        data_modalities: modality order of the data's presence mask (may include modalities the
+            network does not use: a customized model sees a subset).
+        optim: :class:`mmanet.config.OptimConfig` as a dict.
+        method: a name from :data:`mmanet.training.METHODS`.
+        seed: keys the modality-dropout draws.
+        num_train: number of training samples (dropout draws are made per sample index).
+        eval_combinations: combinations evaluated on validation and test (default: all of the
+            network's; a customized model evaluates only its own).
+        select_combinations: names whose mean validation accuracy selects the checkpoint
+            (default: ``eval_combinations``).
+    """
+
+    def __init__(
+        self,
+        *,
+        network: dict[str, Any],
+        data_modalities: list[str],
+        optim: dict[str, Any],
+        method: str,
+        seed: int,
+        num_train: int,
+        eval_combinations: list[str] | None = None,
+        select_combinations: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.spec = NetworkSpec.from_dict(network)
+        self.method = get_method(method)
+        self.optim_config = from_dict(OptimConfig, optim, prefix="optim")
+        self.net: AnySubsetNet = build_network(self.spec)
+        self.data_modalities = list(data_modalities)
+        self.columns = data_columns(self.net, self.data_modalities)
+        self.combinations: list[Combination] = (
+            [parse_combination(n, self.net.modalities) for n in eval_combinations] if eval_combinations else all_combinations(self.net.modalities)
+        )
+        names = [combination_name(c) for c in self.combinations]
+        self.select_names = [combination_name(parse_combination(n, self.net.modalities)) for n in (select_combinations or names)]
+        self.dropout = ModalityDropout(num_train, seed)
+        self.val_metrics = CombinationMetrics(names, self.spec.num_classes)
+        self.test_metrics = CombinationMetrics(names, self.spec.num_classes)
+        self.test_results: dict[str, dict[str, float]] = {}
+        self.val_history: list[dict[str, Any]] = []
+
+    # ----------------------------------------------------------------- training
+    def fit_input_statistics(self, train: MultimodalArrays) -> None:
+        """Set the network's input normalisation from the training split."""
+        self.net.fit_input_statistics(train.inputs, train.present[:, self.columns])
+
+    def present(self, batch: Batch) -> Tensor:
+        """``(B, M_net)`` data-presence mask in the network's modality order."""
+        return batch["present"][:, self.columns]
+
+    def training_mask(self, batch: Batch) -> Tensor:
+        """The combination each training sample is shown this step, ``(B, M_net)`` bool."""
+        present = self.present(batch)
+        if self.method.sampling == "full":
+            return present
+        return self.dropout.masks(self.current_epoch, batch["index"], present)
+
+    def task_loss(self, out: NetOutput, target: Tensor) -> Tensor:
+        """Cross-entropy of the deployment network (with optional label smoothing)."""
+        return F.cross_entropy(out.logits.float(), target, label_smoothing=self.optim_config.label_smoothing)
+
+    def loss_terms(self, batch: Batch, mask: Tensor) -> dict[str, Tensor]:
+        """Named, already weighted loss terms; their sum is the training loss."""
+        out = self.net(batch["inputs"], mask)
+        return {"task": self.task_loss(out, batch["target"])}
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        terms = self.loss_terms(batch, self.training_mask(batch))
+        loss = torch.stack(list(terms.values())).sum()
+        size = int(batch["target"].shape[0])
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=size)
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        optimizer, scheduler = build_optimizer(self.optim_config, self.trainable_parameters())
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """Parameters the optimiser updates (subclasses add the regularization network)."""
+        return list(self.net.parameters())
+
+    # --------------------------------------------------------------- evaluation
+    def evaluate_batch(self, batch: Batch, metrics: CombinationMetrics) -> dict[str, NetOutput]:
+        """Update ``metrics`` with every combination's predictions for one batch."""
+        outputs = combination_outputs(self.net, batch["inputs"], self.present(batch), self.combinations)
+        for name, out in outputs.items():
+            metrics.update(name, out.logits, batch["target"])
+        return outputs
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self.evaluate_batch(batch, self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        results = self.val_metrics.compute()
+        self.val_metrics.reset()
+        select = sum(results[n]["accuracy"] for n in self.select_names) / len(self.select_names)
+        self.log("val/select", select, prog_bar=True)
+        for name, values in results.items():
+            for metric, value in values.items():
+                self.log(f"val/{name}/{metric}", value)
+        self.val_history.append({"epoch": self.current_epoch, "select": select, "combinations": results})
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self.evaluate_batch(batch, self.test_metrics)
+
+    def on_test_epoch_start(self) -> None:
+        self.test_metrics.reset()
+
+    def on_test_epoch_end(self) -> None:
+        self.test_results = self.test_metrics.compute()
+        self.test_metrics.reset()
+
+    @property
+    def full_name(self) -> str:
+        """Name of the network's complete combination."""
+        return combination_name(full_combination(self.net.modalities))
