@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_evaluate(args, console)
         return _cmd_list(console)
     except (ConfigError, DataError, ModelFileError) as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         return 2
 
 

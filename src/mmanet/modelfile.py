@@ -79,6 +79,12 @@ def save_model_file(path: str | Path, *, entries: Sequence[tuple[AnySubsetNet, N
     return Path(path)
 
 
+def _reason(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    unsafe = [line for line in lines if "Unsupported global" in line or "WeightsUnpickler" in line]
+    return (unsafe or lines or [type(err).__name__])[0][:300]
+
+
 def load_model_file(path: str | Path) -> ModelFile:
     """Load with ``weights_only=True`` and rebuild the networks in eval mode."""
     path = Path(path)
@@ -87,7 +93,7 @@ def load_model_file(path: str | Path) -> ModelFile:
     except FileNotFoundError as err:
         raise ModelFileError(f"{path}: no such file") from err
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
-        raise ModelFileError(f"{path}: not a loadable mmanet model file ({str(err).splitlines()[0]})") from err
+        raise ModelFileError(f"{path}: not a loadable mmanet model file ({_reason(err)})") from err
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ModelFileError(f"{path}: expected format {MODEL_FORMAT!r}, found {found!r} (a Lightning checkpoint? export with `mmanet run`)")

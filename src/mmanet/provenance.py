@@ -44,8 +44,8 @@ def provenance() -> dict[str, Any]:
         "mmanet": __version__,
         "git": git_revision(),
         "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
+        "torch": str(torch.__version__),
+        "lightning": str(lightning.__version__),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }

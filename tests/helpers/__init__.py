@@ -1,0 +1,1 @@
+"""Slow, loop-based reference implementations that the vectorised code is tested against."""

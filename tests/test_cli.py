@@ -1,0 +1,99 @@
+"""End to end: `mmanet run` on the bundled data with tiny models, then `mmanet evaluate` (1 and 2 processes)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mmanet.cli import main
+from mmanet.modality import all_combinations, combination_name
+
+TINY = ["--set", "model.encoders={default: {name: tiny, dim: 4}}", "--set", "model.decoder={name: tiny, hidden: 8}", "--no-progress"]
+NAMES = [combination_name(c) for c in all_combinations(("pix", "fou", "mor"))]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(["run", "--methods", "teacher,dropout,customized", "--epochs", "2", "--seeds", "0,1", "--out", str(out), *TINY])
+    assert code == 0
+    return out
+
+
+@pytest.mark.slow
+def test_run_writes_a_valid_report(tiny_run):
+    report = json.loads((tiny_run / "report.json").read_text())
+    assert report["dataset"] == "mfeat"
+    assert report["modalities"] == ["pix", "fou", "mor"]
+    assert report["split"] == "test" and report["seeds"] == [0, 1]
+    assert set(report["methods"]) == {"teacher", "dropout", "customized"}
+    for method, entry in report["methods"].items():
+        assert list(entry["combinations"]) == NAMES, method
+        for name in NAMES:
+            values = entry["combinations"][name]
+            per_seed = [entry["per_seed"][s][name]["accuracy"] for s in ("0", "1")]
+            assert values["accuracy"] == pytest.approx(np.mean(per_seed))
+            assert values["accuracy_std"] == pytest.approx(np.std(per_seed, ddof=1))
+            assert 0 <= values["macro_f1"] <= 1
+        means = [np.mean([entry["per_seed"][s][n]["accuracy"] for n in NAMES]) for s in ("0", "1")]
+        assert entry["mean"]["accuracy"] == pytest.approx(np.mean(means))
+    for suffix in ("md", "csv", "png"):
+        assert (tiny_run / f"report.{suffix}").stat().st_size > 0
+    assert (tiny_run / "config.yaml").exists()
+    split = np.load(tiny_run / "seed_0" / "split.npz")["split"]
+    assert len(split) == 2000 and (split == "test").sum() == 400
+    assert (tiny_run / "seed_1" / "customized" / "model.pt").exists()
+    assert (tiny_run / "seed_0" / "dropout" / "logs" / "metrics.csv").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_reproduces_the_run(tiny_run, tmp_path):
+    report = json.loads((tiny_run / "report.json").read_text())
+    for method in ("dropout", "customized"):
+        out = tmp_path / f"{method}.json"
+        assert main(["evaluate", str(tiny_run / "seed_1" / method / "model.pt"), "--json", str(out), "--no-progress"]) == 0
+        evaluated = json.loads(out.read_text())["methods"][method]["per_seed"]["1"]
+        for name in NAMES:
+            assert evaluated[name]["accuracy"] == pytest.approx(report["methods"][method]["per_seed"]["1"][name]["accuracy"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_evaluation_equals_one_process(tiny_run, tmp_path):
+    model = tiny_run / "seed_0" / "dropout" / "model.pt"
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    assert main(["evaluate", str(model), "--split", "all", "--json", str(one), "--no-progress"]) == 0
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "mmanet", "evaluate", str(model), "--split", "all", "--json", str(two), "--devices", "2", "--strategy", "ddp"]
+    done = subprocess.run([*cmd, "--accelerator", "cpu", "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a = json.loads(one.read_text())["methods"]["dropout"]["per_seed"]["0"]
+    b = json.loads(two.read_text())["methods"]["dropout"]["per_seed"]["0"]
+    assert list(a) == list(b) == NAMES
+    for name in NAMES:
+        for metric in ("accuracy", "macro_f1"):
+            assert a[name][metric] == pytest.approx(b[name][metric], abs=1e-9), (name, metric)
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_mismatched_data(tiny_run, tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    rng = np.random.default_rng(0)
+    np.savez(bad, pix=rng.normal(size=(10, 1, 8, 8)), fou=rng.normal(size=(10, 76)), mor=rng.normal(size=(10, 6)), labels=np.arange(10))
+    code = main(["evaluate", str(tiny_run / "seed_0" / "dropout" / "model.pt"), "--data", str(bad), "--split", "all"])
+    assert code == 2
+    assert "modality 'pix' expects per-sample shape (1, 16, 15)" in capsys.readouterr().out.replace("\n", "")
+
+
+def test_bad_config_value_is_reported_not_raised(capsys):
+    assert main(["run", "--set", "optim.lr=fast"]) == 2
+    assert "optim.lr" in capsys.readouterr().out
+
+
+def test_version_and_list(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert main(["list"]) == 0
+    assert "customized" in capsys.readouterr().out
