@@ -97,3 +97,17 @@ def test_version_and_list(capsys):
         main(["--version"])
     assert main(["list"]) == 0
     assert "customized" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_process_ddp_training_mines_one_weak_set(tmp_path):
+    """Each rank mines on its shard; the synced statistics must give every rank the same set
+    (the module raises if ranks disagree), and the report records it."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "mmanet", "run", "--methods", "mar", "--epochs", "3", "--out", str(out), *TINY]
+    cmd += ["--set", "mar.mine_start=0", "--set", "mar.begin_epoch=2", "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    weak = report["methods"]["mar"]["weak_combinations"]["0"]
+    assert weak and set(weak) <= set(NAMES)

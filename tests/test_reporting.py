@@ -43,7 +43,7 @@ def test_writers_produce_all_files(tmp_path):
     assert json.loads(paths["json"].read_text())["methods"]["x"]["mean"]["accuracy"] == pytest.approx(0.7)
     assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = render_markdown(report)
-    assert "| a+b | 95.00 ± 7.07 |" in md
+    assert "| a+b | 95.00 ± 7.07 |" in md  # two seeds: std shown
     rows = render_csv(report).splitlines()
     assert rows[0] == "method,combination,metric,mean,std,n_seeds"
     assert "x,worst,accuracy,0.500000,0.000000,2" in rows

@@ -98,8 +98,7 @@ def _run_overrides(args: argparse.Namespace) -> list[str]:
 def _cmd_run(args: argparse.Namespace, console: Console, preset: Path | None = None) -> int:
     from mmanet.config import load_config
     from mmanet.reporting import print_report
-    from mmanet.training import run_experiment
-    from mmanet.training.experiment import is_global_zero
+    from mmanet.training import is_global_zero, run_experiment
 
     config_path = preset if preset is not None else args.config
     cfg = load_config(config_path, _run_overrides(args))
@@ -115,8 +114,7 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     from mmanet.data import load_dataset, split_arrays
     from mmanet.modelfile import load_model_file
     from mmanet.reporting import aggregate_method, print_report
-    from mmanet.training import evaluate_model_file
-    from mmanet.training.experiment import is_global_zero
+    from mmanet.training import evaluate_model_file, is_global_zero
 
     model = load_model_file(args.checkpoint)
     config = model.meta["config"]

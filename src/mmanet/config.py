@@ -28,6 +28,7 @@ __all__ = [
     "from_dict",
     "load_config",
     "to_dict",
+    "with_overrides",
 ]
 
 T = TypeVar("T")
@@ -75,7 +76,11 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class OptimConfig:
-    """Optimiser and learning-rate schedule (epochs count from 0)."""
+    """Optimiser, learning-rate schedule and training-time regularisers (epochs count from 0).
+
+    ``input_noise``: std of Gaussian noise added to the normalised inputs during training (an
+    augmentation for vector data; 0 = off).
+    """
 
     epochs: int = 60
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -88,6 +93,7 @@ class OptimConfig:
     milestones: list[float] = dataclasses.field(default_factory=lambda: [1 / 6, 2 / 6, 3 / 6])
     gamma: float = 0.1
     label_smoothing: float = 0.0
+    input_noise: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "optim.epochs", ">= 1", self.epochs)
@@ -96,28 +102,46 @@ class OptimConfig:
         _check(0 <= self.warmup_epochs < self.epochs, "optim.warmup_epochs", "in [0, epochs)", self.warmup_epochs)
         _check(all(0 < m < 1 for m in self.milestones), "optim.milestones", "fractions of training in (0, 1)", self.milestones)
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing", "in [0, 1)", self.label_smoothing)
+        _check(self.input_noise >= 0, "optim.input_noise", ">= 0", self.input_noise)
 
 
 @dataclasses.dataclass
 class DistillConfig:
-    """Knowledge transfer from the frozen teacher (used by ``sp``, ``kd``, ``mad``, ``mmanet``)."""
+    """Knowledge transfer from the frozen teacher (used by ``sp``, ``kd``, ``mad``, ``mmanet``).
+
+    ``begin_epoch`` null means ``mar.begin_epoch`` (the paper starts MAD and MAR together).
+    ``uncertainty: cross_fit`` takes MAD's entropy weights from teachers trained on the other
+    ``folds - 1`` folds of the training split, so training samples get honest entropies.
+    ``teacher_overrides`` are config overrides used only to train the teacher, e.g.
+    ``{optim: {label_smoothing: 0.1, input_noise: 0.3}}``.
+    """
 
     alpha: float = 1.0
     variant: Literal["paper", "official"] = "paper"
     temperature: float = 4.0
     teacher_temperature: float = 1.0
-    layer: str = "features"
+    layer: Literal["features", "fused", "logits"] = "features"
     teacher: str | None = None
+    begin_epoch: int | None = None
+    uncertainty: Literal["teacher", "cross_fit"] = "teacher"
+    folds: int = 5
+    teacher_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check(self.alpha >= 0, "distill.alpha", ">= 0", self.alpha)
+        _check(self.begin_epoch is None or self.begin_epoch >= 0, "distill.begin_epoch", ">= 0 or null", self.begin_epoch)
+        _check(self.folds >= 2, "distill.folds", ">= 2", self.folds)
         _check(self.temperature > 0, "distill.temperature", "> 0", self.temperature)
         _check(self.teacher_temperature > 0, "distill.teacher_temperature", "> 0", self.teacher_temperature)
 
 
 @dataclasses.dataclass
 class MARConfig:
-    """Modality-aware regularization: mining window and loss weight (epochs count from 0)."""
+    """Modality-aware regularization: mining window and loss weight (epochs count from 0).
+
+    ``remine_every: N`` keeps mining after ``begin_epoch`` and re-selects the weak set every
+    ``N`` epochs from the scores gathered since the previous selection (0: mine once, as published).
+    """
 
     beta: float = 0.5
     mine_start: int = 2
@@ -126,9 +150,11 @@ class MARConfig:
     top_k: int = 1
     candidates: list[str] | None = None
     variant: Literal["paper", "official"] = "paper"
+    remine_every: int = 0
 
     def __post_init__(self) -> None:
         _check(self.beta >= 0, "mar.beta", ">= 0", self.beta)
+        _check(self.remine_every >= 0, "mar.remine_every", ">= 0 (0: mine once)", self.remine_every)
         _check(0 <= self.mine_start < self.begin_epoch, "mar.begin_epoch", f"after mar.mine_start ({self.mine_start})", self.begin_epoch)
         _check(self.top_k >= 1, "mar.top_k", ">= 1", self.top_k)
 
@@ -273,6 +299,11 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def with_overrides(cfg: ExperimentConfig, tree: dict[str, Any]) -> ExperimentConfig:
+    """``cfg`` with a nested mapping of overrides merged in (checked like any config)."""
+    return from_dict(ExperimentConfig, _merge(to_dict(cfg), tree))
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> ExperimentConfig:

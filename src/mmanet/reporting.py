@@ -97,9 +97,11 @@ def aggregate_method(per_seed: PerSeed, combinations: Sequence[str], metrics: Se
     }
 
 
-def format_cell(values: Mapping[str, float], metric: str) -> str:
+def format_cell(values: Mapping[str, float], metric: str, with_std: bool = True) -> str:
     """``"94.50 ± 0.30"`` (percent) from a summary with ``metric`` and ``metric_std``."""
     value = values.get(metric, math.nan)
+    if not with_std:
+        return f"{100 * value:.2f}"
     std = values.get(f"{metric}_std", 0.0)
     return f"{100 * value:.2f} ± {100 * std:.2f}"
 
@@ -113,7 +115,7 @@ def _cell(report: Mapping[str, Any], method: str, row: tuple[str, str], metric: 
     name, kind = row
     entry = report["methods"][method]
     values = entry[kind] if kind != "combinations" else entry["combinations"][name]
-    return format_cell(values, metric)
+    return format_cell(values, metric, with_std=len(report["seeds"]) > 1)
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:

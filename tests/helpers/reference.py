@@ -53,3 +53,76 @@ def reference_combination_predictions(net: torch.nn.Module, inputs: dict[str, to
         mask = torch.tensor([mask_row], dtype=torch.bool)
         preds.append(int(net(sample, mask).logits.argmax(1)))
     return np.asarray(preds)
+
+
+def reference_row_normalized_gram(features: torch.Tensor) -> list[list[float]]:
+    """G = F F^T with each row divided by its L2 norm, in plain Python loops."""
+    flat = features.reshape(features.shape[0], -1).double().tolist()
+    b = len(flat)
+    gram = [[sum(x * y for x, y in zip(flat[i], flat[j], strict=True)) for j in range(b)] for i in range(b)]
+    out = []
+    for row in gram:
+        norm = max(sum(v * v for v in row) ** 0.5, 1e-12)
+        out.append([v / norm for v in row])
+    return out
+
+
+def reference_entropy(logits: torch.Tensor, temperature: float = 1.0) -> list[float]:
+    """Shannon entropy of softmax(logits / T), sample by sample."""
+    out = []
+    for row in logits.double().tolist():
+        scaled = [v / temperature for v in row]
+        top = max(scaled)
+        exps = [np.exp(v - top) for v in scaled]
+        total = sum(exps)
+        probs = [e / total for e in exps]
+        out.append(-sum(p * np.log(p) for p in probs if p > 0))
+    return out
+
+
+def reference_mad(student: torch.Tensor, teacher: torch.Tensor, teacher_logits: torch.Tensor, variant: str = "paper", temperature: float = 1.0) -> float:
+    """MAD by loops: paper sum_i w_i (1/B) sum_j E_ij; official sum_ij E_ij w_j."""
+    gs, gt = reference_row_normalized_gram(student), reference_row_normalized_gram(teacher)
+    b = len(gs)
+    entropy = reference_entropy(teacher_logits, temperature)
+    total = sum(entropy)
+    weights = [h / total for h in entropy] if total > 1e-12 else [1.0 / b] * b
+    loss = 0.0
+    for i in range(b):
+        for j in range(b):
+            e = (gs[i][j] - gt[i][j]) ** 2
+            loss += weights[i] * e / b if variant == "paper" else weights[j] * e
+    return loss
+
+
+def reference_sp(student: torch.Tensor, teacher: torch.Tensor) -> float:
+    """SP by loops: sum_ij (G~s - G~t)^2 / B^2."""
+    gs, gt = reference_row_normalized_gram(student), reference_row_normalized_gram(teacher)
+    b = len(gs)
+    return sum((gs[i][j] - gt[i][j]) ** 2 for i in range(b) for j in range(b)) / b**2
+
+
+def reference_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> float:
+    """Hinton KD by loops: T^2 mean_i sum_c p_t log(p_t / p_s)."""
+    total = 0.0
+    for s_row, t_row in zip(student_logits.double().tolist(), teacher_logits.double().tolist(), strict=True):
+        ps = np.exp(np.array(s_row) / temperature - np.logaddexp.reduce(np.array(s_row) / temperature))
+        pt = np.exp(np.array(t_row) / temperature - np.logaddexp.reduce(np.array(t_row) / temperature))
+        total += float(sum(t * np.log(t / s) for t, s in zip(pt, ps, strict=True)))
+    return temperature**2 * total / len(student_logits)
+
+
+def reference_label_kl_scores(preds: dict[str, np.ndarray], candidates: list[str], full: str, num_classes: int, eps: float = 1e-6) -> list[float]:
+    """KL(P_k || P_full) of smoothed predicted-label histograms, candidate by candidate."""
+
+    def hist(p: np.ndarray) -> list[float]:
+        counts = [sum(1 for v in p if v == c) + eps for c in range(num_classes)]
+        total = sum(counts)
+        return [c / total for c in counts]
+
+    pf = hist(preds[full])
+    scores = []
+    for name in candidates:
+        pk = hist(preds[name])
+        scores.append(sum(a * np.log(a / b) for a, b in zip(pk, pf, strict=True)))
+    return scores

@@ -131,12 +131,16 @@ class AnySubsetNet(nn.Module):
             parts.append(torch.where(_expand(mask[:, j], f), f, fill))
         return torch.cat(parts, dim=1)
 
-    def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
-        """Encode under ``mask`` (``(B, M)`` bool), fuse and decode."""
+    def fused_features(self, inputs: Mapping[str, Tensor], mask: Tensor) -> Tensor:
+        """Encode under ``mask`` (``(B, M)`` bool) and fuse: ``(B, *fused_shape)``."""
         features = self.encode(inputs, mask)
         if self.masking == "input":
-            return self.decoder(self.fuse(features, torch.ones_like(mask)))
-        return self.decoder(self.fuse(features, mask))
+            return self.fuse(features, torch.ones_like(mask))
+        return self.fuse(features, mask)
+
+    def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
+        """Encode under ``mask`` (``(B, M)`` bool), fuse and decode."""
+        return self.decoder(self.fused_features(inputs, mask))
 
     def fit_input_statistics(self, inputs: Mapping[str, Tensor], present: Tensor) -> None:
         """Set each modality's normalisation from training samples where it is present."""

@@ -39,6 +39,11 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("teacher", "one model trained on complete modalities", sampling="full"),
         MethodSpec("customized", "one model per combination, trained on it alone", sampling="full", per_combination=True),
         MethodSpec("dropout", "one unified model with uniform modality dropout"),
+        MethodSpec("sp", "dropout + similarity-preserving distillation from the teacher", distill="sp"),
+        MethodSpec("kd", "dropout + Hinton logit distillation from the teacher", distill="kd"),
+        MethodSpec("mad", "dropout + margin-aware distillation (MAD) from the teacher", distill="mad"),
+        MethodSpec("mar", "dropout + modality-aware regularization (MAR) on mined weak combinations", regularize=True),
+        MethodSpec("mmanet", "MMANet: dropout + MAD + MAR", distill="mad", regularize=True),
     )
 }
 

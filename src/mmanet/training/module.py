@@ -7,7 +7,7 @@ fixed mask, reusing each encoder's features.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -19,7 +19,7 @@ from mmanet.data import Batch, MultimodalArrays
 from mmanet.evaluation import combination_outputs, data_columns
 from mmanet.metrics import CombinationMetrics
 from mmanet.modality import Combination, all_combinations, combination_name, full_combination, parse_combination
-from mmanet.nn import AnySubsetNet, NetOutput, NetworkSpec, build_network
+from mmanet.nn import AnySubsetNet, InputNorm, NetOutput, NetworkSpec, build_network
 from mmanet.training.methods import get_method
 from mmanet.training.optim import build_optimizer
 from mmanet.training.sampling import ModalityDropout
@@ -73,6 +73,7 @@ class MultimodalClassifier(L.LightningModule):
         self.val_metrics = CombinationMetrics(names, self.spec.num_classes)
         self.test_metrics = CombinationMetrics(names, self.spec.num_classes)
         self.test_results: dict[str, dict[str, float]] = {}
+        self.best_val: float | None = None
         self.val_history: list[dict[str, Any]] = []
 
     # ----------------------------------------------------------------- training
@@ -100,7 +101,19 @@ class MultimodalClassifier(L.LightningModule):
         out = self.net(batch["inputs"], mask)
         return {"task": self.task_loss(out, batch["target"])}
 
+    def augment(self, batch: Batch) -> Batch:
+        """Gaussian input noise (``optim.input_noise`` standard deviations of each feature), training only."""
+        sigma = self.optim_config.input_noise
+        if sigma <= 0:
+            return batch
+        inputs = dict(batch["inputs"])
+        for m in self.net.modalities:
+            std = cast(InputNorm, self.net.norms[m]).std
+            inputs[m] = inputs[m] + sigma * std * torch.randn_like(inputs[m])
+        return {**batch, "inputs": inputs}
+
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        batch = self.augment(batch)
         terms = self.loss_terms(batch, self.training_mask(batch))
         loss = torch.stack(list(terms.values())).sum()
         size = int(batch["target"].shape[0])
@@ -137,6 +150,12 @@ class MultimodalClassifier(L.LightningModule):
             for metric, value in values.items():
                 self.log(f"val/{name}/{metric}", value)
         self.val_history.append({"epoch": self.current_epoch, "select": select, "combinations": results})
+
+    def best_validation(self) -> dict[str, Any] | None:
+        """The validation entry with the highest selection score (the first one on ties, as the checkpoint)."""
+        if not self.val_history:
+            return None
+        return max(self.val_history, key=lambda e: (e["select"], -e["epoch"]))
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self.evaluate_batch(batch, self.test_metrics)

@@ -1,0 +1,24 @@
+"""Losses: per-sample values (SP distances, KD, CE) and the reductions that weigh them."""
+
+from mmanet.losses.distillation import KDLoss, MADLoss, SPLoss, kd_distances, kd_loss, mad_loss, sp_loss
+from mmanet.losses.reductions import effective_sample_share, entropy_weights, prediction_entropy, weighted_sum
+from mmanet.losses.regularization import mar_loss, mar_loss_official
+from mmanet.losses.similarity import normalized_gram, similarity_distances
+
+__all__ = [
+    "KDLoss",
+    "MADLoss",
+    "SPLoss",
+    "effective_sample_share",
+    "entropy_weights",
+    "kd_distances",
+    "kd_loss",
+    "mad_loss",
+    "mar_loss",
+    "mar_loss_official",
+    "normalized_gram",
+    "prediction_entropy",
+    "similarity_distances",
+    "sp_loss",
+    "weighted_sum",
+]

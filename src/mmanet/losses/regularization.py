@@ -1,0 +1,35 @@
+"""The MAR loss: cross-entropy of the regularization network on weak-combination samples.
+
+``L_MAR = (1/B) sum_i 1[c_i in weak] CE(R(x_i), y_i)`` (METHOD.md section 3), where ``c_i`` is
+the combination sampled for sample ``i``.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["mar_loss", "mar_loss_official"]
+
+
+def mar_loss(weak_logits: Tensor, weak_target: Tensor, batch_size: int) -> Tensor:
+    """``sum`` of the weak samples' cross-entropy over the whole batch size.
+
+    Args:
+        weak_logits: ``(N_weak, K)`` regularization-network logits of the weak samples only.
+        weak_target: ``(N_weak,)`` their labels.
+        batch_size: ``B``, the number of samples in the batch (weak or not).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return F.cross_entropy(weak_logits.float(), weak_target, reduction="sum") / batch_size
+
+
+def mar_loss_official(logits: Tensor, target: Tensor, weak: Tensor) -> Tensor:
+    """The public code's behaviour, for comparison only: ``(sum_i 1[weak_i]) * mean_j CE_j``.
+
+    Its ``[B, 1, 1, 1]`` mask times ``[B]`` loss broadcasts to ``[B, 1, 1, B]``, so the
+    regularization network learns from every sample, scaled by the number of weak ones.
+    """
+    per_sample = F.cross_entropy(logits.float(), target, reduction="none")
+    return weak.float().sum() * per_sample.mean()

@@ -1,0 +1,242 @@
+"""Fit one method for one seed: build the module, train, restore the best checkpoint, test, export."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.distributed as dist
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from rich.console import Console
+
+from mmanet.config import ExperimentConfig, to_dict, with_overrides
+from mmanet.data import MultimodalArrays, MultimodalDataModule, split_arrays, stratified_split
+from mmanet.modality import all_combinations, combination_name
+from mmanet.modelfile import save_model_file
+from mmanet.nn import NetworkSpec
+from mmanet.provenance import provenance
+from mmanet.reporting import atomic_write_bytes
+from mmanet.training.crossfit import held_out_entropy
+from mmanet.training.methods import METHODS, MethodSpec
+from mmanet.training.mmanet_module import MMANetClassifier
+from mmanet.training.module import MultimodalClassifier
+from mmanet.training.teacher import file_sha256
+from mmanet.training.trainer import build_trainer
+
+__all__ = ["MethodRun", "SeedContext", "barrier", "fit_module", "is_global_zero", "prepare_seed", "train_method"]
+
+
+def is_global_zero() -> bool:
+    """Whether this process writes files and prints (rank 0, or no distributed run)."""
+    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op without torch.distributed)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+@dataclasses.dataclass
+class MethodRun:
+    """What one method produced for one seed: test and best-validation results per combination."""
+
+    results: dict[str, dict[str, float]]
+    diagnostics: dict[str, Any]
+    model_path: Path
+    val_results: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class SeedContext:
+    """What every method of one seed shares: the split, the loaders, the network spec, the teacher."""
+
+    cfg: ExperimentConfig
+    seed: int
+    splits: dict[str, MultimodalArrays]
+    datamodule: MultimodalDataModule
+    spec: NetworkSpec
+    root: Path
+    console: Console
+    teacher: MethodRun | None = None
+    entropy_table: torch.Tensor | None = None
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Modality order of the data."""
+        return self.spec.modalities
+
+
+def prepare_seed(cfg: ExperimentConfig, arrays: MultimodalArrays, seed: int, console: Console) -> SeedContext:
+    """Split (seeded unless the data has its own split), build loaders, record the split."""
+    split_seed = cfg.data.split_seed if cfg.data.split_seed is not None else seed
+    names = arrays.split if arrays.split is not None else stratified_split(arrays.labels, cfg.data.split, split_seed)
+    splits = split_arrays(dataclasses.replace(arrays, split=names), cfg.data.split, split_seed)
+    root = Path(cfg.out) / f"seed_{seed}"
+    if is_global_zero():
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, split=names)
+        atomic_write_bytes(root / "split.npz", buffer.getvalue())
+    datamodule = MultimodalDataModule(
+        train=splits["train"],
+        val=splits["val"],
+        test=splits["test"],
+        batch_size=cfg.data.batch_size,
+        eval_batch_size=cfg.data.eval_batch_size,
+        seed=seed,
+        num_workers=cfg.data.num_workers,
+    )
+    spec = NetworkSpec(arrays.modalities, arrays.input_shapes, arrays.num_classes, to_dict(cfg.model))
+    return SeedContext(cfg, seed, splits, datamodule, spec, root, console)
+
+
+def fit_module(ctx: SeedContext, module: MultimodalClassifier, root: Path) -> MultimodalClassifier:
+    """Fit, restore the checkpoint with the best validation score, and test every combination."""
+    L.seed_everything(ctx.seed, verbose=False)
+    trainer = build_trainer(ctx.cfg.trainer, root=root, epochs=ctx.cfg.optim.epochs)
+    trainer.fit(module, datamodule=ctx.datamodule)
+    callback = trainer.checkpoint_callback
+    best = getattr(callback, "best_model_path", "")
+    if best:
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+        score = getattr(callback, "best_model_score", None)
+        module.best_val = float(score) if score is not None else None
+    trainer.test(module, datamodule=ctx.datamodule, verbose=False)
+    return module
+
+
+def teacher_context(ctx: SeedContext) -> SeedContext:
+    """``ctx`` with ``distill.teacher_overrides`` applied (the teacher's own config and network)."""
+    overrides = ctx.cfg.distill.teacher_overrides
+    if not overrides:
+        return ctx
+    cfg = with_overrides(ctx.cfg, overrides)
+    return dataclasses.replace(ctx, cfg=cfg, spec=dataclasses.replace(ctx.spec, model=to_dict(cfg.model)))
+
+
+def _teacher_ref(ctx: SeedContext) -> dict[str, Any]:
+    path = ctx.cfg.distill.teacher
+    if path is None:
+        if ctx.teacher is None:
+            ctx.console.print("    training the teacher first (complete modalities)")
+            ctx.teacher = train_method(ctx, METHODS["teacher"])
+        path = str(ctx.teacher.model_path)
+    return {"path": str(path), "sha256": file_sha256(path)}
+
+
+def _cross_fit_table(ctx: SeedContext) -> torch.Tensor:
+    if ctx.entropy_table is None:
+        tctx = teacher_context(ctx)
+
+        def fit_teacher(fold: int, train: MultimodalArrays, datamodule: MultimodalDataModule) -> Any:
+            ctx.console.print(f"    cross-fitted teacher, fold {fold + 1}/{ctx.cfg.distill.folds}")
+            fold_ctx = dataclasses.replace(tctx, splits={**tctx.splits, "train": train}, datamodule=datamodule)
+            module = build_module(fold_ctx, METHODS["teacher"], fold_ctx.spec)
+            module.select_names = [combination_name(ctx.modalities)]
+            return fit_module(fold_ctx, module, ctx.root / "teacher_folds" / f"fold_{fold}").net
+
+        d = ctx.cfg.distill
+        ctx.entropy_table = held_out_entropy(ctx.splits["train"], ctx.datamodule, d.folds, ctx.seed, d.teacher_temperature, fit_teacher)
+    return ctx.entropy_table
+
+
+def build_module(ctx: SeedContext, method: MethodSpec, spec: NetworkSpec, combinations: list[str] | None = None) -> MultimodalClassifier:
+    """A freshly initialised module (seeded so every method starts from the same weights)."""
+    common: dict[str, Any] = {
+        "network": spec.to_dict(),
+        "data_modalities": list(ctx.modalities),
+        "optim": to_dict(ctx.cfg.optim),
+        "method": method.name,
+        "seed": ctx.seed,
+        "num_train": len(ctx.splits["train"]),
+        "eval_combinations": combinations,
+    }
+    if method.needs_teacher or method.regularize:
+        teacher = _teacher_ref(ctx) if method.needs_teacher else None
+        cross_fit = method.distill == "mad" and ctx.cfg.distill.uncertainty == "cross_fit"
+        table = _cross_fit_table(ctx) if cross_fit else None
+        L.seed_everything(ctx.seed, verbose=False)
+        distill, mar = to_dict(ctx.cfg.distill), to_dict(ctx.cfg.mar)
+        module: MultimodalClassifier = MMANetClassifier(distill=distill, mar=mar, teacher=teacher, entropy_table=table, **common)
+    else:
+        L.seed_everything(ctx.seed, verbose=False)
+        module = MultimodalClassifier(**common)
+    module.fit_input_statistics(ctx.splits["train"])
+    return module
+
+
+def _meta(ctx: SeedContext, method: MethodSpec, results: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": method.name,
+        "seed": ctx.seed,
+        "data_modalities": list(ctx.modalities),
+        "config": to_dict(ctx.cfg),
+        "results": results,
+        "provenance": provenance(),
+    }
+
+
+def _diagnostics(ctx: SeedContext, module: MultimodalClassifier) -> dict[str, Any]:
+    full = combination_name(ctx.modalities)
+    out: dict[str, Any] = {"student_full_accuracy": module.test_results.get(full, {}).get("accuracy")}
+    if isinstance(module, MMANetClassifier):
+        out.update(module.diagnostics())
+        if module.teacher_info:
+            teacher_test = module.teacher_info.get("results", {}).get("test", {})
+            out["teacher_full_accuracy"] = teacher_test.get(full, {}).get("accuracy")
+            out["teacher"] = {"path": module.teacher_info["path"], "sha256": module.teacher_info["sha256"]}
+    return out
+
+
+def train_unified(ctx: SeedContext, method: MethodSpec) -> MethodRun:
+    """One network for every combination (``teacher`` selects on the full combination)."""
+    root = ctx.root / method.name
+    module = build_module(ctx, method, ctx.spec)
+    if method.sampling == "full":
+        module.select_names = [combination_name(ctx.modalities)]
+    fit_module(ctx, module, root)
+    path = root / "model.pt"
+    best = module.best_validation() or {}
+    if is_global_zero():
+        names = [combination_name(c) for c in all_combinations(ctx.modalities)]
+        results = {"test": module.test_results, "val": best.get("combinations", {}), "val_select": module.best_val}
+        save_model_file(path, entries=[(module.net, ctx.spec, names)], meta=_meta(ctx, method, results))
+    barrier()
+    return MethodRun(module.test_results, _diagnostics(ctx, module), path, best.get("combinations", {}))
+
+
+def train_customized(ctx: SeedContext, method: MethodSpec) -> MethodRun:
+    """One network per combination, each trained and selected on that combination alone."""
+    results: dict[str, dict[str, float]] = {}
+    val: dict[str, dict[str, float]] = {}
+    entries = []
+    for combination in all_combinations(ctx.modalities):
+        name = combination_name(combination)
+        ctx.console.print(f"    customized [bold]{name}[/]")
+        spec = ctx.spec.restricted(combination)
+        module = build_module(ctx, method, spec, combinations=[name])
+        fit_module(ctx, module, ctx.root / method.name / name)
+        results[name] = module.test_results[name]
+        val[name] = (module.best_validation() or {}).get("combinations", {}).get(name, {})
+        entries.append((module.net, spec, [name]))
+    path = ctx.root / method.name / "model.pt"
+    if is_global_zero():
+        save_model_file(path, entries=entries, meta=_meta(ctx, method, {"test": results, "val": val}))
+    barrier()
+    return MethodRun(results, {}, path, val)
+
+
+def train_method(ctx: SeedContext, method: MethodSpec) -> MethodRun:
+    """Train ``method`` for this seed (the teacher is trained once and reused)."""
+    if method.name == "teacher" and ctx.teacher is not None:
+        return ctx.teacher
+    ctx_used = teacher_context(ctx) if method.name == "teacher" else ctx
+    run = train_customized(ctx_used, method) if method.per_combination else train_unified(ctx_used, method)
+    if method.name == "teacher":
+        ctx.teacher = run
+    return run

@@ -1,0 +1,152 @@
+"""The MMANet training system: deployment network + frozen teacher (MAD/SP/KD) + regularization network (MAR).
+
+``L = CE + alpha * L_distill + beta * L_MAR`` (METHOD.md section 4); the distillation and MAR
+terms start at their ``begin_epoch``. Only the deployment network is exported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from mmanet.config import DistillConfig, MARConfig, from_dict
+from mmanet.data import Batch
+from mmanet.metrics import CombinationMetrics
+from mmanet.nn import NetOutput
+from mmanet.training.distillation import Distillation
+from mmanet.training.module import MultimodalClassifier
+from mmanet.training.regularization import ModalityRegularization
+from mmanet.training.teacher import FrozenTeacher, load_teacher
+
+__all__ = ["MMANetClassifier"]
+
+
+class _Detached:
+    """Holds a module outside the parent's module tree (not wrapped by DDP, not in its state_dict)."""
+
+    def __init__(self, module: FrozenTeacher) -> None:
+        self.module = module
+
+
+class MMANetClassifier(MultimodalClassifier):
+    """A :class:`MultimodalClassifier` with distillation and/or MAR, as its method asks.
+
+    Extra args:
+        distill: :class:`mmanet.config.DistillConfig` as a dict.
+        mar: :class:`mmanet.config.MARConfig` as a dict.
+        teacher: ``{"path": ..., "sha256": ...}`` of the teacher ``model.pt`` (methods that distil).
+        entropy_table: ``(num_train,)`` cross-fitted teacher entropies per training sample.
+    """
+
+    entropy_table: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        distill: dict[str, Any],
+        mar: dict[str, Any],
+        teacher: dict[str, Any] | None = None,
+        entropy_table: Tensor | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.save_hyperparameters(ignore=["entropy_table"])
+        self.distill_config = from_dict(DistillConfig, distill, prefix="distill")
+        self.mar_config = from_dict(MARConfig, mar, prefix="mar")
+        self.register_buffer("entropy_table", entropy_table, persistent=entropy_table is not None)
+        self.distillation: Distillation | None = None
+        self._teacher: _Detached | None = None
+        self.teacher_info: dict[str, Any] = {}
+        if self.method.distill is not None:
+            if not teacher or not teacher.get("path"):
+                raise ValueError(f"method {self.method.name!r} needs a teacher: give distill.teacher or train one first")
+            frozen, info = load_teacher(teacher["path"], self.spec, teacher.get("sha256"))
+            self._teacher = _Detached(frozen)
+            self.teacher_info = info.to_dict()
+            self.distillation = Distillation(self.method.distill, self.distill_config, entropy_table)
+        self.regularization = ModalityRegularization(self.spec, self.net, self.mar_config) if self.method.regularize else None
+        begin = self.distill_config.begin_epoch
+        self.distill_begin = self.mar_config.begin_epoch if begin is None else begin
+        self.ess: list[float] = []
+
+    @property
+    def teacher(self) -> FrozenTeacher:
+        """The frozen teacher, on this module's device."""
+        if self._teacher is None:
+            raise RuntimeError(f"method {self.method.name!r} has no teacher")
+        if next(self._teacher.module.parameters()).device != self.device:
+            self._teacher.module.to(self.device)
+        return self._teacher.module
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """Deployment network plus the regularization decoder (never the teacher)."""
+        extra = list(self.regularization.decoder.parameters()) if self.regularization is not None else []
+        return list(self.net.parameters()) + extra
+
+    def loss_terms(self, batch: Batch, mask: Tensor) -> dict[str, Tensor]:
+        """``task``, then ``sp``/``kd``/``mad`` (times alpha) and ``mar`` (times beta) when active."""
+        fused = self.net.fused_features(batch["inputs"], mask)
+        out: NetOutput = self.net.decoder(fused)
+        terms = {"task": self.task_loss(out, batch["target"])}
+        epoch = self.current_epoch
+        if self.distillation is not None and epoch >= self.distill_begin:
+            teacher = self.teacher.layers(batch["inputs"], self.present(batch))
+            student = {"fused": fused, "features": out.features, "logits": out.logits}
+            raw, diagnostics = self.distillation(student, teacher, batch["index"])
+            terms[self.distillation.kind] = self.distill_config.alpha * raw
+            if "ess_share" in diagnostics:
+                self.ess.append(diagnostics["ess_share"])
+                self.log("train/ess_share", diagnostics["ess_share"], on_step=False, on_epoch=True, batch_size=int(mask.shape[0]))
+        if self.regularization is not None:
+            raw, count = self.regularization(fused, mask, batch["target"], epoch)
+            terms["mar"] = self.mar_config.beta * raw
+            self.log("train/weak_share", count / mask.shape[0], on_step=False, on_epoch=True, batch_size=int(mask.shape[0]))
+        return terms
+
+    # ------------------------------------------------------------------ mining
+    def evaluate_batch(self, batch: Batch, metrics: CombinationMetrics) -> dict[str, NetOutput]:
+        outputs = super().evaluate_batch(batch, metrics)
+        if self.regularization is not None and metrics is self.val_metrics and self.regularization.mining(self.current_epoch):
+            self.regularization.miner.update({n: o.logits for n, o in outputs.items()}, batch["target"])
+        return outputs
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        reg = self.regularization
+        if reg is None or not reg.mining(self.current_epoch):
+            return
+        scores = reg.miner.accumulate(self.current_epoch)
+        for name, value in scores.items():
+            self.log(f"mining/{name}", value)
+        if reg.selects_after(self.current_epoch):
+            self._select_weak()
+            if reg.cfg.remine_every > 0:
+                reg.miner.restart()
+
+    def on_train_epoch_start(self) -> None:
+        reg = self.regularization
+        if reg is not None and self.current_epoch >= reg.cfg.begin_epoch and reg.miner.weak_combinations_ is None:
+            self._select_weak()  # mining window cut short (e.g. validation skipped): use what was accumulated
+
+    def _select_weak(self) -> None:
+        assert self.regularization is not None
+        weak = self.regularization.miner.select(self.current_epoch)
+        if dist.is_available() and dist.is_initialized():
+            gathered: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, weak)
+            if any(g != weak for g in gathered):
+                raise RuntimeError(f"ranks mined different weak combinations: {gathered}")
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Mined set, mining scores per epoch and MAD's effective sample share, for the report."""
+        out: dict[str, Any] = {}
+        if self.ess:
+            out["ess_share"] = float(sum(self.ess) / len(self.ess))
+        if self.regularization is not None:
+            out["weak_combinations"] = self.regularization.miner.weak_combinations_
+            out["mining_scores"] = self.regularization.miner.history_
+            out["selections"] = self.regularization.miner.selections_
+        return out

@@ -1,0 +1,102 @@
+"""The frozen teacher: trained on complete modalities, then used only to distil from.
+
+The teacher is pinned to eval mode (a parent's ``train()`` cannot switch it back), has no
+gradients, runs under ``no_grad``, and is kept outside the student's module tree so neither
+DDP nor the student's checkpoint ever wraps or copies it; the checkpoint records its path and
+SHA-256 instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mmanet.modality import combination_name, full_combination
+from mmanet.modelfile import ModelFileError, load_model_file
+from mmanet.nn import AnySubsetNet, NetworkSpec
+
+__all__ = ["FrozenTeacher", "TeacherInfo", "file_sha256", "load_teacher"]
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass
+class TeacherInfo:
+    """What the student's checkpoint and report record about its teacher."""
+
+    path: str
+    sha256: str
+    method: str
+    config: dict[str, Any]
+    results: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form."""
+        return dataclasses.asdict(self)
+
+
+class FrozenTeacher(nn.Module):
+    """Wraps a trained :class:`AnySubsetNet`; always eval, never trainable."""
+
+    def __init__(self, net: AnySubsetNet) -> None:
+        super().__init__()
+        self.net = net
+        for parameter in self.net.parameters():
+            parameter.requires_grad_(False)
+        super().train(False)
+
+    def train(self, mode: bool = True) -> FrozenTeacher:
+        """Ignore ``mode``: the teacher stays in eval mode."""
+        return super().train(False)
+
+    @torch.no_grad()
+    def layers(self, inputs: dict[str, Tensor], present: Tensor) -> dict[str, Tensor]:
+        """``{"fused", "features", "logits"}`` of the teacher on what the data holds (complete data: all)."""
+        fused = self.net.fused_features(inputs, present)
+        out = self.net.decoder(fused)
+        return {"fused": fused, "features": out.features, "logits": out.logits}
+
+
+def _check_matches(teacher: NetworkSpec, student: NetworkSpec, path: str) -> None:
+    if teacher.modalities != student.modalities:
+        raise ModelFileError(f"teacher {path}: modalities {list(teacher.modalities)} differ from the student's {list(student.modalities)}")
+    for m in student.modalities:
+        if teacher.input_shapes[m] != student.input_shapes[m]:
+            raise ModelFileError(f"teacher {path}: modality {m!r} has input shape {teacher.input_shapes[m]}, the student {student.input_shapes[m]}")
+    if teacher.num_classes != student.num_classes:
+        raise ModelFileError(f"teacher {path}: {teacher.num_classes} classes, the student has {student.num_classes}")
+
+
+def load_teacher(path: str | Path, student: NetworkSpec, expected_sha256: str | None = None) -> tuple[FrozenTeacher, TeacherInfo]:
+    """Load a teacher ``model.pt`` and check it fits the student (modalities, shapes, classes).
+
+    Raises:
+        ModelFileError: unreadable file, several networks, a mismatch with the student, or a
+            file whose hash differs from ``expected_sha256`` (a resumed run's teacher changed).
+    """
+    sha = file_sha256(path)
+    if expected_sha256 is not None and sha != expected_sha256:
+        raise ModelFileError(f"teacher {path}: SHA-256 {sha[:12]}... differs from the recorded {expected_sha256[:12]}...")
+    model = load_model_file(path)
+    if len(model.entries) != 1:
+        raise ModelFileError(f"teacher {path}: expected one network, found {len(model.entries)} (a customized model?)")
+    entry = model.entries[0]
+    full = combination_name(full_combination(entry.spec.modalities))
+    if full not in [combination_name(c) for c in entry.serves]:
+        raise ModelFileError(f"teacher {path}: does not serve the complete combination {full}")
+    _check_matches(entry.spec, student, str(path))
+    meta = model.meta
+    info = TeacherInfo(str(path), sha, str(meta.get("method")), dict(meta.get("config", {})), dict(meta.get("results", {})))
+    return FrozenTeacher(entry.net), info
