@@ -1,5 +1,6 @@
 import pytest
 import torch
+from tests.helpers.reference import reference_entropy, reference_kd, reference_mad, reference_sp
 
 from mmanet.losses import (
     KDLoss,
@@ -14,7 +15,6 @@ from mmanet.losses import (
     prediction_entropy,
     sp_loss,
 )
-from tests.helpers.reference import reference_entropy, reference_kd, reference_mad, reference_sp
 
 
 def _inputs(seed, b=7, shape=(3, 2, 2), k=4, dtype=torch.float32):

@@ -3,10 +3,10 @@ import io
 import numpy as np
 import pytest
 import torch
+from tests.helpers.reference import reference_label_kl_scores
 
 from mmanet.miners import WeakCombinationMiner, default_candidates
 from mmanet.modality import all_combinations, combination_name
-from tests.helpers.reference import reference_label_kl_scores
 
 
 def _crafted_logits(modalities, weak_candidate, n=200, k=5, seed=0):

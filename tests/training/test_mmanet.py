@@ -5,6 +5,7 @@ import hashlib
 import lightning as L
 import pytest
 import torch
+from rich.console import Console
 
 from mmanet.config import DataConfig, DistillConfig, ExperimentConfig, MARConfig, ModelConfig, OptimConfig, TrainerConfig, to_dict
 from mmanet.data import make_synthetic
@@ -13,7 +14,6 @@ from mmanet.nn import NetworkSpec, build_network
 from mmanet.training import MMANetClassifier
 from mmanet.training.fitting import SeedContext, fit_module, prepare_seed, train_method
 from mmanet.training.methods import METHODS
-from rich.console import Console
 
 MODEL = {"embed_dim": 4, "encoders": {"default": {"name": "tiny", "dim": 4}}, "decoder": {"name": "mlp", "hidden": 8, "depth": 1}}
 

@@ -96,14 +96,15 @@ def prepare_seed(cfg: ExperimentConfig, arrays: MultimodalArrays, seed: int, con
 
 
 def fit_module(ctx: SeedContext, module: MultimodalClassifier, root: Path) -> MultimodalClassifier:
-    """Fit, restore the checkpoint with the best validation score, and test every combination."""
+    """Fit, restore the deployment network with the best validation score, and test every combination."""
     L.seed_everything(ctx.seed, verbose=False)
     trainer = build_trainer(ctx.cfg.trainer, root=root, epochs=ctx.cfg.optim.epochs)
     trainer.fit(module, datamodule=ctx.datamodule)
     callback = trainer.checkpoint_callback
     best = getattr(callback, "best_model_path", "")
-    if best:
-        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    if best:  # restore the deployment network only: the miner and diagnostics keep the whole run's history
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
         score = getattr(callback, "best_model_score", None)
         module.best_val = float(score) if score is not None else None
     trainer.test(module, datamodule=ctx.datamodule, verbose=False)
