@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint", help="model.pt written by `mmanet run`")
     evaluate.add_argument("--data", help=".npz file to evaluate on (default: the training data)")
     evaluate.add_argument("--dataset", help="dataset name (default: the one the model was trained on)")
+    evaluate.add_argument("--data-root", help="dataset directory (CASIA-SURF, CeFA, ...)")
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test", "all"], help="which split (default: test)")
     evaluate.add_argument("--json", dest="json_out", help="also write the results to this JSON file")
     _add_trainer_flags(evaluate)
@@ -111,10 +112,11 @@ def _cmd_run(args: argparse.Namespace, console: Console, preset: Path | None = N
 
 def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     from mmanet.config import DataConfig, TrainerConfig, apply_overrides, from_dict
-    from mmanet.data import load_dataset, split_arrays
-    from mmanet.modelfile import load_model_file
-    from mmanet.reporting import aggregate_method, print_report
+    from mmanet.data import load_dataset
+    from mmanet.modelfile import check_compatible, load_model_file
+    from mmanet.reporting import aggregate_method, atomic_write_text, print_report
     from mmanet.training import evaluate_model_file, is_global_zero
+    from mmanet.training.evaluate import model_task
 
     model = load_model_file(args.checkpoint)
     config = model.meta["config"]
@@ -123,31 +125,31 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         data.update(dataset="npz", path=str(args.data))
     elif args.dataset:
         data.update(dataset=args.dataset)
+    if args.data_root:
+        data.update(root=str(args.data_root))
     data_cfg = from_dict(DataConfig, data, prefix="data")
-    arrays = load_dataset(data_cfg)
-    if args.split != "all":
-        seed = data_cfg.split_seed if data_cfg.split_seed is not None else int(model.meta["seed"])
-        arrays = split_arrays(arrays, data_cfg.split, seed)[args.split]
-    trainer_cfg = from_dict(
-        TrainerConfig, apply_overrides(dict(config["trainer"]), [o.removeprefix("trainer.") for o in _trainer_overrides(args)]), prefix="trainer"
-    )
-    results = evaluate_model_file(model, arrays, trainer_cfg)
+    source = load_dataset(data_cfg)
+    check_compatible(model, source)
+    dataset = source.everything() if args.split == "all" else source.splits(int(model.meta["seed"])).datasets[args.split]
+    overrides = [o.removeprefix("trainer.") for o in _trainer_overrides(args)]
+    trainer_cfg = from_dict(TrainerConfig, apply_overrides(dict(config["trainer"]), overrides), prefix="trainer")
+    workers = data_cfg.num_workers if data_cfg.num_workers is not None else int(source.info.get("default_workers", 0))
+    results = evaluate_model_file(model, dataset, trainer_cfg, source.modalities, num_workers=workers)
     if not is_global_zero():
         return 0
-    metrics = list(next(iter(results.values())))
-    summary = aggregate_method({int(model.meta["seed"]): results}, list(results), metrics)
+    task = model_task(model)
+    summary = aggregate_method({int(model.meta["seed"]): results}, list(results), task.names, task.higher_is_better)
     report = {
-        "dataset": arrays.source,
-        "modalities": list(model.modalities),
+        "dataset": source.name,
+        "modalities": list(source.modalities),
         "split": args.split,
         "seeds": [model.meta["seed"]],
-        "metrics": metrics,
+        "metrics": list(task.names),
+        "higher_is_better": task.higher_is_better,
         "methods": {model.meta["method"]: summary},
     }
     print_report(report, console)
     if args.json_out:
-        from mmanet.reporting import atomic_write_text
-
         atomic_write_text(args.json_out, json.dumps(report, indent=2) + "\n")
     return 0
 

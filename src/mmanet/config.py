@@ -40,16 +40,22 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass
 class DataConfig:
-    """Which data, which modalities, how it is split and batched."""
+    """Which data, which modalities, how it is split and batched.
+
+    ``path``: a bring-your-own ``.npz``; ``root``: a dataset directory (CASIA-SURF, CeFA, ...);
+    ``options``: dataset-specific settings (e.g. CeFA ``protocol``, ``on_missing``).
+    ``num_workers``: loader processes (``null``: 0 for in-memory data, 2 for images on disk).
+    """
 
     dataset: str = "mfeat"
     path: str | None = None
+    root: str | None = None
     modalities: list[str] | None = None
     split: list[float] = dataclasses.field(default_factory=lambda: [0.6, 0.2, 0.2])
     split_seed: int | None = None
     batch_size: int = 64
     eval_batch_size: int = 512
-    num_workers: int = 0
+    num_workers: int | None = None
     normalize: bool = True
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -58,7 +64,7 @@ class DataConfig:
         _check(abs(sum(self.split) - 1.0) < 1e-6, "data.split", "fractions summing to 1", self.split)
         _check(self.batch_size >= 1, "data.batch_size", ">= 1", self.batch_size)
         _check(self.eval_batch_size >= 1, "data.eval_batch_size", ">= 1", self.eval_batch_size)
-        _check(self.num_workers >= 0, "data.num_workers", ">= 0", self.num_workers)
+        _check(self.num_workers is None or self.num_workers >= 0, "data.num_workers", ">= 0 or null", self.num_workers)
 
 
 @dataclasses.dataclass

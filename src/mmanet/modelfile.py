@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from mmanet.data import MultimodalArrays
+from mmanet.data import DataSource
 from mmanet.modality import Combination, parse_combination
 from mmanet.nn import AnySubsetNet, NetworkSpec, build_network
 from mmanet.reporting import atomic_write_bytes
@@ -107,15 +107,15 @@ def load_model_file(path: str | Path) -> ModelFile:
     return ModelFile(path, payload["meta"], entries)
 
 
-def check_compatible(model: ModelFile, arrays: MultimodalArrays) -> None:
-    """Raise :class:`ModelFileError` unless ``arrays`` has the model's modalities, shapes and classes."""
+def check_compatible(model: ModelFile, source: DataSource) -> None:
+    """Raise :class:`ModelFileError` unless ``source`` has the model's modalities, shapes and classes."""
     needed = sorted({m for e in model.entries for m in e.spec.modalities})
-    missing = [m for m in needed if m not in arrays.modalities]
+    missing = [m for m in needed if m not in source.modalities]
     if missing:
-        raise ModelFileError(f"{model.path}: the data {arrays.source} lacks modalities {missing} (has {list(arrays.modalities)})")
+        raise ModelFileError(f"{model.path}: the data {source.name} lacks modalities {missing} (has {list(source.modalities)})")
     for entry in model.entries:
         for m in entry.spec.modalities:
-            if tuple(arrays.input_shapes[m]) != entry.spec.input_shapes[m]:
-                raise ModelFileError(f"{model.path}: modality {m!r} expects per-sample shape {entry.spec.input_shapes[m]}, data has {arrays.input_shapes[m]}")
-    if len(arrays) and int(arrays.labels.max()) >= model.num_classes:
-        raise ModelFileError(f"{model.path}: model has {model.num_classes} classes, data has label {int(arrays.labels.max())}")
+            if tuple(source.input_shapes[m]) != entry.spec.input_shapes[m]:
+                raise ModelFileError(f"{model.path}: modality {m!r} expects per-sample shape {entry.spec.input_shapes[m]}, data has {source.input_shapes[m]}")
+    if source.num_classes > model.num_classes:
+        raise ModelFileError(f"{model.path}: model has {model.num_classes} classes, the data {source.num_classes}")

@@ -9,8 +9,8 @@
      ...}
 
 ``mean`` is each seed's mean over combinations, then averaged over seeds; ``worst`` is each
-seed's minimum over combinations, averaged likewise; ``_std`` is the sample standard
-deviation over seeds (0 for one seed).
+seed's worst combination (minimum, or maximum for error rates such as ACER), averaged
+likewise; ``_std`` is the sample standard deviation over seeds (0 for one seed).
 """
 
 from __future__ import annotations
@@ -74,20 +74,29 @@ def _summarise(samples: Mapping[str, list[float]]) -> dict[str, float]:
     return out
 
 
-def _argmin(results: Mapping[str, Mapping[str, float]], combinations: Sequence[str], metric: str) -> str:
-    return min(combinations, key=lambda c: results[c][metric])
+def _worst_name(results: Mapping[str, Mapping[str, float]], combinations: Sequence[str], metric: str, higher_is_better: bool) -> str:
+    sign = 1.0 if higher_is_better else -1.0
+    return min(combinations, key=lambda c: sign * results[c][metric])
 
 
-def aggregate_method(per_seed: PerSeed, combinations: Sequence[str], metrics: Sequence[str]) -> dict[str, Any]:
-    """Mean and std over seeds per combination, plus the mean and worst over combinations."""
+def aggregate_method(
+    per_seed: PerSeed, combinations: Sequence[str], metrics: Sequence[str], higher_is_better: Mapping[str, bool] | None = None
+) -> dict[str, Any]:
+    """Mean and std over seeds per combination, plus the mean and worst over combinations.
+
+    The worst combination of a metric is its minimum, or its maximum for error rates
+    (``higher_is_better[metric]`` False).
+    """
+    better = {m: True for m in metrics} | dict(higher_is_better or {})
     seeds = sorted(per_seed)
     missing = [(s, c) for s in seeds for c in combinations if c not in per_seed[s]]
     if missing:
         raise ValueError(f"results missing for (seed, combination) {missing[:3]}")
     table = {c: _summarise({m: [per_seed[s][c][m] for s in seeds] for m in metrics}) for c in combinations}
     mean = _summarise({m: [float(np.mean([per_seed[s][c][m] for c in combinations])) for s in seeds] for m in metrics})
-    worst = _summarise({m: [min(per_seed[s][c][m] for c in combinations) for s in seeds] for m in metrics})
-    worst_names = {str(s): _argmin(per_seed[s], combinations, metrics[0]) for s in seeds}
+    pick = {m: (min if better[m] else max) for m in metrics}
+    worst = _summarise({m: [pick[m](per_seed[s][c][m] for c in combinations) for s in seeds] for m in metrics})
+    worst_names = {str(s): _worst_name(per_seed[s], combinations, metrics[0], better[metrics[0]]) for s in seeds}
     return {
         "combinations": table,
         "mean": mean,

@@ -8,7 +8,7 @@ import torch
 from rich.console import Console
 
 from mmanet.config import DataConfig, DistillConfig, ExperimentConfig, MARConfig, ModelConfig, OptimConfig, TrainerConfig, to_dict
-from mmanet.data import make_synthetic
+from mmanet.data import ArraySource, make_synthetic
 from mmanet.modelfile import ModelFileError, save_model_file
 from mmanet.nn import NetworkSpec, build_network
 from mmanet.training import MMANetClassifier
@@ -29,7 +29,7 @@ def _ctx(tmp_path, epochs=4, **mar) -> SeedContext:
         trainer=TrainerConfig(progress=False),
     )
     arrays = make_synthetic(num_samples=240, seed=0)
-    return prepare_seed(cfg, arrays, seed=0, console=Console(quiet=True))
+    return prepare_seed(cfg, ArraySource(arrays, cfg.data.split), seed=0, console=Console(quiet=True))
 
 
 def _sha(path):
@@ -84,7 +84,7 @@ def _mar_module(ctx, variant="paper"):
         optim=to_dict(OptimConfig()),
         method="mar",
         seed=0,
-        num_train=len(ctx.splits["train"]),
+        num_train=ctx.num_train,
     )
     module.regularization.miner.weak_combinations_ = ["a", "c", "a+c"]
     return module
@@ -145,7 +145,7 @@ def test_resumed_run_keeps_the_mined_set_and_does_not_mine_again(tmp_path):
 def test_mmanet_runs_for_two_and_four_modalities(tmp_path, shapes):
     ctx = _ctx(tmp_path)
     arrays = make_synthetic(num_samples=160, shapes=shapes, seed=1)
-    ctx = prepare_seed(ctx.cfg, arrays, seed=0, console=Console(quiet=True))
+    ctx = prepare_seed(ctx.cfg, ArraySource(arrays, ctx.cfg.data.split), seed=0, console=Console(quiet=True))
     run = train_method(ctx, METHODS["mmanet"])
     assert len(run.results) == 2 ** len(shapes) - 1
     weak = run.diagnostics["weak_combinations"]

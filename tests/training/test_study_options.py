@@ -5,7 +5,7 @@ import torch
 from rich.console import Console
 
 from mmanet.config import DataConfig, ExperimentConfig, MARConfig, ModelConfig, OptimConfig, TrainerConfig
-from mmanet.data import make_synthetic
+from mmanet.data import ArraySource, MultimodalDataset, make_synthetic
 from mmanet.nn import NetworkSpec, build_network
 from mmanet.training.crossfit import fold_assignment, held_out_entropy
 from mmanet.training.fitting import build_module, prepare_seed, teacher_context, train_method
@@ -25,17 +25,17 @@ def test_fold_assignment_is_stratified_balanced_and_seeded():
 
 def test_held_out_entropy_never_uses_a_teacher_that_saw_the_sample():
     arrays = make_synthetic(num_samples=60, seed=2)
-    ctx = _ctx()
     seen: list[set[bytes]] = []
 
-    def fit_teacher(fold, train, datamodule):
+    def fit_teacher(fold, kept):
+        train = arrays.subset(kept)
         seen.append({row.numpy().tobytes() for row in train.inputs["a"]})
         torch.manual_seed(fold)
         net = build_network(NetworkSpec(arrays.modalities, arrays.input_shapes, 4, MODEL))
         net.fit_input_statistics(train.inputs, train.present)
         return net
 
-    table = held_out_entropy(arrays, ctx.datamodule, folds=3, seed=0, temperature=1.0, fit_teacher=fit_teacher)
+    table = held_out_entropy(MultimodalDataset(arrays), arrays.labels, arrays.modalities, folds=3, seed=0, temperature=1.0, fit_teacher=fit_teacher)
     assert table.shape == (60,) and torch.isfinite(table).all() and (table > 0).all()
     assignment = fold_assignment(arrays.labels, 3, 0)
     for i in range(60):
@@ -51,7 +51,7 @@ def _ctx(epochs=5, **mar):
         mar=MARConfig(**{"mine_start": 0, "begin_epoch": 1, **mar}),
         trainer=TrainerConfig(progress=False),
     )
-    return prepare_seed(cfg, make_synthetic(num_samples=200, seed=0), seed=0, console=Console(quiet=True))
+    return prepare_seed(cfg, ArraySource(make_synthetic(num_samples=200, seed=0), cfg.data.split), seed=0, console=Console(quiet=True))
 
 
 def test_remining_reselects_during_training(tmp_path):
@@ -68,7 +68,7 @@ def test_input_noise_only_in_training_and_scaled_by_feature_std():
     ctx = _ctx()
     ctx.cfg.optim.input_noise = 0.5
     module = build_module(ctx, METHODS["dropout"], ctx.spec)
-    batch = ctx.datamodule.splits["train"]
+    batch = ctx.datamodule.datasets["train"].arrays
     inputs = {m: batch.inputs[m][:64] for m in batch.modalities}
     noisy = module.augment({"inputs": inputs})["inputs"]
     for m in batch.modalities:

@@ -1,4 +1,5 @@
-"""Datasets by name: the bundled UCI Multiple Features digits, bring-your-own ``.npz``, synthetic."""
+"""Datasets by name: the bundled UCI Multiple Features digits, bring-your-own ``.npz``, synthetic,
+and the face anti-spoofing datasets (CASIA-SURF, CeFA) read from disk."""
 
 from __future__ import annotations
 
@@ -8,19 +9,25 @@ from pathlib import Path
 
 from mmanet.config import DataConfig
 from mmanet.data.arrays import SPLITS, DataError, MultimodalArrays, arrays_from_mapping, load_npz, stratified_split
-from mmanet.data.datasets import Batch, MultimodalDataModule, MultimodalDataset, ShardSampler
+from mmanet.data.datasets import Batch, EpochTaggedSampler, MultimodalDataModule, MultimodalDataset, ShardSampler
+from mmanet.data.source import ArraySource, DataSource, ReindexedSubset, SplitSet
 from mmanet.data.synthetic import make_synthetic
 
 __all__ = [
     "DATASETS",
     "MFEAT_DEFAULT_MODALITIES",
     "SPLITS",
+    "ArraySource",
     "Batch",
     "DataError",
+    "DataSource",
+    "EpochTaggedSampler",
     "MultimodalArrays",
     "MultimodalDataModule",
     "MultimodalDataset",
+    "ReindexedSubset",
     "ShardSampler",
+    "SplitSet",
     "arrays_from_mapping",
     "load_dataset",
     "load_npz",
@@ -38,39 +45,45 @@ def mfeat_path() -> Path:
     return Path(str(resources.files("mmanet.data").joinpath("mfeat.npz")))
 
 
-def _mfeat(cfg: DataConfig) -> MultimodalArrays:
-    return load_npz(mfeat_path(), cfg.modalities or MFEAT_DEFAULT_MODALITIES)
+def _arrays(cfg: DataConfig, arrays: MultimodalArrays, name: str) -> ArraySource:
+    if cfg.options and cfg.dataset != "synthetic":
+        raise DataError(f"data.options: dataset {cfg.dataset!r} takes no options, got {sorted(cfg.options)}")
+    return ArraySource(arrays, cfg.split, cfg.split_seed, name)
 
 
-def _npz(cfg: DataConfig) -> MultimodalArrays:
+def _mfeat(cfg: DataConfig) -> DataSource:
+    return _arrays(cfg, load_npz(mfeat_path(), cfg.modalities or MFEAT_DEFAULT_MODALITIES), "mfeat")
+
+
+def _npz(cfg: DataConfig) -> DataSource:
     if not cfg.path:
         raise DataError("data.path: the npz dataset needs a file path (data.path=FILE.npz)")
-    return load_npz(cfg.path, cfg.modalities)
+    return _arrays(cfg, load_npz(cfg.path, cfg.modalities), str(cfg.path))
 
 
-def _synthetic(cfg: DataConfig) -> MultimodalArrays:
+def _synthetic(cfg: DataConfig) -> DataSource:
     try:
         arrays = make_synthetic(**cfg.options)
     except TypeError as err:
         raise DataError(f"data.options: {err}") from err
-    return arrays.select(cfg.modalities) if cfg.modalities else arrays
+    return _arrays(cfg, arrays.select(cfg.modalities) if cfg.modalities else arrays, "synthetic")
 
 
-DATASETS: dict[str, Callable[[DataConfig], MultimodalArrays]] = {
+DATASETS: dict[str, Callable[[DataConfig], DataSource]] = {
     "mfeat": _mfeat,
     "npz": _npz,
     "synthetic": _synthetic,
 }
 
 
-def load_dataset(cfg: DataConfig) -> MultimodalArrays:
+def load_dataset(cfg: DataConfig) -> DataSource:
     """Load the dataset named by ``cfg.dataset``; an unknown name lists the valid ones."""
     if cfg.dataset not in DATASETS:
         raise DataError(f"data.dataset: unknown dataset {cfg.dataset!r}; available: {sorted(DATASETS)}")
-    arrays = DATASETS[cfg.dataset](cfg)
-    if len(arrays.modalities) < 2:
-        raise DataError(f"data.modalities: at least two modalities are needed, got {list(arrays.modalities)}")
-    return arrays
+    source = DATASETS[cfg.dataset](cfg)
+    if len(source.modalities) < 2:
+        raise DataError(f"data.modalities: at least two modalities are needed, got {list(source.modalities)}")
+    return source
 
 
 def split_arrays(arrays: MultimodalArrays, fractions: list[float], seed: int) -> dict[str, MultimodalArrays]:

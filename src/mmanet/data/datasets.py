@@ -16,11 +16,11 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, default_collate
 
 from mmanet.data.arrays import MultimodalArrays
 
-__all__ = ["Batch", "MultimodalDataModule", "MultimodalDataset", "ShardSampler", "collate_batches"]
+__all__ = ["Batch", "EpochTaggedSampler", "MultimodalDataModule", "MultimodalDataset", "ShardSampler", "collate_batches"]
 
 Batch = dict[str, Any]
 
@@ -30,6 +30,7 @@ class MultimodalDataset(Dataset[Batch]):
 
     def __init__(self, arrays: MultimodalArrays) -> None:
         self.arrays = arrays
+        self.collate_fn = collate_batches
 
     def __len__(self) -> int:
         return len(self.arrays)
@@ -37,8 +38,9 @@ class MultimodalDataset(Dataset[Batch]):
     def __getitem__(self, index: int) -> Batch:
         return _squeeze(self.__getitems__([index]))
 
-    def __getitems__(self, indices: Sequence[int]) -> Batch:
-        idx = torch.as_tensor(list(indices), dtype=torch.long)
+    def __getitems__(self, indices: Sequence[Any]) -> Batch:
+        keys = [i[0] if isinstance(i, tuple) else i for i in indices]  # (index, epoch) from EpochTaggedSampler
+        idx = torch.as_tensor(keys, dtype=torch.long)
         a = self.arrays
         return {
             "inputs": {m: a.inputs[m][idx] for m in a.modalities},
@@ -55,6 +57,15 @@ def _squeeze(batch: Batch) -> Batch:
 def collate_batches(batch: Any) -> Batch:
     """Collate for :class:`MultimodalDataset`: ``__getitems__`` already returns a batch."""
     return batch
+
+
+class EpochTaggedSampler(DistributedSampler):  # type: ignore[type-arg]
+    """A seeded ``DistributedSampler`` that yields ``(index, epoch)``, so a dataset can key its
+    augmentation on (seed, epoch, index) and every method of a paired comparison sees the same
+    augmented samples, with or without worker processes."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return ((i, self.epoch) for i in super().__iter__())
 
 
 class ShardSampler(Sampler[int]):
@@ -77,21 +88,18 @@ class ShardSampler(Sampler[int]):
 
 
 class MultimodalDataModule(L.LightningDataModule):
-    """Train/val/test loaders; shuffling is seeded per epoch (``DistributedSampler``) on any rank count."""
+    """Train/val/test loaders; shuffling is seeded per epoch (``DistributedSampler``) on any rank count.
 
-    def __init__(
-        self,
-        *,
-        train: MultimodalArrays,
-        val: MultimodalArrays,
-        test: MultimodalArrays,
-        batch_size: int,
-        eval_batch_size: int,
-        seed: int,
-        num_workers: int = 0,
-    ) -> None:
+    ``datasets`` maps ``train``, ``val``, ``test`` to datasets yielding :data:`Batch` items (or
+    whole batches through ``__getitems__`` with a ``collate_fn`` attribute).
+    """
+
+    def __init__(self, *, datasets: dict[str, Dataset[Batch]], batch_size: int, eval_batch_size: int, seed: int, num_workers: int = 0) -> None:
         super().__init__()
-        self.splits = {"train": train, "val": val, "test": test}
+        missing = [s for s in ("train", "val", "test") if s not in datasets]
+        if missing:
+            raise ValueError(f"datasets for {missing} missing")
+        self.datasets = datasets
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.seed = seed
@@ -105,16 +113,17 @@ class MultimodalDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader[Batch]:
         rank, world = self._world()
-        dataset = MultimodalDataset(self.splits["train"])
-        sampler: Sampler[int] = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
-        drop_last = len(dataset) // world > self.batch_size  # never train BatchNorm on a batch of one
+        dataset = self.datasets["train"]
+        size = len(dataset)  # type: ignore[arg-type]
+        sampler = EpochTaggedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
+        drop_last = size // world > self.batch_size  # never train BatchNorm on a batch of one
         return self._loader(dataset, sampler, self.batch_size, drop_last)
 
     def eval_dataloader(self, split: str) -> DataLoader[Batch]:
         """Loader over a whole split in order, sharded across ranks without padding."""
         rank, world = self._world()
-        dataset = MultimodalDataset(self.splits[split])
-        return self._loader(dataset, ShardSampler(len(dataset), rank, world), self.eval_batch_size, False)
+        dataset = self.datasets[split]
+        return self._loader(dataset, ShardSampler(len(dataset), rank, world), self.eval_batch_size, False)  # type: ignore[arg-type]
 
     def val_dataloader(self) -> DataLoader[Batch]:
         return self.eval_dataloader("val")
@@ -122,13 +131,13 @@ class MultimodalDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader[Batch]:
         return self.eval_dataloader("test")
 
-    def _loader(self, dataset: MultimodalDataset, sampler: Sampler[int], batch_size: int, drop_last: bool) -> DataLoader[Batch]:
+    def _loader(self, dataset: Dataset[Batch], sampler: Sampler[Any], batch_size: int, drop_last: bool) -> DataLoader[Batch]:
         return DataLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             drop_last=drop_last,
-            collate_fn=collate_batches,
+            collate_fn=getattr(dataset, "collate_fn", None) or default_collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -14,8 +14,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, default_collate
 
-from mmanet.data import MultimodalArrays, MultimodalDataModule
+from mmanet.data import Batch, ReindexedSubset
 from mmanet.losses import prediction_entropy
 from mmanet.nn import AnySubsetNet
 
@@ -34,43 +35,36 @@ def fold_assignment(labels: Tensor, folds: int, seed: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def _entropies(net: AnySubsetNet, arrays: MultimodalArrays, temperature: float, batch: int = 512) -> Tensor:
+def _entropies(net: AnySubsetNet, dataset: Dataset[Batch], data_modalities: tuple[str, ...], temperature: float, batch: int = 256) -> Tensor:
+    """Entropy of ``net`` on every sample of ``dataset`` with every modality the data has."""
     net.eval()
-    out = []
-    for start in range(0, len(arrays), batch):
-        inputs = {m: arrays.inputs[m][start : start + batch] for m in net.modalities}
-        present = arrays.present[start : start + batch]
-        out.append(prediction_entropy(net(inputs, present).logits, temperature))
-    return torch.cat(out)
+    columns = [data_modalities.index(m) for m in net.modalities]
+    loader = DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=getattr(dataset, "collate_fn", None) or default_collate)
+    out = [prediction_entropy(net(b["inputs"], b["present"][:, columns]).logits, temperature) for b in loader]
+    return torch.cat(out).cpu()
 
 
 def held_out_entropy(
-    train: MultimodalArrays,
-    datamodule: MultimodalDataModule,
+    train_eval: Dataset[Batch],
+    labels: Tensor,
+    data_modalities: tuple[str, ...],
     folds: int,
     seed: int,
     temperature: float,
-    fit_teacher: Callable[[int, MultimodalArrays, MultimodalDataModule], AnySubsetNet],
+    fit_teacher: Callable[[int, np.ndarray], AnySubsetNet],
 ) -> Tensor:
     """``(N_train,)`` entropy of each training sample under a teacher that never saw it.
 
-    ``fit_teacher(fold, train_subset, datamodule)`` trains one teacher and returns its network.
+    Args:
+        train_eval: the training split without augmentation.
+        labels: its ``(N_train,)`` labels (for stratified folds).
+        fit_teacher: ``fit_teacher(fold, kept_indices)`` trains one teacher on the training
+            samples at ``kept_indices`` and returns its network.
     """
-    assignment = fold_assignment(train.labels, folds, seed)
-    table = torch.empty(len(train))
+    assignment = fold_assignment(labels, folds, seed)
+    table = torch.empty(len(labels))
     for fold in range(folds):
         held_out = np.nonzero(assignment == fold)[0]
-        kept = np.nonzero(assignment != fold)[0]
-        sub = train.subset(kept)
-        loaders = MultimodalDataModule(
-            train=sub,
-            val=datamodule.splits["val"],
-            test=train.subset(held_out),
-            batch_size=datamodule.batch_size,
-            eval_batch_size=datamodule.eval_batch_size,
-            seed=seed,
-            num_workers=datamodule.num_workers,
-        )
-        net = fit_teacher(fold, sub, loaders)
-        table[torch.as_tensor(held_out)] = _entropies(net, train.subset(held_out), temperature).cpu()
+        net = fit_teacher(fold, np.nonzero(assignment != fold)[0])
+        table[torch.as_tensor(held_out)] = _entropies(net, ReindexedSubset(train_eval, held_out.tolist()), data_modalities, temperature)
     return table

@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 from torch import nn
+from torch.utils.data import Dataset
 
 from mmanet.config import TrainerConfig
-from mmanet.data import Batch, MultimodalArrays, MultimodalDataModule
+from mmanet.data import Batch, MultimodalDataModule
 from mmanet.evaluation import combination_outputs, data_columns
-from mmanet.metrics import CombinationMetrics
+from mmanet.metrics import CombinationMetrics, TaskMetrics, task_metrics
 from mmanet.modality import combination_name
-from mmanet.modelfile import ModelFile, check_compatible
+from mmanet.modelfile import ModelFile
 from mmanet.training.trainer import quiet_lightning
 
-__all__ = ["EvaluationModule", "evaluate_model_file"]
+__all__ = ["EvaluationModule", "evaluate_model_file", "model_task"]
+
+
+def model_task(model: ModelFile) -> TaskMetrics:
+    """The metrics of the task the model was trained for (classification for older files)."""
+    options = dict(model.meta.get("task") or {"name": "classification"})
+    return task_metrics(options.pop("name"), **options)
 
 
 class EvaluationModule(L.LightningModule):
     """Test-only module: each network of a model file evaluates the combinations it serves."""
 
-    def __init__(self, model: ModelFile) -> None:
+    def __init__(self, model: ModelFile, data_modalities: Sequence[str]) -> None:
         super().__init__()
         self.nets = nn.ModuleList([e.net for e in model.entries])
         self.serves = [e.serves for e in model.entries]
-        self.columns = [data_columns(e.net, model.modalities) for e in model.entries]
+        self.columns = [data_columns(e.net, data_modalities) for e in model.entries]
         names = [combination_name(c) for serves in self.serves for c in serves]
-        self.metrics = CombinationMetrics(names, model.num_classes)
+        self.metrics = CombinationMetrics(names, model.num_classes, model_task(model).factory)
         self.results: dict[str, dict[str, float]] = {}
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
@@ -41,13 +49,17 @@ class EvaluationModule(L.LightningModule):
         self.metrics.reset()
 
 
-def evaluate_model_file(model: ModelFile, arrays: MultimodalArrays, trainer: TrainerConfig, batch_size: int = 512) -> dict[str, dict[str, Any]]:
-    """``{combination: {metric: value}}`` of ``model`` on every sample of ``arrays`` (each exactly once)."""
-    check_compatible(model, arrays)
-    arrays = arrays.select(model.modalities)
+def evaluate_model_file(
+    model: ModelFile, dataset: Dataset[Batch], trainer: TrainerConfig, data_modalities: Sequence[str], batch_size: int = 512, num_workers: int = 0
+) -> dict[str, dict[str, Any]]:
+    """``{combination: {metric: value}}`` of ``model`` on every sample of ``dataset`` (each exactly once).
+
+    ``data_modalities`` is the modality order of the dataset's presence masks.
+    """
     quiet_lightning()
-    datamodule = MultimodalDataModule(train=arrays, val=arrays, test=arrays, batch_size=batch_size, eval_batch_size=batch_size, seed=0)
-    module = EvaluationModule(model)
+    datasets = {"train": dataset, "val": dataset, "test": dataset}
+    datamodule = MultimodalDataModule(datasets=datasets, batch_size=batch_size, eval_batch_size=batch_size, seed=0, num_workers=num_workers)
+    module = EvaluationModule(model, data_modalities)
     runner = L.Trainer(
         accelerator=trainer.accelerator,
         devices=trainer.devices,

@@ -20,7 +20,8 @@ import yaml
 from rich.console import Console
 
 from mmanet.config import ExperimentConfig, to_dict
-from mmanet.data import MultimodalArrays, load_dataset
+from mmanet.data import DataSource, load_dataset
+from mmanet.metrics import task_metrics
 from mmanet.modality import all_combinations, combination_name
 from mmanet.provenance import provenance
 from mmanet.reporting import aggregate_method, atomic_write_text, write_reports
@@ -29,7 +30,6 @@ from mmanet.training.methods import MethodSpec, get_method
 
 __all__ = ["build_report", "run_experiment"]
 
-METRICS = ("accuracy", "macro_f1")
 ESS_WARNING = 0.2
 
 
@@ -58,12 +58,13 @@ def _warnings(methods: dict[str, Any]) -> list[str]:
     return out
 
 
-def build_report(cfg: ExperimentConfig, arrays: MultimodalArrays, runs: dict[str, dict[int, MethodRun]], seconds: dict[str, list[float]]) -> dict[str, Any]:
+def build_report(cfg: ExperimentConfig, source: DataSource, runs: dict[str, dict[int, MethodRun]], seconds: dict[str, list[float]]) -> dict[str, Any]:
     """The ``report.json`` dictionary (see :mod:`mmanet.reporting`)."""
-    names = [combination_name(c) for c in all_combinations(arrays.modalities)]
+    names = [combination_name(c) for c in all_combinations(source.modalities)]
+    task = task_metrics(source.task, **source.task_options)
     methods: dict[str, Any] = {}
     for method, per_seed in runs.items():
-        entry = aggregate_method({s: r.results for s, r in per_seed.items()}, names, METRICS)
+        entry = aggregate_method({s: r.results for s, r in per_seed.items()}, names, task.names, task.higher_is_better)
         entry["seconds"] = float(np.mean(seconds[method]))
         entry["diagnostics"] = {str(s): r.diagnostics for s, r in per_seed.items()}
         entry["val_per_seed"] = {str(s): r.val_results for s, r in per_seed.items()}
@@ -73,11 +74,14 @@ def build_report(cfg: ExperimentConfig, arrays: MultimodalArrays, runs: dict[str
         methods[method] = entry
     return {
         "name": cfg.name,
-        "dataset": cfg.data.dataset if cfg.data.dataset != "npz" else str(cfg.data.path),
-        "modalities": list(arrays.modalities),
+        "dataset": source.name,
+        "task": source.task,
+        "modalities": list(source.modalities),
         "split": "test",
         "seeds": list(cfg.seeds),
-        "metrics": list(METRICS),
+        "metrics": list(task.names),
+        "higher_is_better": task.higher_is_better,
+        "data": source.info,
         "methods": methods,
         "warnings": _warnings(methods),
         "config": to_dict(cfg),
@@ -89,20 +93,20 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> dic
     """Train and test every method on every seed, write the reports, return ``report.json``'s dict."""
     console = console or Console(quiet=not is_global_zero())
     methods = order_methods(cfg.methods)
-    arrays = load_dataset(cfg.data)
+    source = load_dataset(cfg.data)
     out = Path(cfg.out)
     if is_global_zero():
         atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
     runs: dict[str, dict[int, MethodRun]] = {m.name: {} for m in methods}
     seconds: dict[str, list[float]] = {m.name: [] for m in methods}
     for seed in cfg.seeds:
-        ctx = prepare_seed(cfg, arrays, seed, console)
+        ctx = prepare_seed(cfg, source, seed, console)
         for i, method in enumerate(methods, 1):
             console.print(f"[bold cyan]seed {seed}[/] · [bold]{method.name}[/] ({i}/{len(methods)}): {method.description}")
             start = time.perf_counter()
             runs[method.name][seed] = train_method(ctx, method)
             seconds[method.name].append(time.perf_counter() - start)
-    report = build_report(cfg, arrays, runs, seconds)
+    report = build_report(cfg, source, runs, seconds)
     if is_global_zero():
         write_reports(report, out)
     return report

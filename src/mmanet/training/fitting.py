@@ -15,7 +15,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from rich.console import Console
 
 from mmanet.config import ExperimentConfig, to_dict, with_overrides
-from mmanet.data import MultimodalArrays, MultimodalDataModule, split_arrays, stratified_split
+from mmanet.data import DataSource, MultimodalDataModule, ReindexedSubset, SplitSet
 from mmanet.modality import all_combinations, combination_name
 from mmanet.modelfile import save_model_file
 from mmanet.nn import NetworkSpec
@@ -54,11 +54,12 @@ class MethodRun:
 
 @dataclasses.dataclass
 class SeedContext:
-    """What every method of one seed shares: the split, the loaders, the network spec, the teacher."""
+    """What every method of one seed shares: the splits, the loaders, the network spec, the teacher."""
 
     cfg: ExperimentConfig
     seed: int
-    splits: dict[str, MultimodalArrays]
+    source: DataSource
+    splits: SplitSet
     datamodule: MultimodalDataModule
     spec: NetworkSpec
     root: Path
@@ -71,28 +72,30 @@ class SeedContext:
         """Modality order of the data."""
         return self.spec.modalities
 
+    @property
+    def num_train(self) -> int:
+        """Number of training samples."""
+        return len(self.splits.labels["train"])
 
-def prepare_seed(cfg: ExperimentConfig, arrays: MultimodalArrays, seed: int, console: Console) -> SeedContext:
+
+def make_datamodule(cfg: ExperimentConfig, source: DataSource, datasets: dict[str, Any], seed: int) -> MultimodalDataModule:
+    """Loaders with the configured batch sizes (workers: 0 in memory, 2 for images on disk by default)."""
+    workers = cfg.data.num_workers if cfg.data.num_workers is not None else int(source.info.get("default_workers", 0))
+    return MultimodalDataModule(datasets=datasets, batch_size=cfg.data.batch_size, eval_batch_size=cfg.data.eval_batch_size, seed=seed, num_workers=workers)
+
+
+def prepare_seed(cfg: ExperimentConfig, source: DataSource, seed: int, console: Console) -> SeedContext:
     """Split (seeded unless the data has its own split), build loaders, record the split."""
-    split_seed = cfg.data.split_seed if cfg.data.split_seed is not None else seed
-    names = arrays.split if arrays.split is not None else stratified_split(arrays.labels, cfg.data.split, split_seed)
-    splits = split_arrays(dataclasses.replace(arrays, split=names), cfg.data.split, split_seed)
+    splits = source.splits(seed)
     root = Path(cfg.out) / f"seed_{seed}"
-    if is_global_zero():
+    if is_global_zero() and splits.record is not None:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, split=names)
+        np.savez_compressed(buffer, split=splits.record)
         atomic_write_bytes(root / "split.npz", buffer.getvalue())
-    datamodule = MultimodalDataModule(
-        train=splits["train"],
-        val=splits["val"],
-        test=splits["test"],
-        batch_size=cfg.data.batch_size,
-        eval_batch_size=cfg.data.eval_batch_size,
-        seed=seed,
-        num_workers=cfg.data.num_workers,
-    )
-    spec = NetworkSpec(arrays.modalities, arrays.input_shapes, arrays.num_classes, to_dict(cfg.model))
-    return SeedContext(cfg, seed, splits, datamodule, spec, root, console)
+    datamodule = make_datamodule(cfg, source, splits.datasets, seed)
+    model = to_dict(cfg.model)
+    spec = NetworkSpec(source.modalities, source.input_shapes, source.num_classes, model)
+    return SeedContext(cfg, seed, source, splits, datamodule, spec, root, console)
 
 
 def fit_module(ctx: SeedContext, module: MultimodalClassifier, root: Path) -> MultimodalClassifier:
@@ -134,15 +137,20 @@ def _cross_fit_table(ctx: SeedContext) -> torch.Tensor:
     if ctx.entropy_table is None:
         tctx = teacher_context(ctx)
 
-        def fit_teacher(fold: int, train: MultimodalArrays, datamodule: MultimodalDataModule) -> Any:
+        def fit_teacher(fold: int, kept: np.ndarray) -> Any:
             ctx.console.print(f"    cross-fitted teacher, fold {fold + 1}/{ctx.cfg.distill.folds}")
-            fold_ctx = dataclasses.replace(tctx, splits={**tctx.splits, "train": train}, datamodule=datamodule)
+            datasets = {**ctx.splits.datasets, "train": ReindexedSubset(ctx.splits.datasets["train"], kept.tolist())}
+            labels = {**ctx.splits.labels, "train": ctx.splits.labels["train"][torch.as_tensor(kept)]}
+            splits = dataclasses.replace(ctx.splits, datasets=datasets, labels=labels)
+            fold_ctx = dataclasses.replace(tctx, splits=splits, datamodule=make_datamodule(ctx.cfg, ctx.source, datasets, ctx.seed))
             module = build_module(fold_ctx, METHODS["teacher"], fold_ctx.spec)
             module.select_names = [combination_name(ctx.modalities)]
             return fit_module(fold_ctx, module, ctx.root / "teacher_folds" / f"fold_{fold}").net
 
         d = ctx.cfg.distill
-        ctx.entropy_table = held_out_entropy(ctx.splits["train"], ctx.datamodule, d.folds, ctx.seed, d.teacher_temperature, fit_teacher)
+        ctx.entropy_table = held_out_entropy(
+            ctx.splits.datasets["train_eval"], ctx.splits.labels["train"], ctx.modalities, d.folds, ctx.seed, d.teacher_temperature, fit_teacher
+        )
     return ctx.entropy_table
 
 
@@ -154,7 +162,8 @@ def build_module(ctx: SeedContext, method: MethodSpec, spec: NetworkSpec, combin
         "optim": to_dict(ctx.cfg.optim),
         "method": method.name,
         "seed": ctx.seed,
-        "num_train": len(ctx.splits["train"]),
+        "num_train": ctx.num_train,
+        "task": {"name": ctx.source.task, **ctx.source.task_options},
         "eval_combinations": combinations,
     }
     if method.needs_teacher or method.regularize:
@@ -167,7 +176,8 @@ def build_module(ctx: SeedContext, method: MethodSpec, spec: NetworkSpec, combin
     else:
         L.seed_everything(ctx.seed, verbose=False)
         module = MultimodalClassifier(**common)
-    module.fit_input_statistics(ctx.splits["train"])
+    if ctx.splits.statistics is not None and ctx.cfg.data.normalize:
+        module.fit_input_statistics(*ctx.splits.statistics)
     return module
 
 
@@ -176,6 +186,7 @@ def _meta(ctx: SeedContext, method: MethodSpec, results: dict[str, Any]) -> dict
         "method": method.name,
         "seed": ctx.seed,
         "data_modalities": list(ctx.modalities),
+        "task": {"name": ctx.source.task, **ctx.source.task_options},
         "config": to_dict(ctx.cfg),
         "results": results,
         "provenance": provenance(),

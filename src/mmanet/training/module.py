@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmanet.config import OptimConfig, from_dict
-from mmanet.data import Batch, MultimodalArrays
+from mmanet.data import Batch
 from mmanet.evaluation import combination_outputs, data_columns
-from mmanet.metrics import CombinationMetrics
+from mmanet.metrics import CombinationMetrics, task_metrics
 from mmanet.modality import Combination, all_combinations, combination_name, full_combination, parse_combination
 from mmanet.nn import AnySubsetNet, InputNorm, NetOutput, NetworkSpec, build_network
 from mmanet.training.methods import get_method
@@ -40,8 +40,9 @@ class MultimodalClassifier(L.LightningModule):
         num_train: number of training samples (dropout draws are made per sample index).
         eval_combinations: combinations evaluated on validation and test (default: all of the
             network's; a customized model evaluates only its own).
-        select_combinations: names whose mean validation accuracy selects the checkpoint
-            (default: ``eval_combinations``).
+        select_combinations: names whose mean validation selection score (the task's selection
+            metric, e.g. accuracy, or ``1 - ACER``) selects the checkpoint (default: ``eval_combinations``).
+        task: ``{"name": "classification" | "anti_spoofing", **options}`` (metrics and selection).
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class MultimodalClassifier(L.LightningModule):
         num_train: int,
         eval_combinations: list[str] | None = None,
         select_combinations: list[str] | None = None,
+        task: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -70,16 +72,18 @@ class MultimodalClassifier(L.LightningModule):
         names = [combination_name(c) for c in self.combinations]
         self.select_names = [combination_name(parse_combination(n, self.net.modalities)) for n in (select_combinations or names)]
         self.dropout = ModalityDropout(num_train, seed)
-        self.val_metrics = CombinationMetrics(names, self.spec.num_classes)
-        self.test_metrics = CombinationMetrics(names, self.spec.num_classes)
+        task_options = dict(task or {"name": "classification"})
+        self.task = task_metrics(task_options.pop("name"), **task_options)
+        self.val_metrics = CombinationMetrics(names, self.spec.num_classes, self.task.factory)
+        self.test_metrics = CombinationMetrics(names, self.spec.num_classes, self.task.factory)
         self.test_results: dict[str, dict[str, float]] = {}
         self.best_val: float | None = None
         self.val_history: list[dict[str, Any]] = []
 
     # ----------------------------------------------------------------- training
-    def fit_input_statistics(self, train: MultimodalArrays) -> None:
-        """Set the network's input normalisation from the training split."""
-        self.net.fit_input_statistics(train.inputs, train.present[:, self.columns])
+    def fit_input_statistics(self, inputs: dict[str, Tensor], present: Tensor) -> None:
+        """Set the network's input normalisation from training inputs and their ``(N, M_data)`` presence."""
+        self.net.fit_input_statistics(inputs, present[:, self.columns])
 
     def present(self, batch: Batch) -> Tensor:
         """``(B, M_net)`` data-presence mask in the network's modality order."""
@@ -144,7 +148,7 @@ class MultimodalClassifier(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         results = self.val_metrics.compute()
         self.val_metrics.reset()
-        select = sum(results[n]["accuracy"] for n in self.select_names) / len(self.select_names)
+        select = sum(self.task.score(results[n]) for n in self.select_names) / len(self.select_names)
         self.log("val/select", select, prog_bar=True)
         for name, values in results.items():
             for metric, value in values.items():

@@ -1,0 +1,228 @@
+"""Paired-seed study of every method on the bundled UCI digits (issue 3), run by hand.
+
+Each *arm* is a method plus config overrides. A seed fixes the split, the initial weights and
+the modality-dropout draws identically for every arm. Results (test and best-validation
+metrics per combination, diagnostics, wall time) are stored per (phase, setting, arm, seed)
+as JSON under ``--root`` and reused on reruns, so the study can be stopped and resumed.
+
+    python benchmarks/study.py run --phase tune --setting trio --seeds 100-104 --arms dropout,mmanet-paper --jobs 2
+    python benchmarks/study.py summarize --phase tune --setting trio        # validation only
+    python benchmarks/study.py run --phase final --setting six --seeds 0-9 --jobs 2
+    python benchmarks/study.py report --out docs/results.md                  # test tables
+
+Tuning uses seeds 100+ and validation metrics only; the final phase reads the test split once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SETTINGS: dict[str, list[str]] = {
+    "trio": ["data.modalities=[pix, fou, mor]", "model.embed_dim=64"],
+    "six": ["data.modalities=[fou, fac, kar, pix, zer, mor]", "model.embed_dim=32"],
+}
+BASE = ["optim.epochs=30", "optim.lr=0.002", "optim.scheduler=cosine", "trainer.progress=false", "mar.mine_start=2", "mar.begin_epoch=5"]
+PAPER = ["distill.variant=official", "distill.alpha=30", "mar.beta=0.5", "mar.criterion=label_kl", "mar.top_k=1"]
+TUNED: list[str] = []  # filled in from the tuning phase (see docs/results.md)
+
+ARMS: dict[str, tuple[str, list[str]]] = {
+    "teacher": ("teacher", []),
+    "customized": ("customized", []),
+    "dropout": ("dropout", []),
+    "dropout-input": ("dropout", ["model.masking=input"]),
+    "sp": ("sp", ["distill.alpha=100"]),
+    "kd": ("kd", ["distill.alpha=1", "distill.temperature=4"]),
+    "mad-paper": ("mad", PAPER),
+    "mar-paper": ("mar", PAPER),
+    "mmanet-paper": ("mmanet", PAPER),
+    "mad-a10": ("mad", ["distill.alpha=10"]),
+    "mad-a100": ("mad", ["distill.alpha=100"]),
+    "mad-a1000": ("mad", ["distill.alpha=1000"]),
+    "mad-a100-t4": ("mad", ["distill.alpha=100", "distill.teacher_temperature=4"]),
+    "mad-a100-ls": ("mad", ["distill.alpha=100", "distill.teacher_overrides={optim: {label_smoothing: 0.1}}"]),
+    "mad-a100-noise": ("mad", ["distill.alpha=100", "distill.teacher_overrides={optim: {input_noise: 0.3}}"]),
+    "mad-a100-cf": ("mad", ["distill.alpha=100", "distill.uncertainty=cross_fit", "distill.folds=5"]),
+    "mad-a100-fused": ("mad", ["distill.alpha=100", "distill.layer=fused"]),
+    "mar-b05": ("mar", ["mar.beta=0.5"]),
+    "mar-b1": ("mar", ["mar.beta=1.0"]),
+    "mar-b1-post": ("mar", ["mar.beta=1.0", "mar.criterion=posterior_kl"]),
+    "mar-b1-gap": ("mar", ["mar.beta=1.0", "mar.criterion=metric_gap"]),
+    "mar-b1-top2": ("mar", ["mar.beta=1.0", "mar.top_k=2"]),
+    "mar-b1-remine": ("mar", ["mar.beta=1.0", "mar.remine_every=5", "mar.criterion=posterior_kl"]),
+    "mar-b1-long": ("mar", ["mar.beta=1.0", "mar.mine_start=1", "mar.begin_epoch=10", "mar.criterion=posterior_kl"]),
+    "mar-b1-input": ("mar", ["mar.beta=1.0", "model.masking=input"]),
+}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"`` or ``"0,3,5"`` -> seeds."""
+    if "-" in text and "," not in text:
+        lo, hi = (int(x) for x in text.split("-"))
+        return list(range(lo, hi + 1))
+    return [int(x) for x in text.split(",") if x]
+
+
+def result_path(root: Path, phase: str, setting: str, arm: str, seed: int) -> Path:
+    return root / phase / setting / arm / f"seed_{seed}.json"
+
+
+def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
+    """Train one arm for one seed in this process (single-threaded) and store its JSON."""
+    root_text, phase, setting, seed, arm, extra = job
+    import torch
+
+    torch.set_num_threads(1)
+    from rich.console import Console
+
+    from mmanet.config import load_config
+    from mmanet.training import run_experiment
+
+    root = Path(root_text)
+    out = result_path(root, phase, setting, arm, seed)
+    if out.exists():
+        return f"skip {out}"
+    method, overrides = ARMS[arm]
+    teacher = result_path(root, phase, setting, "teacher", seed).with_suffix("")
+    teacher_model = teacher / f"seed_{seed}" / "teacher" / "model.pt"
+    uses_teacher = method in ("sp", "kd", "mad", "mmanet") and not any(o.startswith("distill.teacher_overrides") for o in overrides)
+    teacher_arg = [f"distill.teacher={teacher_model}"] if uses_teacher and teacher_model.exists() else []
+    run_dir = out.with_suffix("")
+    cfg = load_config(None, [*BASE, *SETTINGS[setting], *overrides, *teacher_arg, *extra, f"methods=[{method}]", f"seeds=[{seed}]", f"out={run_dir}"])
+    start = time.perf_counter()
+    report = run_experiment(cfg, Console(quiet=True))
+    entry = report["methods"][method]
+    record = {
+        "arm": arm,
+        "method": method,
+        "overrides": overrides + extra,
+        "seed": seed,
+        "setting": setting,
+        "test": entry["per_seed"][str(seed)],
+        "val": entry["val_per_seed"][str(seed)],
+        "diagnostics": entry["diagnostics"][str(seed)],
+        "seconds": time.perf_counter() - start,
+        "threads": 1,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or 'cpu'}",
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(out)
+    return f"done {arm} seed {seed} in {record['seconds']:.0f}s"
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    seeds = parse_seeds(args.seeds)
+    arms = args.arms.split(",")
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        sys.exit(f"unknown arms {unknown}; known: {sorted(ARMS)}")
+    extra = list(args.set or [])
+    teachers = [(str(args.root), args.phase, args.setting, s, "teacher", extra) for s in seeds]
+    rest = [(str(args.root), args.phase, args.setting, s, a, extra) for s in seeds for a in arms if a != "teacher"]
+    rest.sort(key=lambda j: j[4] != "customized")  # longest first
+    with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
+        for phase_jobs in (teachers, rest):
+            for message in pool.imap_unordered(run_arm, phase_jobs):
+                print(message, flush=True)
+
+
+def load_records(root: Path, phase: str, setting: str) -> dict[str, dict[int, dict[str, Any]]]:
+    records: dict[str, dict[int, dict[str, Any]]] = {}
+    for path in sorted((root / phase / setting).glob("*/seed_*.json")):
+        rec = json.loads(path.read_text())
+        records.setdefault(rec["arm"], {})[rec["seed"]] = rec
+    return records
+
+
+def t_quantile(df: int) -> float:
+    """Two-sided 95% Student-t quantile (table for small df, normal beyond)."""
+    table = {
+        1: 12.706,
+        2: 4.303,
+        3: 3.182,
+        4: 2.776,
+        5: 2.571,
+        6: 2.447,
+        7: 2.365,
+        8: 2.306,
+        9: 2.262,
+        10: 2.228,
+        11: 2.201,
+        12: 2.179,
+        14: 2.145,
+        19: 2.093,
+        29: 2.045,
+    }
+    for key in sorted(table):
+        if df <= key:
+            return table[key]
+    return 1.96
+
+
+def summary(values: dict[str, dict[str, float]], metric: str = "accuracy") -> tuple[float, float]:
+    """(mean over combinations, worst combination) of one seed."""
+    scores = [v[metric] for v in values.values()]
+    return float(np.mean(scores)), float(np.min(scores))
+
+
+def paired(records: dict[int, dict[str, Any]], reference: dict[int, dict[str, Any]], split: str, index: int) -> tuple[float, float, int]:
+    """Mean paired difference (points) and 95% half-width over the seeds both have."""
+    seeds = sorted(set(records) & set(reference))
+    diffs = [100 * (summary(records[s][split])[index] - summary(reference[s][split])[index]) for s in seeds]
+    if len(diffs) < 2:
+        return (diffs[0] if diffs else math.nan), math.nan, len(diffs)
+    sd = float(np.std(diffs, ddof=1))
+    return float(np.mean(diffs)), t_quantile(len(diffs) - 1) * sd / math.sqrt(len(diffs)), len(diffs)
+
+
+def cmd_summarize(args: argparse.Namespace) -> None:
+    records = load_records(args.root, args.phase, args.setting)
+    ref = records.get(args.reference, {})
+    print(f"{args.phase}/{args.setting}: {args.split} accuracy, paired difference to {args.reference} (points, 95% CI)")
+    print(f"{'arm':18s} {'n':>3s} {'mean':>7s} {'worst':>7s} {'d mean':>15s} {'d worst':>15s} {'sec':>6s}")
+    for arm, recs in sorted(records.items()):
+        if arm == "customized" and args.split == "val":
+            continue
+        means = [summary(r[args.split]) for r in recs.values()]
+        dm, hm, n = paired(recs, ref, args.split, 0)
+        dw, hw, _ = paired(recs, ref, args.split, 1)
+        sec = np.mean([r["seconds"] for r in recs.values()])
+        print(
+            f"{arm:18s} {n:3d} {100 * np.mean([m[0] for m in means]):7.2f} {100 * np.mean([m[1] for m in means]):7.2f} {dm:+7.2f}±{hm:5.2f} {dw:+7.2f}±{hw:5.2f} {sec:6.0f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("runs/study"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--phase", default="final")
+    run.add_argument("--setting", choices=sorted(SETTINGS), required=True)
+    run.add_argument("--seeds", required=True)
+    run.add_argument("--arms", required=True)
+    run.add_argument("--jobs", type=int, default=2)
+    run.add_argument("--set", action="append", help="extra override for every arm")
+    summ = sub.add_parser("summarize")
+    summ.add_argument("--phase", default="tune")
+    summ.add_argument("--setting", choices=sorted(SETTINGS), required=True)
+    summ.add_argument("--split", default="val", choices=["val", "test"])
+    summ.add_argument("--reference", default="dropout")
+    args = parser.parse_args()
+    {"run": cmd_run, "summarize": cmd_summarize}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Data sources: what an experiment needs from a dataset, whatever its storage.
+
+A :class:`DataSource` knows its modalities, per-sample input shapes, class count and task, and
+gives, for a seed, the train/val/test datasets (:class:`SplitSet`). In-memory arrays
+(:class:`ArraySource`) split by a seeded stratified split unless the data has its own; image
+datasets on disk have fixed splits and augment the training split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from mmanet.data.arrays import SPLITS, MultimodalArrays, stratified_split
+from mmanet.data.datasets import Batch, MultimodalDataset
+
+__all__ = ["ArraySource", "DataSource", "ReindexedSubset", "SplitSet"]
+
+
+@dataclasses.dataclass
+class SplitSet:
+    """Datasets of one seed.
+
+    Attributes:
+        datasets: ``train`` (augmented if the source augments), ``train_eval`` (the training
+            samples without augmentation), ``val``, ``test``.
+        labels: ``{split: (N,) int64}``.
+        statistics: training ``(inputs, present)`` to fit input normalisation, or ``None`` when
+            the source normalises its inputs itself.
+        record: split name per sample of the source (saved with the run), or ``None``.
+    """
+
+    datasets: dict[str, Dataset[Batch]]
+    labels: dict[str, Tensor]
+    statistics: tuple[dict[str, Tensor], Tensor] | None = None
+    record: np.ndarray | None = None
+
+
+class DataSource:
+    """Base class; subclasses set the attributes and implement :meth:`splits` and :meth:`everything`."""
+
+    name: str
+    modalities: tuple[str, ...]
+    input_shapes: dict[str, tuple[int, ...]]
+    num_classes: int
+    task: str = "classification"
+    task_options: dict[str, Any]
+    info: dict[str, Any]
+
+    def splits(self, seed: int) -> SplitSet:
+        """Train/val/test datasets for ``seed``."""
+        raise NotImplementedError
+
+    def everything(self) -> Dataset[Batch]:
+        """Every sample, unaugmented, in a fixed order."""
+        raise NotImplementedError
+
+
+class ArraySource(DataSource):
+    """In-memory arrays; ``fractions`` and ``split_seed`` apply when the data has no ``split``."""
+
+    def __init__(self, arrays: MultimodalArrays, fractions: Sequence[float], split_seed: int | None = None, name: str | None = None) -> None:
+        self.arrays = arrays
+        self.fractions = list(fractions)
+        self.split_seed = split_seed
+        self.name = name or arrays.source
+        self.modalities = arrays.modalities
+        self.input_shapes = arrays.input_shapes
+        self.num_classes = arrays.num_classes
+        self.task_options = {}
+        absent = (~arrays.present).sum(0).tolist()
+        self.info = {"samples": len(arrays), "absent_in_data": dict(zip(arrays.modalities, absent, strict=True))}
+
+    def split_names(self, seed: int) -> np.ndarray:
+        """Split name per sample: the data's own, or seeded and stratified."""
+        if self.arrays.split is not None:
+            return self.arrays.split
+        return stratified_split(self.arrays.labels, self.fractions, self.split_seed if self.split_seed is not None else seed)
+
+    def splits(self, seed: int) -> SplitSet:
+        names = self.split_names(seed)
+        parts = {s: self.arrays.subset(np.nonzero(names == s)[0]) for s in SPLITS}
+        datasets: dict[str, Dataset[Batch]] = {s: MultimodalDataset(a) for s, a in parts.items()}
+        datasets["train_eval"] = datasets["train"]
+        train = parts["train"]
+        return SplitSet(datasets, {s: a.labels for s, a in parts.items()}, (train.inputs, train.present), names)
+
+    def everything(self) -> Dataset[Batch]:
+        return MultimodalDataset(self.arrays)
+
+
+class ReindexedSubset(Dataset[Batch]):
+    """Samples ``indices`` of a per-sample dataset, with ``index`` rewritten to the position in the subset."""
+
+    def __init__(self, dataset: Dataset[Batch], indices: Sequence[int]) -> None:
+        self.dataset = dataset
+        self.indices = [int(i) for i in indices]
+        self.collate_fn = getattr(dataset, "collate_fn", None)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: Any) -> Batch:
+        key = position[0] if isinstance(position, tuple) else position
+        inner = (self.indices[key], *position[1:]) if isinstance(position, tuple) else self.indices[key]
+        sample = dict(self.dataset[inner])  # type: ignore[index]
+        sample["index"] = torch.tensor(key)
+        return sample
+
+    def __getitems__(self, positions: Sequence[Any]) -> Any:
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if getitems is None:
+            return [self[p] for p in positions]
+        keys = [p[0] if isinstance(p, tuple) else p for p in positions]
+        batch = dict(getitems([self.indices[k] for k in keys]))
+        batch["index"] = torch.as_tensor(keys, dtype=torch.long)
+        return batch

@@ -1,0 +1,62 @@
+"""Which metrics a task reports, which one selects checkpoints, and which direction is better.
+
+- ``classification``: ``accuracy``, ``macro_f1``; selection on accuracy.
+- ``anti_spoofing``: ``acer``, ``apcer``, ``bpcer``, ``hter``, ``accuracy``, ``auc``; selection on
+  ACER (lower is better); option ``bona_fide`` (the bona fide class index).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from mmanet.metrics.anti_spoofing import AntiSpoofingMetrics
+from mmanet.metrics.classification import classification_metrics
+
+__all__ = ["TASKS", "TaskMetrics", "task_metrics"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskMetrics:
+    """Metric names (report order), the selection metric, directions, and a per-combination factory."""
+
+    names: tuple[str, ...]
+    select: str
+    higher_is_better: dict[str, bool]
+    factory: Callable[[int], nn.Module]
+
+    def score(self, values: dict[str, float]) -> float:
+        """Selection score, higher is better (an error rate enters as ``1 - rate``)."""
+        value = values[self.select]
+        return value if self.higher_is_better[self.select] else 1.0 - value
+
+
+def _classification(**options: Any) -> TaskMetrics:
+    if options:
+        raise ValueError(f"task 'classification' takes no options, got {sorted(options)}")
+    return TaskMetrics(("accuracy", "macro_f1"), "accuracy", {"accuracy": True, "macro_f1": True}, classification_metrics)
+
+
+def _anti_spoofing(bona_fide: int = 1) -> TaskMetrics:
+    names = ("acer", "apcer", "bpcer", "hter", "accuracy", "auc")
+    better = {"acer": False, "apcer": False, "bpcer": False, "hter": False, "accuracy": True, "auc": True}
+
+    def factory(num_classes: int) -> nn.Module:
+        if num_classes != 2:
+            raise ValueError(f"anti-spoofing needs 2 classes (bona fide, attack), got {num_classes}")
+        return AntiSpoofingMetrics(bona_fide)
+
+    return TaskMetrics(names, "acer", better, factory)
+
+
+TASKS: dict[str, Callable[..., TaskMetrics]] = {"classification": _classification, "anti_spoofing": _anti_spoofing}
+
+
+def task_metrics(name: str, **options: Any) -> TaskMetrics:
+    """The :class:`TaskMetrics` of task ``name``; an unknown name lists the valid ones."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; available: {sorted(TASKS)}")
+    return TASKS[name](**options)
