@@ -199,9 +199,8 @@ def cmd_summarize(args: argparse.Namespace) -> None:
         dm, hm, n = paired(recs, ref, args.split, 0)
         dw, hw, _ = paired(recs, ref, args.split, 1)
         sec = np.mean([r["seconds"] for r in recs.values()])
-        print(
-            f"{arm:18s} {n:3d} {100 * np.mean([m[0] for m in means]):7.2f} {100 * np.mean([m[1] for m in means]):7.2f} {dm:+7.2f}±{hm:5.2f} {dw:+7.2f}±{hw:5.2f} {sec:6.0f}"
-        )
+        mean, worst = 100 * np.mean([m[0] for m in means]), 100 * np.mean([m[1] for m in means])
+        print(f"{arm:18s} {n:3d} {mean:7.2f} {worst:7.2f} {dm:+7.2f}±{hm:5.2f} {dw:+7.2f}±{hw:5.2f} {sec:6.0f}")
 
 
 def main() -> None:
