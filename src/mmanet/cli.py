@@ -39,7 +39,9 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=0.01 (repeatable)"
     )
     parser.add_argument("--data", help="your own .npz file (see README: bring your own data)")
-    parser.add_argument("--dataset", help="dataset name (mfeat, npz, synthetic)")
+    parser.add_argument("--dataset", help="dataset name (see `mmanet list`)")
+    parser.add_argument("--data-root", help="dataset directory (casia-surf, cefa)")
+    parser.add_argument("--protocol", help="CeFA protocol, e.g. 4@5")
     parser.add_argument("--modalities", type=_csv, help="comma-separated modality names to use")
     parser.add_argument("--methods", type=_csv, help="comma-separated methods (see `mmanet list`)")
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in _csv(s)], help="comma-separated seeds, e.g. 0,1,2")
@@ -86,6 +88,10 @@ def _run_overrides(args: argparse.Namespace) -> list[str]:
         out += ["data.dataset=npz", f"data.path={json.dumps(str(args.data))}"]
     if args.dataset:
         out.append(f"data.dataset={args.dataset}")
+    if args.data_root:
+        out.append(f"data.root={json.dumps(str(args.data_root))}")
+    if args.protocol:
+        out.append(f"data.options.protocol={json.dumps(str(args.protocol))}")
     for key, value in (("data.modalities", args.modalities), ("methods", args.methods), ("seeds", args.seeds)):
         if value is not None:
             out.append(f"{key}={json.dumps(value)}")

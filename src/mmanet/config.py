@@ -307,6 +307,24 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """A config file as a mapping, with ``extends: OTHER.yaml`` (relative to it) merged underneath."""
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'extends' loops back to itself")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read config: {err}") from err
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    parent = loaded.pop("extends", None)
+    if parent is None:
+        return loaded
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: 'extends' must name a YAML file, got {parent!r}")
+    return _merge(_read_yaml(path.parent / parent, (*seen, path.resolve())), loaded)
+
+
 def with_overrides(cfg: ExperimentConfig, tree: dict[str, Any]) -> ExperimentConfig:
     """``cfg`` with a nested mapping of overrides merged in (checked like any config)."""
     return from_dict(ExperimentConfig, _merge(to_dict(cfg), tree))
@@ -316,19 +334,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Resolve defaults < ``base`` < YAML file ``path`` < ``overrides`` into a checked config.
 
     Nested mappings merge key by key, except that a mapping whose ``name`` changes (an encoder
-    or decoder spec) replaces the old one, so options of the old component do not leak in.
+    or decoder spec) replaces the old one, so options of the old component do not leak in. A
+    file may start from another with ``extends: base.yaml`` (path relative to the file).
     """
     tree: dict[str, Any] = to_dict(ExperimentConfig())
     if base:
         tree = _merge(tree, base)
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"{path}: cannot read config: {err}") from err
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        tree = _merge(tree, loaded)
+        tree = _merge(tree, _read_yaml(Path(path), ()))
     update: dict[str, Any] = {}
     apply_overrides(update, overrides or [])
     tree = _merge(tree, update)

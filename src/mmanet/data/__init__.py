@@ -8,20 +8,25 @@ from importlib import resources
 from pathlib import Path
 
 from mmanet.config import DataConfig
+from mmanet.data.antispoofing import CEFA_PROTOCOLS, CasiaSurfSource, CefaSource, ImageSource
 from mmanet.data.arrays import SPLITS, DataError, MultimodalArrays, arrays_from_mapping, load_npz, stratified_split
 from mmanet.data.datasets import Batch, EpochTaggedSampler, MultimodalDataModule, MultimodalDataset, ShardSampler
 from mmanet.data.source import ArraySource, DataSource, ReindexedSubset, SplitSet
 from mmanet.data.synthetic import make_synthetic
 
 __all__ = [
+    "CEFA_PROTOCOLS",
     "DATASETS",
     "MFEAT_DEFAULT_MODALITIES",
     "SPLITS",
     "ArraySource",
     "Batch",
+    "CasiaSurfSource",
+    "CefaSource",
     "DataError",
     "DataSource",
     "EpochTaggedSampler",
+    "ImageSource",
     "MultimodalArrays",
     "MultimodalDataModule",
     "MultimodalDataset",
@@ -69,10 +74,26 @@ def _synthetic(cfg: DataConfig) -> DataSource:
     return _arrays(cfg, arrays.select(cfg.modalities) if cfg.modalities else arrays, "synthetic")
 
 
+def _root(cfg: DataConfig) -> str:
+    if not cfg.root:
+        raise DataError(f"data.root: dataset {cfg.dataset!r} needs its directory (--data-root DIR)")
+    return cfg.root
+
+
+def _casia_surf(cfg: DataConfig) -> DataSource:
+    return CasiaSurfSource(_root(cfg), cfg.modalities, cfg.options)
+
+
+def _cefa(cfg: DataConfig) -> DataSource:
+    return CefaSource(_root(cfg), cfg.modalities, cfg.options)
+
+
 DATASETS: dict[str, Callable[[DataConfig], DataSource]] = {
     "mfeat": _mfeat,
     "npz": _npz,
     "synthetic": _synthetic,
+    "casia-surf": _casia_surf,
+    "cefa": _cefa,
 }
 
 
