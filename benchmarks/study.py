@@ -77,6 +77,46 @@ def result_path(root: Path, phase: str, setting: str, arm: str, seed: int) -> Pa
     return root / phase / setting / arm / f"seed_{seed}.json"
 
 
+def _machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}"
+
+
+def run_chunk(root: Path, phase: str, setting: str, seed: int, chunk: tuple[int, int], extra: list[str]) -> str:
+    """Customized models for every K-th combination (chunk k of K), stored as a partial record."""
+    from rich.console import Console
+
+    from mmanet.config import load_config
+    from mmanet.data import load_dataset
+    from mmanet.modality import all_combinations, combination_name
+    from mmanet.training.fitting import prepare_seed, train_customized
+    from mmanet.training.methods import METHODS
+
+    k, parts = chunk
+    out = result_path(root, phase, setting, "customized", seed).with_suffix(f".chunk{k}of{parts}.json")
+    if out.exists() or result_path(root, phase, setting, "customized", seed).exists():
+        return f"skip {out}"
+    run_dir = out.with_suffix("")
+    cfg = load_config(None, [*BASE, *SETTINGS[setting], *extra, "methods=[customized]", f"seeds=[{seed}]", f"out={run_dir}"])
+    source = load_dataset(cfg.data)
+    names = [combination_name(c) for c in all_combinations(source.modalities)][k::parts]
+    start = time.perf_counter()
+    run = train_customized(prepare_seed(cfg, source, seed, Console(quiet=True)), METHODS["customized"], only=names)
+    record = {"arm": "customized", "method": "customized", "overrides": extra, "seed": seed, "setting": setting, "chunk": [k, parts]}
+    record |= {"test": run.results, "val": run.val_results, "diagnostics": {}, "seconds": time.perf_counter() - start, "machine": _machine()}
+    _write(out, record)
+    return f"done customized chunk {k}/{parts} seed {seed} in {record['seconds']:.0f}s"
+
+
+def _write(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+
+
 def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     """Train one arm for one seed in this process (single-threaded) and store its JSON."""
     root_text, phase, setting, seed, arm, extra = job
@@ -89,6 +129,9 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     from mmanet.training import run_experiment
 
     root = Path(root_text)
+    if "#" in arm:
+        k, parts = (int(x) for x in arm.split("#")[1].split("/"))
+        return run_chunk(root, phase, setting, seed, (k, parts), extra)
     out = result_path(root, phase, setting, arm, seed)
     if out.exists():
         return f"skip {out}"
@@ -113,12 +156,9 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
         "diagnostics": entry["diagnostics"][str(seed)],
         "seconds": time.perf_counter() - start,
         "threads": 1,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or 'cpu'}",
+        "machine": _machine(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(out)
+    _write(out, record)
     return f"done {arm} seed {seed} in {record['seconds']:.0f}s"
 
 
@@ -130,19 +170,33 @@ def cmd_run(args: argparse.Namespace) -> None:
         sys.exit(f"unknown arms {unknown}; known: {sorted(ARMS)}")
     extra = list(args.set or [])
     teachers = [(str(args.root), args.phase, args.setting, s, "teacher", extra) for s in seeds]
-    rest = [(str(args.root), args.phase, args.setting, s, a, extra) for s in seeds for a in arms if a != "teacher"]
-    rest.sort(key=lambda j: j[4] != "customized")  # longest first
-    with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
+    expanded = [a for a in arms if a not in ("teacher", "customized")]
+    if "customized" in arms:
+        expanded = [f"customized#{k}/{args.chunks}" for k in range(args.chunks)] + expanded
+    rest = [(str(args.root), args.phase, args.setting, s, a, extra) for a in expanded for s in seeds]
+    with mp.get_context("spawn").Pool(args.jobs) as pool:
         for phase_jobs in (teachers, rest):
             for message in pool.imap_unordered(run_arm, phase_jobs):
                 print(message, flush=True)
 
 
 def load_records(root: Path, phase: str, setting: str) -> dict[str, dict[int, dict[str, Any]]]:
+    """Records by arm and seed; customized chunks are merged once every chunk of a seed is there."""
     records: dict[str, dict[int, dict[str, Any]]] = {}
+    chunks: dict[int, list[dict[str, Any]]] = {}
     for path in sorted((root / phase / setting).glob("*/seed_*.json")):
         rec = json.loads(path.read_text())
-        records.setdefault(rec["arm"], {})[rec["seed"]] = rec
+        if "chunk" in rec:
+            chunks.setdefault(rec["seed"], []).append(rec)
+        else:
+            records.setdefault(rec["arm"], {})[rec["seed"]] = rec
+    for seed, parts in chunks.items():
+        if len(parts) == parts[0]["chunk"][1]:
+            merged = dict(parts[0], test={}, val={}, seconds=sum(p["seconds"] for p in parts))
+            for p in parts:
+                merged["test"].update(p["test"])
+                merged["val"].update(p["val"])
+            records.setdefault("customized", {})[seed] = merged
     return records
 
 
@@ -214,6 +268,7 @@ def main() -> None:
     run.add_argument("--arms", required=True)
     run.add_argument("--jobs", type=int, default=2)
     run.add_argument("--set", action="append", help="extra override for every arm")
+    run.add_argument("--chunks", type=int, default=1, help="split customized training into this many jobs per seed")
     summ = sub.add_parser("summarize")
     summ.add_argument("--phase", default="tune")
     summ.add_argument("--setting", choices=sorted(SETTINGS), required=True)

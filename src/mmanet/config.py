@@ -69,15 +69,23 @@ class DataConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Network: per-modality encoders (``{modality or 'default': {name: ..., **kwargs}}``)."""
+    """Network: ``concat`` (encoders, masked concatenation, decoder; classification) or ``esanet``
+    (per-modality ResNets fused by SE + add at every stage; segmentation). Per-modality encoders
+    are ``{modality or 'default': {name: ..., **options}}``."""
 
+    architecture: Literal["concat", "esanet"] = "concat"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     embed_dim: int = 64
+    context_channels: int = 512
     decoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "mlp", "hidden": 128, "dropout": 0.2})
     masking: Literal["feature", "input"] = "feature"
 
     def __post_init__(self) -> None:
         _check(self.embed_dim >= 1, "model.embed_dim", ">= 1", self.embed_dim)
+        if self.architecture == "esanet" and self.decoder.get("name", "mlp") == "mlp":
+            self.decoder = {"name": "esanet"}  # the classification default does not apply
+        name = self.decoder.get("name")
+        _check(self.architecture != "esanet" or name == "esanet", "model.decoder.name", "'esanet' for architecture esanet", name)
 
 
 @dataclasses.dataclass
@@ -119,7 +127,8 @@ class DistillConfig:
     ``uncertainty: cross_fit`` takes MAD's entropy weights from teachers trained on the other
     ``folds - 1`` folds of the training split, so training samples get honest entropies.
     ``teacher_overrides`` are config overrides used only to train the teacher, e.g.
-    ``{optim: {label_smoothing: 0.1, input_noise: 0.3}}``.
+    ``{optim: {label_smoothing: 0.1, input_noise: 0.3}}``. Dense (segmentation) MAD pools each
+    distilled map to at most ``max_size`` and builds the Gram matrices ``chunk`` rows at a time.
     """
 
     alpha: float = 1.0
@@ -132,11 +141,15 @@ class DistillConfig:
     uncertainty: Literal["teacher", "cross_fit"] = "teacher"
     folds: int = 5
     teacher_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    max_size: list[int] = dataclasses.field(default_factory=lambda: [30, 40])
+    chunk: int = 1024
 
     def __post_init__(self) -> None:
         _check(self.alpha >= 0, "distill.alpha", ">= 0", self.alpha)
         _check(self.begin_epoch is None or self.begin_epoch >= 0, "distill.begin_epoch", ">= 0 or null", self.begin_epoch)
         _check(self.folds >= 2, "distill.folds", ">= 2", self.folds)
+        _check(len(self.max_size) == 2 and min(self.max_size) >= 1, "distill.max_size", "[height, width] >= 1", self.max_size)
+        _check(self.chunk >= 1, "distill.chunk", ">= 1", self.chunk)
         _check(self.temperature > 0, "distill.temperature", "> 0", self.temperature)
         _check(self.teacher_temperature > 0, "distill.teacher_temperature", "> 0", self.teacher_temperature)
 

@@ -32,7 +32,10 @@ def combination_outputs(
     present: Tensor,
     combinations: Iterable[Combination],
 ) -> dict[str, NetOutput]:
-    """Outputs of ``net`` for each combination, encoding every modality once.
+    """Outputs of ``net`` for each combination, doing the mask-independent work once.
+
+    ``net.prepare(inputs)`` runs what does not depend on the mask (every encoder of the
+    any-subset network); ``net.predict(prepared, mask)`` the rest, per combination.
 
     Args:
         inputs: ``{modality: (B, *shape)}``.
@@ -42,12 +45,11 @@ def combination_outputs(
     Returns:
         ``{combination name: NetOutput}``; each combination's mask is ANDed with ``present``.
     """
-    features = net.encode(inputs)
-    absent = net.encode_absent(inputs)
+    prepared = net.prepare(inputs)
     outputs = {}
     for combination in combinations:
         mask = combination_mask(combination, net.modalities).to(present.device) & present
-        outputs[combination_name(combination)] = net.decoder(net.fuse(features, mask, absent))
+        outputs[combination_name(combination)] = net.predict(prepared, mask)
     return outputs
 
 

@@ -11,6 +11,8 @@ from mmanet.config import DataConfig
 from mmanet.data.antispoofing import CEFA_PROTOCOLS, CasiaSurfSource, CefaSource, ImageSource
 from mmanet.data.arrays import SPLITS, DataError, MultimodalArrays, arrays_from_mapping, load_npz, stratified_split
 from mmanet.data.datasets import Batch, EpochTaggedSampler, MultimodalDataModule, MultimodalDataset, ShardSampler
+from mmanet.data.seg_sources import CityscapesSource, NYUv2Source, SyntheticScenesSource
+from mmanet.data.segmentation import SegDataset, SegmentationSource, median_frequency_weights
 from mmanet.data.source import ArraySource, DataSource, ReindexedSubset, SplitSet
 from mmanet.data.synthetic import make_synthetic
 
@@ -23,6 +25,7 @@ __all__ = [
     "Batch",
     "CasiaSurfSource",
     "CefaSource",
+    "CityscapesSource",
     "DataError",
     "DataSource",
     "EpochTaggedSampler",
@@ -30,13 +33,18 @@ __all__ = [
     "MultimodalArrays",
     "MultimodalDataModule",
     "MultimodalDataset",
+    "NYUv2Source",
     "ReindexedSubset",
+    "SegDataset",
+    "SegmentationSource",
     "ShardSampler",
     "SplitSet",
+    "SyntheticScenesSource",
     "arrays_from_mapping",
     "load_dataset",
     "load_npz",
     "make_synthetic",
+    "median_frequency_weights",
     "mfeat_path",
     "split_arrays",
     "stratified_split",
@@ -88,12 +96,31 @@ def _cefa(cfg: DataConfig) -> DataSource:
     return CefaSource(_root(cfg), cfg.modalities, cfg.options)
 
 
+def _split_seed(cfg: DataConfig) -> int:
+    return cfg.split_seed if cfg.split_seed is not None else 0
+
+
+def _synthetic_rgbd(cfg: DataConfig) -> DataSource:
+    return SyntheticScenesSource(cfg.options, cfg.split, _split_seed(cfg), cfg.modalities)
+
+
+def _nyuv2(cfg: DataConfig) -> DataSource:
+    return NYUv2Source(_root(cfg), cfg.options, _split_seed(cfg))
+
+
+def _cityscapes(cfg: DataConfig) -> DataSource:
+    return CityscapesSource(_root(cfg), cfg.options, _split_seed(cfg))
+
+
 DATASETS: dict[str, Callable[[DataConfig], DataSource]] = {
     "mfeat": _mfeat,
     "npz": _npz,
     "synthetic": _synthetic,
     "casia-surf": _casia_surf,
     "cefa": _cefa,
+    "synthetic-rgbd": _synthetic_rgbd,
+    "nyuv2": _nyuv2,
+    "cityscapes": _cityscapes,
 }
 
 

@@ -52,6 +52,7 @@ class DataSource:
     task: str = "classification"
     task_options: dict[str, Any]
     info: dict[str, Any]
+    class_weights: list[float] | None = None
 
     def splits(self, seed: int) -> SplitSet:
         """Train/val/test datasets for ``seed``."""

@@ -28,6 +28,13 @@ def classification_metrics(num_classes: int) -> MetricCollection:
     )
 
 
+def _plain(value: Tensor) -> Any:
+    """A scalar as float; a vector as a list with ``None`` for NaN (JSON-safe)."""
+    if value.numel() == 1:
+        return float(value)
+    return [None if v != v else float(v) for v in value.tolist()]
+
+
 class CombinationMetrics(nn.Module):
     """A metric set per combination name (``"pix+fou"``); each returns ``{metric: value}``."""
 
@@ -42,7 +49,7 @@ class CombinationMetrics(nn.Module):
 
     def compute(self) -> dict[str, dict[str, float]]:
         """``{combination: {metric: value}}`` over everything seen (synced across ranks)."""
-        return {name: {k: float(v) for k, v in self._get(name).compute().items()} for name in self.names}
+        return {name: {k: _plain(v) for k, v in self._get(name).compute().items()} for name in self.names}
 
     def reset(self) -> None:
         """Forget all batches."""

@@ -3,6 +3,8 @@
 - ``classification``: ``accuracy``, ``macro_f1``; selection on accuracy.
 - ``anti_spoofing``: ``acer``, ``apcer``, ``bpcer``, ``hter``, ``accuracy``, ``auc``; selection on
   ACER (lower is better); option ``bona_fide`` (the bona fide class index).
+- ``segmentation``: ``miou``, ``pixel_accuracy`` (and ``iou_per_class``); selection on mIoU;
+  option ``ignore_index`` (label of void pixels, 255 by default).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from torch import nn
 
 from mmanet.metrics.anti_spoofing import AntiSpoofingMetrics
 from mmanet.metrics.classification import classification_metrics
+from mmanet.metrics.segmentation import IGNORE_INDEX, SegmentationMetrics
 
 __all__ = ["TASKS", "TaskMetrics", "task_metrics"]
 
@@ -27,6 +30,12 @@ class TaskMetrics:
     select: str
     higher_is_better: dict[str, bool]
     factory: Callable[[int], nn.Module]
+    ignore_index: int = -100
+
+    @property
+    def dense(self) -> bool:
+        """Whether predictions are per pixel (segmentation)."""
+        return self.select == "miou"
 
     def score(self, values: dict[str, float]) -> float:
         """Selection score, higher is better (an error rate enters as ``1 - rate``)."""
@@ -52,7 +61,14 @@ def _anti_spoofing(bona_fide: int = 1) -> TaskMetrics:
     return TaskMetrics(names, "acer", better, factory)
 
 
-TASKS: dict[str, Callable[..., TaskMetrics]] = {"classification": _classification, "anti_spoofing": _anti_spoofing}
+def _segmentation(ignore_index: int = IGNORE_INDEX) -> TaskMetrics:
+    def factory(num_classes: int) -> nn.Module:
+        return SegmentationMetrics(num_classes, ignore_index)
+
+    return TaskMetrics(("miou", "pixel_accuracy"), "miou", {"miou": True, "pixel_accuracy": True}, factory, ignore_index=ignore_index)
+
+
+TASKS: dict[str, Callable[..., TaskMetrics]] = {"classification": _classification, "anti_spoofing": _anti_spoofing, "segmentation": _segmentation}
 
 
 def task_metrics(name: str, **options: Any) -> TaskMetrics:

@@ -59,6 +59,10 @@ class WeakCombinationMiner(Metric):
         candidates: combination names to rank (default :func:`default_candidates`).
         top_k: how many top-ranked candidates are weak (their single modalities join them).
         eps: smoothing of the label histograms.
+        ignore_index: label of pixels/samples left out (dense tasks: every pixel is a sample).
+
+    For dense logits ``(B, K, H, W)`` every labelled pixel counts as a sample, and
+    ``metric_gap`` uses mIoU (the paper's segmentation criterion) instead of accuracy.
     """
 
     full_state_update = False
@@ -67,6 +71,7 @@ class WeakCombinationMiner(Metric):
     posterior_kl: Tensor
     correct: Tensor
     total: Tensor
+    confusion: Tensor
 
     def __init__(
         self,
@@ -77,6 +82,7 @@ class WeakCombinationMiner(Metric):
         candidates: Sequence[str] | None = None,
         top_k: int = 1,
         eps: float = 1e-6,
+        ignore_index: int = -100,
     ) -> None:
         super().__init__()
         if criterion not in ("label_kl", "posterior_kl", "metric_gap"):
@@ -97,6 +103,9 @@ class WeakCombinationMiner(Metric):
         self.add_state("posterior_kl", torch.zeros(rows - 1), dist_reduce_fx="sum")
         self.add_state("correct", torch.zeros(rows), dist_reduce_fx="sum")
         self.add_state("total", torch.zeros(()), dist_reduce_fx="sum")
+        self.add_state("confusion", torch.zeros(rows, num_classes, num_classes), dist_reduce_fx="sum")
+        self.ignore_index = ignore_index
+        self.dense = False
         self.register_buffer("scores_", torch.zeros(rows - 1))
         self.history_: list[dict[str, Any]] = []
         self.selections_: list[dict[str, Any]] = []
@@ -113,15 +122,31 @@ class WeakCombinationMiner(Metric):
         missing = [n for n in names if n not in logits]
         if missing:
             raise KeyError(f"mining needs logits for {missing}")
-        log_full = F.log_softmax(logits[names[-1]].float(), dim=1)
+        size = tuple(target.shape[-2:]) if target.ndim == 3 else None
+        valid = target.reshape(-1) != self.ignore_index
+        self.dense = logits[names[-1]].ndim == 4
+        log_full = self._flat_log_probs(logits[names[-1]], size)[valid]
+        target = target.reshape(-1)[valid]
         for row, name in enumerate(names):
-            log_p = F.log_softmax(logits[name].float(), dim=1)
+            log_p = self._flat_log_probs(logits[name], size)[valid] if name != names[-1] else log_full
             pred = log_p.argmax(1)
             self.label_counts[row] += torch.bincount(pred, minlength=self.num_classes).to(self.label_counts)
             self.correct[row] += (pred == target).sum()
+            if self.dense:
+                codes = target * self.num_classes + pred
+                self.confusion[row] += torch.bincount(codes, minlength=self.num_classes**2).reshape(self.num_classes, self.num_classes).to(self.confusion)
             if row < len(self.candidates):
                 self.posterior_kl[row] += (log_p.exp() * (log_p - log_full)).sum()
         self.total += target.numel()
+
+    @staticmethod
+    def _flat_log_probs(logits: Tensor, size: tuple[int, ...] | None) -> Tensor:
+        """``(N, K)`` log-probabilities; dense logits are upsampled to the label ``size`` and flattened."""
+        if logits.ndim == 4:
+            if size is not None and tuple(logits.shape[-2:]) != size:
+                logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
+            logits = logits.permute(0, 2, 3, 1).reshape(-1, logits.shape[1])
+        return F.log_softmax(logits.float(), dim=1)
 
     def compute(self) -> Tensor:
         """This epoch's score per candidate, ``(K_candidates,)`` (synced across ranks)."""
@@ -132,8 +157,15 @@ class WeakCombinationMiner(Metric):
         total = self.total.clamp_min(1)
         if self.criterion == "posterior_kl":
             return self.posterior_kl / total
-        accuracy = self.correct / total
-        return (accuracy[-1] - accuracy[:-1]).pow(2)
+        quality = self._miou() if self.dense else self.correct / total
+        return (quality[-1] - quality[:-1]).pow(2)
+
+    def _miou(self) -> Tensor:
+        tp = self.confusion.diagonal(dim1=1, dim2=2)
+        union = self.confusion.sum(1) + self.confusion.sum(2) - tp
+        seen = union > 0
+        iou = torch.where(seen, tp / union.clamp_min(1), torch.zeros_like(tp))
+        return iou.sum(1) / seen.sum(1).clamp_min(1)
 
     def accumulate(self, epoch: int) -> dict[str, float]:
         """Add this epoch's scores to ``scores_``, record them in ``history_``, reset the epoch state."""

@@ -5,10 +5,13 @@ from mmanet.nn.encoders import ENCODERS, Encoder, build_encoder
 from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation, resnet_layer
 from mmanet.nn.network import AnySubsetNet, NetworkSpec, build_network, build_regularization_decoder
 from mmanet.nn.registry import Registry
+from mmanet.nn.resnet import STAGE_ENCODERS, StageEncoder, build_stage_encoder
+from mmanet.nn.segmentation import SegDecoder, SegFeatures, SegmentationNet
 
 __all__ = [
     "DECODERS",
     "ENCODERS",
+    "STAGE_ENCODERS",
     "AnySubsetNet",
     "BasicBlock",
     "Decoder",
@@ -17,10 +20,15 @@ __all__ = [
     "NetOutput",
     "NetworkSpec",
     "Registry",
+    "SegDecoder",
+    "SegFeatures",
+    "SegmentationNet",
     "SqueezeExcitation",
+    "StageEncoder",
     "build_decoder",
     "build_encoder",
     "build_network",
     "build_regularization_decoder",
+    "build_stage_encoder",
     "resnet_layer",
 ]

@@ -8,7 +8,7 @@ own one; they share the encoders.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
@@ -19,10 +19,13 @@ __all__ = ["DECODERS", "Decoder", "NetOutput", "build_decoder"]
 
 
 class NetOutput(NamedTuple):
-    """``logits``: ``(B, K)``; ``features``: ``(B, D)`` or ``(B, C, H, W)``, the distilled layer."""
+    """``logits``: ``(B, K)`` (or ``(B, K, H, W)`` for dense tasks); ``features``: the distilled
+    layer, ``(B, D)`` or ``(B, C, H, W)``, or a tuple of maps for dense MAD; ``side``: deep
+    supervision logits (dense tasks)."""
 
     logits: Tensor
-    features: Tensor
+    features: Any
+    side: tuple[Tensor, ...] = ()
 
 
 class Decoder(nn.Module):

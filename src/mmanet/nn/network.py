@@ -19,8 +19,10 @@ from mmanet.modality import check_modalities
 from mmanet.nn.decoders import Decoder, NetOutput, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
 from mmanet.nn.layers import InputNorm
+from mmanet.nn.resnet import build_stage_encoder
+from mmanet.nn.segmentation import SegDecoder, SegmentationNet
 
-__all__ = ["AnySubsetNet", "NetworkSpec", "build_network", "build_regularization_decoder"]
+__all__ = ["AnySubsetNet", "NetworkSpec", "build_network", "build_regularization_decoder", "build_segmentation_network"]
 
 Masking = Literal["feature", "input"]
 
@@ -142,6 +144,15 @@ class AnySubsetNet(nn.Module):
         """Encode under ``mask`` (``(B, M)`` bool), fuse and decode."""
         return self.decoder(self.fused_features(inputs, mask))
 
+    def prepare(self, inputs: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
+        """Mask-independent work for :meth:`predict`: every encoder's output (and absent fills)."""
+        return self.encode(inputs), self.encode_absent(inputs)
+
+    def predict(self, prepared: tuple[dict[str, Tensor], dict[str, Tensor] | None], mask: Tensor) -> NetOutput:
+        """Output under ``mask`` ``(B, M)`` from :meth:`prepare`'s result (same as ``forward``)."""
+        features, absent = prepared
+        return self.decoder(self.fuse(features, mask, absent))
+
     def fit_input_statistics(self, inputs: Mapping[str, Tensor], present: Tensor) -> None:
         """Set each modality's normalisation from training samples where it is present."""
         for j, m in enumerate(self.modalities):
@@ -164,12 +175,19 @@ def _encoder_spec(model: Mapping[str, Any], modality: str) -> dict[str, Any]:
     return dict(specs.get(modality, specs.get("default", {"name": "auto"})))
 
 
-def build_network(spec: NetworkSpec) -> AnySubsetNet:
+def build_network(spec: NetworkSpec) -> Any:
     """Build the deployment network from a :class:`NetworkSpec`.
 
-    ``spec.model`` follows :class:`mmanet.config.ModelConfig`: ``encoders`` maps a modality (or
-    ``default``) to ``{"name": ..., **options}``; ``decoder`` likewise; ``embed_dim``; ``masking``.
+    ``spec.model`` follows :class:`mmanet.config.ModelConfig`: ``architecture`` (``concat``: the
+    any-subset classifier; ``esanet``: the dense segmentation network), ``encoders`` mapping a
+    modality (or ``default``) to ``{"name": ..., **options}``, ``decoder`` likewise,
+    ``embed_dim``, ``masking``.
     """
+    architecture = spec.model.get("architecture", "concat")
+    if architecture == "esanet":
+        return build_segmentation_network(spec)
+    if architecture != "concat":
+        raise ValueError(f"unknown architecture {architecture!r}; available: ['concat', 'esanet']")
     dim = int(spec.model.get("embed_dim", 64))
     encoders = {m: build_encoder(_encoder_spec(spec.model, m), spec.input_shapes[m], dim) for m in spec.modalities}
     fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
@@ -177,6 +195,32 @@ def build_network(spec: NetworkSpec) -> AnySubsetNet:
     return AnySubsetNet(modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=spec.model.get("masking", "feature"))
 
 
-def build_regularization_decoder(spec: NetworkSpec, net: AnySubsetNet) -> Decoder:
+def build_regularization_decoder(spec: NetworkSpec, net: Any) -> nn.Module:
     """A second decoder on the same fused features: the regularization network ``R`` (MAR)."""
+    if isinstance(net, SegmentationNet):
+        return _seg_decoder(spec, net.skip_channels)
     return build_decoder(spec.model.get("decoder", {"name": "mlp"}), net.fused_shape, spec.num_classes)
+
+
+def _seg_decoder(spec: NetworkSpec, skip_channels: tuple[int, int, int]) -> SegDecoder:
+    options = dict(spec.model.get("decoder") or {})
+    if options.pop("name", "esanet") != "esanet":
+        raise ValueError(f"architecture esanet needs decoder name 'esanet', got {spec.model.get('decoder')}")
+    unknown = sorted(set(options) - {"channels", "blocks"})
+    if unknown:
+        raise ValueError(f"esanet decoder: unknown options {unknown}; valid: ['blocks', 'channels']")
+    context = int(spec.model.get("context_channels", 512))
+    return SegDecoder(context, skip_channels, spec.num_classes, tuple(options.get("channels", (512, 256, 128))), int(options.get("blocks", 1)))
+
+
+def build_segmentation_network(spec: NetworkSpec) -> SegmentationNet:
+    """ESANet-style network: a stage encoder per modality (``encoders``: ``{"name": "resnet", "depth": 34}``)."""
+    encoders = {}
+    for m in spec.modalities:
+        entry = _encoder_spec(spec.model, m)
+        if entry.get("name", "auto") == "auto":
+            entry = {"name": "resnet", "depth": 34}
+        encoders[m] = build_stage_encoder(entry, spec.input_shapes[m][0])
+    widths = encoders[spec.modalities[0]].channels
+    decoder = _seg_decoder(spec, (widths[3], widths[2], widths[1]))
+    return SegmentationNet(modalities=spec.modalities, encoders=encoders, decoder=decoder, context_channels=int(spec.model.get("context_channels", 512)))

@@ -41,15 +41,19 @@ def order_methods(names: list[str]) -> list[MethodSpec]:
     return sorted(methods, key=lambda m: 0 if m.name == "teacher" else 1)
 
 
-def _warnings(methods: dict[str, Any]) -> list[str]:
+def _warnings(methods: dict[str, Any], higher_is_better: dict[str, bool]) -> list[str]:
     out = []
-    dropout_full = [d.get("student_full_accuracy") for d in methods.get("dropout", {}).get("diagnostics", {}).values()]
+    dropout_full = [d.get("student_full") for d in methods.get("dropout", {}).get("diagnostics", {}).values()]
     for name, entry in methods.items():
         diags = entry.get("diagnostics", {})
-        teacher = [d["teacher_full_accuracy"] for d in diags.values() if d.get("teacher_full_accuracy") is not None]
-        if teacher and dropout_full and None not in dropout_full and np.mean(teacher) <= np.mean(dropout_full):
+        teacher = [d["teacher_full"] for d in diags.values() if d.get("teacher_full") is not None]
+        if not teacher or not dropout_full or None in dropout_full:
+            continue
+        metric = next(iter(diags.values()))["full_metric"]
+        sign = 1.0 if higher_is_better.get(metric, True) else -1.0
+        if sign * np.mean(teacher) <= sign * np.mean(dropout_full):
             t, d = 100 * np.mean(teacher), 100 * np.mean(dropout_full)
-            out.append(f"{name}: the teacher ({t:.2f}%) is no better than the dropout student ({d:.2f}%) on the full combination: little to distil")
+            out.append(f"{name}: the teacher ({metric} {t:.2f}%) is no better than the dropout student ({d:.2f}%) on the full combination: little to distil")
         ess = [d["ess_share"] for d in diags.values() if d.get("ess_share") is not None]
         if ess and np.mean(ess) < ESS_WARNING:
             out.append(
@@ -83,7 +87,7 @@ def build_report(cfg: ExperimentConfig, source: DataSource, runs: dict[str, dict
         "higher_is_better": task.higher_is_better,
         "data": source.info,
         "methods": methods,
-        "warnings": _warnings(methods),
+        "warnings": _warnings(methods, task.higher_is_better),
         "config": to_dict(cfg),
         "provenance": provenance(),
     }

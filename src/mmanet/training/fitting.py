@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from rich.console import Console
 
 from mmanet.config import ExperimentConfig, to_dict, with_overrides
 from mmanet.data import DataSource, MultimodalDataModule, ReindexedSubset, SplitSet
+from mmanet.figures import prediction_grid
 from mmanet.modality import all_combinations, combination_name
 from mmanet.modelfile import save_model_file
 from mmanet.nn import NetworkSpec
@@ -165,6 +167,7 @@ def build_module(ctx: SeedContext, method: MethodSpec, spec: NetworkSpec, combin
         "num_train": ctx.num_train,
         "task": {"name": ctx.source.task, **ctx.source.task_options},
         "eval_combinations": combinations,
+        "class_weights": ctx.source.class_weights,
     }
     if method.needs_teacher or method.regularize:
         teacher = _teacher_ref(ctx) if method.needs_teacher else None
@@ -195,12 +198,13 @@ def _meta(ctx: SeedContext, method: MethodSpec, results: dict[str, Any]) -> dict
 
 def _diagnostics(ctx: SeedContext, module: MultimodalClassifier) -> dict[str, Any]:
     full = combination_name(ctx.modalities)
-    out: dict[str, Any] = {"student_full_accuracy": module.test_results.get(full, {}).get("accuracy")}
+    metric = module.task.select
+    out: dict[str, Any] = {"full_metric": metric, "student_full": module.test_results.get(full, {}).get(metric)}
     if isinstance(module, MMANetClassifier):
         out.update(module.diagnostics())
         if module.teacher_info:
             teacher_test = module.teacher_info.get("results", {}).get("test", {})
-            out["teacher_full_accuracy"] = teacher_test.get(full, {}).get("accuracy")
+            out["teacher_full"] = teacher_test.get(full, {}).get(metric)
             out["teacher"] = {"path": module.teacher_info["path"], "sha256": module.teacher_info["sha256"]}
     return out
 
@@ -218,17 +222,22 @@ def train_unified(ctx: SeedContext, method: MethodSpec) -> MethodRun:
         names = [combination_name(c) for c in all_combinations(ctx.modalities)]
         results = {"test": module.test_results, "val": best.get("combinations", {}), "val_select": module.best_val}
         save_model_file(path, entries=[(module.net, ctx.spec, names)], meta=_meta(ctx, method, results))
+        if module.task.dense:
+            grid = prediction_grid(module.net, ctx.splits.datasets["test"], all_combinations(ctx.modalities), ctx.spec.num_classes, module.task.ignore_index)
+            atomic_write_bytes(root / "predictions.png", grid)
     barrier()
     return MethodRun(module.test_results, _diagnostics(ctx, module), path, best.get("combinations", {}))
 
 
-def train_customized(ctx: SeedContext, method: MethodSpec) -> MethodRun:
-    """One network per combination, each trained and selected on that combination alone."""
+def train_customized(ctx: SeedContext, method: MethodSpec, only: Sequence[str] | None = None) -> MethodRun:
+    """One network per combination (or per combination named in ``only``), each trained and selected on it alone."""
     results: dict[str, dict[str, float]] = {}
     val: dict[str, dict[str, float]] = {}
     entries = []
     for combination in all_combinations(ctx.modalities):
         name = combination_name(combination)
+        if only is not None and name not in only:
+            continue
         ctx.console.print(f"    customized [bold]{name}[/]")
         spec = ctx.spec.restricted(combination)
         module = build_module(ctx, method, spec, combinations=[name])

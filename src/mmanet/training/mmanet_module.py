@@ -67,7 +67,8 @@ class MMANetClassifier(MultimodalClassifier):
             self._teacher = _Detached(frozen)
             self.teacher_info = info.to_dict()
             self.distillation = Distillation(self.method.distill, self.distill_config, entropy_table)
-        self.regularization = ModalityRegularization(self.spec, self.net, self.mar_config) if self.method.regularize else None
+        reg = ModalityRegularization(self.spec, self.net, self.mar_config, self.task.ignore_index) if self.method.regularize else None
+        self.regularization = reg
         begin = self.distill_config.begin_epoch
         self.distill_begin = self.mar_config.begin_epoch if begin is None else begin
         self.ess: list[float] = []

@@ -17,6 +17,7 @@ from torch import Tensor
 from mmanet.config import OptimConfig, from_dict
 from mmanet.data import Batch
 from mmanet.evaluation import combination_outputs, data_columns
+from mmanet.losses import segmentation_loss
 from mmanet.metrics import CombinationMetrics, task_metrics
 from mmanet.modality import Combination, all_combinations, combination_name, full_combination, parse_combination
 from mmanet.nn import AnySubsetNet, InputNorm, NetOutput, NetworkSpec, build_network
@@ -42,7 +43,8 @@ class MultimodalClassifier(L.LightningModule):
             network's; a customized model evaluates only its own).
         select_combinations: names whose mean validation selection score (the task's selection
             metric, e.g. accuracy, or ``1 - ACER``) selects the checkpoint (default: ``eval_combinations``).
-        task: ``{"name": "classification" | "anti_spoofing", **options}`` (metrics and selection).
+        task: ``{"name": "classification" | "anti_spoofing" | "segmentation", **options}``.
+        class_weights: per-class weights of the segmentation cross-entropy (e.g. median frequency).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class MultimodalClassifier(L.LightningModule):
         eval_combinations: list[str] | None = None,
         select_combinations: list[str] | None = None,
         task: dict[str, Any] | None = None,
+        class_weights: list[float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -76,7 +79,8 @@ class MultimodalClassifier(L.LightningModule):
         self.task = task_metrics(task_options.pop("name"), **task_options)
         self.val_metrics = CombinationMetrics(names, self.spec.num_classes, self.task.factory)
         self.test_metrics = CombinationMetrics(names, self.spec.num_classes, self.task.factory)
-        self.test_results: dict[str, dict[str, float]] = {}
+        self.class_weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.test_results: dict[str, dict[str, Any]] = {}
         self.best_val: float | None = None
         self.val_history: list[dict[str, Any]] = []
 
@@ -97,7 +101,10 @@ class MultimodalClassifier(L.LightningModule):
         return self.dropout.masks(self.current_epoch, batch["index"], present)
 
     def task_loss(self, out: NetOutput, target: Tensor) -> Tensor:
-        """Cross-entropy of the deployment network (with optional label smoothing)."""
+        """Cross-entropy of the deployment network: label smoothing for classification; per pixel with
+        deep supervision, ignore label and optional class weights for segmentation."""
+        if self.task.dense:
+            return segmentation_loss(out.logits, out.side, target, ignore_index=self.task.ignore_index, class_weights=self.class_weights)
         return F.cross_entropy(out.logits.float(), target, label_smoothing=self.optim_config.label_smoothing)
 
     def loss_terms(self, batch: Batch, mask: Tensor) -> dict[str, Tensor]:
@@ -151,8 +158,8 @@ class MultimodalClassifier(L.LightningModule):
         select = sum(self.task.score(results[n]) for n in self.select_names) / len(self.select_names)
         self.log("val/select", select, prog_bar=True)
         for name, values in results.items():
-            for metric, value in values.items():
-                self.log(f"val/{name}/{metric}", value)
+            for metric in self.task.names:
+                self.log(f"val/{name}/{metric}", values[metric])
         self.val_history.append({"epoch": self.current_epoch, "select": select, "combinations": results})
 
     def best_validation(self) -> dict[str, Any] | None:

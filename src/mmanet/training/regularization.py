@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from mmanet.config import MARConfig
 from mmanet.losses import mar_loss, mar_loss_official
 from mmanet.miners import WeakCombinationMiner
-from mmanet.nn import AnySubsetNet, NetworkSpec, build_regularization_decoder
+from mmanet.nn import NetworkSpec, SegFeatures, build_regularization_decoder
 
 __all__ = ["ModalityRegularization"]
 
@@ -24,11 +26,14 @@ class ModalityRegularization(nn.Module):
     gradient through it (``variant="official"`` runs it on every sample, as the public code).
     """
 
-    def __init__(self, spec: NetworkSpec, net: AnySubsetNet, cfg: MARConfig) -> None:
+    def __init__(self, spec: NetworkSpec, net: Any, cfg: MARConfig, ignore_index: int = -100) -> None:
         super().__init__()
         self.cfg = cfg
+        self.ignore_index = ignore_index
         self.decoder = build_regularization_decoder(spec, net)
-        self.miner = WeakCombinationMiner(net.modalities, spec.num_classes, criterion=cfg.criterion, candidates=cfg.candidates, top_k=cfg.top_k)
+        self.miner = WeakCombinationMiner(
+            net.modalities, spec.num_classes, criterion=cfg.criterion, candidates=cfg.candidates, top_k=cfg.top_k, ignore_index=ignore_index
+        )
         self._needs_pairs = _has_batchnorm(self.decoder)
 
     def mining(self, epoch: int) -> bool:
@@ -51,7 +56,7 @@ class ModalityRegularization(nn.Module):
         # zero-valued use of every parameter, so DDP sees them in every step without find_unused_parameters
         return torch.stack([p.sum() for p in self.decoder.parameters()]).sum() * 0.0
 
-    def forward(self, fused: Tensor, mask: Tensor, target: Tensor, epoch: int) -> tuple[Tensor, int]:
+    def forward(self, fused: Any, mask: Tensor, target: Tensor, epoch: int) -> tuple[Tensor, int]:
         """``(unweighted L_MAR, number of weak samples)`` for one batch; 0 before ``begin_epoch``."""
         touch = self._touch()
         if not self.active(epoch):
@@ -59,8 +64,8 @@ class ModalityRegularization(nn.Module):
         weak = self.miner.weak_mask(mask)
         count = int(weak.sum())
         if self.cfg.variant == "official":
-            return touch + mar_loss_official(self.decoder(fused).logits, target, weak), count
+            return touch + mar_loss_official(self.decoder(fused).logits, target, weak, self.ignore_index), count
         if count == 0 or (count == 1 and self._needs_pairs):
             return touch, count  # BatchNorm cannot train on a single sample
-        out = self.decoder(fused[weak])
-        return touch + mar_loss(out.logits, target[weak], batch_size=int(target.shape[0])), count
+        out = self.decoder(fused.select(weak) if isinstance(fused, SegFeatures) else fused[weak])
+        return touch + mar_loss(out.logits, target[weak], int(target.shape[0]), self.ignore_index), count

@@ -1,0 +1,191 @@
+"""ESANet-style multimodal segmentation network (Seichter et al. 2021), any number of dense modalities.
+
+Encoder: one five-stage ResNet per modality. After every stage the modalities are fused by
+squeeze-excitation and addition, ``F_k = sum_m SE_{m,k}(mask_m * X_{m,k})`` - the mask applied
+before every fusion - and the fused map continues in the first (primary) modality's stream,
+while the other streams continue on their own features. A pyramid-pooling context module
+follows the last stage.
+
+Decoder: three decoder modules (conv, residual blocks, a side output for deep supervision,
+learned x2 upsampling) with additive skips from the fused 1/16, 1/8 and 1/4 maps, then a
+classifier and learned x4 upsampling to the input size. The regularization network of MAR is
+a second decoder on the same encoder, fusion, context module and skips.
+
+Distilled features (dense MAD): the context output (1/32) and the fused skips at 1/16 and 1/8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple, cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmanet.modality import check_modalities
+from mmanet.nn.decoders import NetOutput
+from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation
+from mmanet.nn.resnet import StageEncoder
+
+__all__ = ["LearnedUpsample", "PyramidPooling", "SegDecoder", "SegFeatures", "SegmentationNet"]
+
+
+class SegFeatures(NamedTuple):
+    """Shared encoder outputs: ``context`` (B, C, H/32, W/32) and fused ``skips`` at 1/16, 1/8, 1/4."""
+
+    context: Tensor
+    skips: tuple[Tensor, Tensor, Tensor]
+
+    def select(self, index: Tensor) -> SegFeatures:
+        """The samples at ``index`` (a boolean mask or indices over the batch)."""
+        return SegFeatures(self.context[index], tuple(s[index] for s in self.skips))  # type: ignore[arg-type]
+
+
+class LearnedUpsample(nn.Module):
+    """x``factor`` nearest upsampling followed by a depthwise 3x3 conv (initialised to a blur)."""
+
+    def __init__(self, channels: int, factor: int = 2) -> None:
+        super().__init__()
+        self.factor = factor
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]).div(16).expand_as(self.conv.weight))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=float(self.factor), mode="nearest"))
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
+class PyramidPooling(nn.Module):
+    """PSPNet context module: pooled bins (1, 2, 3, 6) projected, upsampled, concatenated, fused."""
+
+    def __init__(self, in_channels: int, out_channels: int, bins: Sequence[int] = (1, 2, 3, 6)) -> None:
+        super().__init__()
+        branch = max(1, in_channels // len(bins))
+        self.branches = nn.ModuleList(nn.Sequential(nn.AdaptiveAvgPool2d(b), _conv_bn_relu(in_channels, branch, 1)) for b in bins)
+        self.fuse = _conv_bn_relu(in_channels + branch * len(bins), out_channels, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = x.shape[-2:]
+        pooled = [F.interpolate(b(x), size=size, mode="bilinear", align_corners=False) for b in self.branches]
+        return self.fuse(torch.cat([x, *pooled], dim=1))
+
+
+class _DecoderModule(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, num_classes: int, blocks: int) -> None:
+        super().__init__()
+        self.conv = _conv_bn_relu(in_channels, out_channels, 3)
+        self.blocks = nn.Sequential(*[BasicBlock(out_channels, out_channels) for _ in range(blocks)])
+        self.side = nn.Conv2d(out_channels, num_classes, 1)
+        self.up = LearnedUpsample(out_channels)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.blocks(self.conv(x))
+        return self.up(x), self.side(x)
+
+
+class SegDecoder(nn.Module):
+    """Three decoder modules with additive skips, a classifier, learned x4 upsampling -> :class:`NetOutput`.
+
+    ``NetOutput.logits`` is ``(B, K, H, W)`` at the input size; ``features`` the distilled maps
+    (context, fused 1/16 skip, fused 1/8 skip); ``side`` the three deep-supervision logits.
+    """
+
+    def __init__(
+        self, context_channels: int, skip_channels: Sequence[int], num_classes: int, channels: Sequence[int] = (512, 256, 128), blocks: int = 1
+    ) -> None:
+        super().__init__()
+        ins = [context_channels, *channels[:-1]]
+        self.modules_ = nn.ModuleList(_DecoderModule(i, o, num_classes, blocks) for i, o in zip(ins, channels, strict=True))
+        self.skips = nn.ModuleList(_conv_bn_relu(s, o, 1) for s, o in zip(skip_channels, channels, strict=True))
+        self.classifier = nn.Conv2d(channels[-1], num_classes, 3, padding=1)
+        self.up = nn.Sequential(LearnedUpsample(num_classes), LearnedUpsample(num_classes))
+
+    def forward(self, features: SegFeatures) -> NetOutput:
+        x = features.context
+        sides = []
+        for module, project, skip in zip(self.modules_, self.skips, features.skips, strict=True):
+            x, side = module(x)
+            if x.shape[-2:] != skip.shape[-2:]:
+                x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+            x = x + project(skip)
+            sides.append(side)
+        logits = self.up(self.classifier(x))
+        return NetOutput(logits, (features.context, features.skips[0], features.skips[1]), tuple(sides))
+
+
+class SegmentationNet(nn.Module):
+    """Deployment network for dense prediction; same interface as :class:`mmanet.nn.AnySubsetNet`."""
+
+    def __init__(
+        self, *, modalities: Sequence[str], encoders: Mapping[str, StageEncoder], decoder: SegDecoder, context_channels: int, reduction: int = 16
+    ) -> None:
+        super().__init__()
+        self.modalities = check_modalities(modalities)
+        channels = {tuple(encoders[m].channels) for m in self.modalities}
+        if len(channels) != 1:
+            raise ValueError(f"every modality's encoder needs the same stage widths for fusion, got {sorted(channels)}")
+        widths = list(channels.pop())
+        self.masking = "feature"
+        self.input_shapes = {m: (encoders[m].in_channels, 0, 0) for m in self.modalities}
+        self.norms = nn.ModuleDict({m: InputNorm((encoders[m].in_channels, 1, 1)) for m in self.modalities})
+        self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
+        self.se = nn.ModuleList(nn.ModuleDict({m: SqueezeExcitation(w, reduction) for m in self.modalities}) for w in widths)
+        self.context = PyramidPooling(widths[-1], context_channels)
+        self.decoder = decoder
+        self.skip_channels = (widths[3], widths[2], widths[1])
+
+    def _check(self, inputs: Mapping[str, Tensor], mask: Tensor | None) -> None:
+        for m in self.modalities:
+            x = inputs.get(m)
+            if x is None or x.ndim != 4 or x.shape[1] != self.encoders[m].in_channels:  # type: ignore[union-attr]
+                got = None if x is None else tuple(x.shape)
+                raise ValueError(f"modality {m!r}: expected (B, {self.encoders[m].in_channels}, H, W), got {got}")  # type: ignore[union-attr]
+            if x.shape[-1] % 32 or x.shape[-2] % 32:
+                raise ValueError(f"modality {m!r}: height and width must be multiples of 32, got {tuple(x.shape[-2:])}")
+        if mask is not None and (mask.dtype != torch.bool or mask.shape != (next(iter(inputs.values())).shape[0], len(self.modalities))):
+            raise ValueError(f"presence mask: expected bool (B, {len(self.modalities)}), got {mask.dtype} {tuple(mask.shape)}")
+
+    def prepare(self, inputs: Mapping[str, Tensor]) -> dict[str, list[Tensor]]:
+        """Stage outputs of every non-primary stream (they do not depend on the mask) plus the primary stem input."""
+        self._check(inputs, None)
+        prepared = {m: self.encoders[m](self.norms[m](inputs[m])) for m in self.modalities[1:]}
+        prepared[self.modalities[0]] = [self.norms[self.modalities[0]](inputs[self.modalities[0]])]
+        return prepared
+
+    def _fuse_stage(self, k: int, parts: list[Tensor], mask: Tensor) -> Tensor:
+        se = cast(nn.ModuleDict, self.se[k])
+        weighted = [se[m](p * mask[:, j, None, None, None].to(p.dtype)) for j, (m, p) in enumerate(zip(self.modalities, parts, strict=True))]
+        return torch.stack(weighted).sum(0)
+
+    def _fused(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> SegFeatures:
+        primary = self.modalities[0]
+        x = prepared[primary][0]
+        fused_maps = []
+        stages = cast(StageEncoder, self.encoders[primary]).stages
+        for k, stage in enumerate(stages):
+            x = stage(x)
+            x = self._fuse_stage(k, [x if m == primary else prepared[m][k] for m in self.modalities], mask)
+            fused_maps.append(x)
+        return SegFeatures(self.context(fused_maps[4]), (fused_maps[3], fused_maps[2], fused_maps[1]))
+
+    def fused_features(self, inputs: Mapping[str, Tensor], mask: Tensor) -> SegFeatures:
+        """Encode and fuse under ``mask`` ``(B, M)``: the shared features every decoder reads."""
+        self._check(inputs, mask)
+        return self._fused(self.prepare(inputs), mask)
+
+    def predict(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> NetOutput:
+        """Output under ``mask`` from :meth:`prepare`'s result."""
+        return self.decoder(self._fused(prepared, mask))
+
+    def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
+        return self.decoder(self.fused_features(inputs, mask))
+
+    def fit_input_statistics(self, inputs: Mapping[str, Tensor], present: Tensor) -> None:
+        """Set per-channel input normalisation from training samples where each modality is present."""
+        for j, m in enumerate(self.modalities):
+            self.norms[m].fit(inputs[m][present[:, j]])  # type: ignore[operator]
