@@ -10,7 +10,7 @@ from mmanet.nn import NetworkSpec, build_network
 
 
 def _setup(masking, seed=0):
-    arrays = make_synthetic(num_samples=90, num_classes=4, seed=seed)
+    arrays = make_synthetic(num_samples=48, num_classes=4, seed=seed)
     model = {"embed_dim": 6, "decoder": {"name": "mlp", "hidden": 8}, "masking": masking}
     torch.manual_seed(seed)
     net = build_network(NetworkSpec(arrays.modalities, arrays.input_shapes, 4, model))

@@ -74,6 +74,16 @@ def _summarise(samples: Mapping[str, list[float]]) -> dict[str, float]:
     return out
 
 
+def _lists(per_seed: PerSeed, seeds: Sequence[int], combination: str) -> dict[str, list[float | None]]:
+    """Element-wise mean over seeds of list-valued metrics (e.g. ``iou_per_class``), skipping ``None``."""
+    out: dict[str, list[float | None]] = {}
+    for key, value in per_seed[seeds[0]][combination].items():
+        if isinstance(value, list):
+            columns = zip(*[per_seed[s][combination][key] for s in seeds], strict=True)
+            out[key] = [float(np.mean(v)) if (v := [x for x in col if x is not None]) else None for col in columns]
+    return out
+
+
 def _worst_name(results: Mapping[str, Mapping[str, float]], combinations: Sequence[str], metric: str, higher_is_better: bool) -> str:
     sign = 1.0 if higher_is_better else -1.0
     return min(combinations, key=lambda c: sign * results[c][metric])
@@ -92,7 +102,7 @@ def aggregate_method(
     missing = [(s, c) for s in seeds for c in combinations if c not in per_seed[s]]
     if missing:
         raise ValueError(f"results missing for (seed, combination) {missing[:3]}")
-    table = {c: _summarise({m: [per_seed[s][c][m] for s in seeds] for m in metrics}) for c in combinations}
+    table = {c: _summarise({m: [per_seed[s][c][m] for s in seeds] for m in metrics}) | _lists(per_seed, seeds, c) for c in combinations}
     mean = _summarise({m: [float(np.mean([per_seed[s][c][m] for c in combinations])) for s in seeds] for m in metrics})
     pick = {m: (min if better[m] else max) for m in metrics}
     worst = _summarise({m: [pick[m](per_seed[s][c][m] for c in combinations) for s in seeds] for m in metrics})

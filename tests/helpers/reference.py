@@ -126,3 +126,39 @@ def reference_label_kl_scores(preds: dict[str, np.ndarray], candidates: list[str
         pk = hist(preds[name])
         scores.append(sum(a * np.log(a / b) for a, b in zip(pk, pf, strict=True)))
     return scores
+
+
+def reference_dense_mad(student: torch.Tensor, teacher: torch.Tensor, teacher_logits: torch.Tensor | None, size: tuple[int, int]) -> float:
+    """Dense MAD of one map by loops: pool, pixel rows, full Gram rows, per-pixel entropy weights."""
+    import torch.nn.functional as F
+
+    s = F.adaptive_avg_pool2d(student.double(), size).permute(0, 2, 3, 1).reshape(-1, student.shape[1])
+    t = F.adaptive_avg_pool2d(teacher.double(), size).permute(0, 2, 3, 1).reshape(-1, teacher.shape[1])
+    gs, gt = reference_row_normalized_gram(s), reference_row_normalized_gram(t)
+    n = len(gs)
+    d = [sum((gs[i][j] - gt[i][j]) ** 2 for j in range(n)) / n for i in range(n)]
+    if teacher_logits is None:
+        return sum(d) / n
+    probs = F.adaptive_avg_pool2d(torch.softmax(teacher_logits.double(), 1), size)
+    probs = probs / probs.sum(1, keepdim=True)
+    rows = probs.permute(0, 2, 3, 1).reshape(-1, probs.shape[1]).tolist()
+    h = [-sum(p * np.log(p) for p in row if p > 0) for row in rows]
+    total = sum(h)
+    return sum(hi / total * di for hi, di in zip(h, d, strict=True))
+
+
+def reference_miou(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int) -> tuple[float, float, list[float | None]]:
+    """(mIoU over classes seen in labels or predictions, pixel accuracy, per-class IoU) by loops."""
+    ious: list[float | None] = []
+    for c in range(num_classes):
+        tp = fp = fn = 0
+        for p, t in zip(pred.ravel(), target.ravel(), strict=True):
+            if t == ignore_index:
+                continue
+            tp += int(p == c and t == c)
+            fp += int(p == c and t != c)
+            fn += int(p != c and t == c)
+        ious.append(None if tp + fp + fn == 0 else tp / (tp + fp + fn))
+    valid = target != ignore_index
+    seen = [v for v in ious if v is not None]
+    return float(np.mean(seen)), float((pred[valid] == target[valid]).mean()), ious

@@ -49,3 +49,45 @@ def make_cefa(root: Path, frames: int = 3) -> Path:
                             write_image(video / folder / f"{f:04d}.jpg", 200 if pai == 1 else 60, seed=f, mode="RGB")
     (root / "AF" / "AF-005" / "not_a_video").mkdir(parents=True, exist_ok=True)
     return root
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def make_nyuv2(root: Path, train: int = 10, test: int = 4, size: tuple[int, int] = (64, 96)) -> Path:
+    """ESANet layout: {train,test}/{rgb,depth,depth_raw,labels_40}/<name>.png plus train.txt / test.txt.
+
+    Label = (row band) in 0..40 with 0 void; depth (mm, 16-bit) = 1000 + 50 * label, with a hole."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("test", test)):
+        names = []
+        for i in range(count):
+            name = f"{i:04d}"
+            names.append(name)
+            label = (np.arange(size[0])[:, None] // 4 + i) % 41 * np.ones(size, dtype=np.int64)
+            rgb = np.stack([label * 6, 255 - label * 6, rng.integers(0, 255, size)], -1).astype(np.uint8)
+            depth = (1000 + 50 * label).astype(np.uint16)
+            depth[:3, :3] = 0
+            for folder, array in (("rgb", rgb), ("depth", depth), ("depth_raw", depth), ("labels_40", label.astype(np.uint8))):
+                _write_png(root / split / folder / f"{name}.png", array)
+        (root / f"{split}.txt").write_text("\n".join(names) + "\n")
+    return root
+
+
+def make_cityscapes(root: Path, train: int = 8, val: int = 3, size: tuple[int, int] = (64, 128)) -> Path:
+    """{train,val}/{rgb,disparity,labels_19}/<name>.png plus train.txt / val.txt; disparity 16-bit."""
+    for split, count in (("train", train), ("val", val)):
+        names = []
+        for i in range(count):
+            name = f"city_{i:03d}"
+            names.append(name)
+            label = (np.arange(size[1])[None, :] // 8 + i) % 20 * np.ones(size, dtype=np.int64)
+            rgb = np.stack([label * 12, label * 5, 255 - label * 12], -1).astype(np.uint8)
+            disparity = (1 + 256 * (10 + label)).astype(np.uint16)
+            disparity[-2:, -2:] = 0
+            for folder, array in (("rgb", rgb), ("disparity", disparity), ("labels_19", label.astype(np.uint8))):
+                _write_png(root / split / folder / f"{name}.png", array)
+        (root / f"{split}.txt").write_text("\n".join(names) + "\n")
+    return root
