@@ -47,6 +47,9 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in _csv(s)], help="comma-separated seeds, e.g. 0,1,2")
     parser.add_argument("--epochs", type=int, help="training epochs per model")
     parser.add_argument("--out", help="output directory")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue an interrupted run: reuse finished parts, resume unfinished ones")
+    again.add_argument("--overwrite", action="store_true", help="delete an earlier run in --out and start over")
     _add_trainer_flags(parser)
 
 
@@ -102,14 +105,15 @@ def _run_overrides(args: argparse.Namespace) -> list[str]:
     return out + list(args.overrides)
 
 
-def _cmd_run(args: argparse.Namespace, console: Console, preset: Path | None = None) -> int:
+def _cmd_run(args: argparse.Namespace, console: Console, preset: Path | None = None, default_mode: str = "new") -> int:
     from mmanet.config import load_config
     from mmanet.reporting import print_report
     from mmanet.training import is_global_zero, run_experiment
 
     config_path = preset if preset is not None else args.config
     cfg = load_config(config_path, _run_overrides(args))
-    report = run_experiment(cfg, console=console if is_global_zero() else Console(quiet=True))
+    mode = "resume" if args.resume else "overwrite" if args.overwrite else default_mode
+    report = run_experiment(cfg, console=console if is_global_zero() else Console(quiet=True), mode=mode)  # type: ignore[arg-type]
     if is_global_zero():
         print_report(report, console)
         console.print(f"reports written to [bold]{cfg.out}[/]: report.json, report.md, report.csv, report.png")
@@ -180,19 +184,25 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     from mmanet.config import ConfigError
     from mmanet.data import DataError
+    from mmanet.metrics import UndefinedMetricError
     from mmanet.modelfile import ModelFileError
+    from mmanet.training.module import NonFiniteLossError
 
     try:
         if args.command == "demo":
-            return _cmd_run(args, console, preset=Path(str(resources.files("mmanet.presets").joinpath("demo.yaml"))))
+            demo = Path(str(resources.files("mmanet.presets").joinpath("demo.yaml")))
+            return _cmd_run(args, console, preset=demo, default_mode="resume")  # rerunning the demo reuses finished parts
         if args.command == "run":
             return _cmd_run(args, console)
         if args.command == "evaluate":
             return _cmd_evaluate(args, console)
         return _cmd_list(console)
-    except (ConfigError, DataError, ModelFileError) as err:
+    except (ConfigError, DataError, ModelFileError, UndefinedMetricError) as err:
         console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         return 2
+    except NonFiniteLossError as err:
+        console.print(f"[bold red]training stopped:[/] {err}", highlight=False, soft_wrap=True)
+        return 3
 
 
 if __name__ == "__main__":

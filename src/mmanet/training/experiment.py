@@ -11,7 +11,6 @@ Output layout under ``cfg.out``::
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from mmanet.provenance import provenance
 from mmanet.reporting import aggregate_method, atomic_write_text, write_reports
 from mmanet.training.fitting import MethodRun, is_global_zero, prepare_seed, train_method
 from mmanet.training.methods import MethodSpec, get_method
+from mmanet.training.progress import Mode, RunProgress
 
 __all__ = ["build_report", "run_experiment"]
 
@@ -93,23 +93,28 @@ def build_report(cfg: ExperimentConfig, source: DataSource, runs: dict[str, dict
     }
 
 
-def run_experiment(cfg: ExperimentConfig, console: Console | None = None) -> dict[str, Any]:
-    """Train and test every method on every seed, write the reports, return ``report.json``'s dict."""
+def run_experiment(cfg: ExperimentConfig, console: Console | None = None, mode: Mode = "new") -> dict[str, Any]:
+    """Train and test every method on every seed, write the reports, return ``report.json``'s dict.
+
+    ``mode``: ``new`` refuses an output directory holding an earlier run; ``resume`` reuses its
+    finished parts and continues unfinished ones from their last checkpoint; ``overwrite``
+    deletes its parts first.
+    """
     console = console or Console(quiet=not is_global_zero())
     methods = order_methods(cfg.methods)
     source = load_dataset(cfg.data)
+    progress = RunProgress(cfg, mode)
     out = Path(cfg.out)
     if is_global_zero():
         atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
     runs: dict[str, dict[int, MethodRun]] = {m.name: {} for m in methods}
     seconds: dict[str, list[float]] = {m.name: [] for m in methods}
     for seed in cfg.seeds:
-        ctx = prepare_seed(cfg, source, seed, console)
+        ctx = prepare_seed(cfg, source, seed, console, progress)
         for i, method in enumerate(methods, 1):
             console.print(f"[bold cyan]seed {seed}[/] · [bold]{method.name}[/] ({i}/{len(methods)}): {method.description}")
-            start = time.perf_counter()
-            runs[method.name][seed] = train_method(ctx, method)
-            seconds[method.name].append(time.perf_counter() - start)
+            runs[method.name][seed] = run = train_method(ctx, method)
+            seconds[method.name].append(run.seconds)
     report = build_report(cfg, source, runs, seconds)
     if is_global_zero():
         write_reports(report, out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from mmanet.training.crossfit import held_out_entropy
 from mmanet.training.methods import METHODS, MethodSpec
 from mmanet.training.mmanet_module import MMANetClassifier
 from mmanet.training.module import MultimodalClassifier
+from mmanet.training.progress import RunProgress
 from mmanet.training.teacher import file_sha256
 from mmanet.training.trainer import build_trainer
 
@@ -48,10 +50,20 @@ def barrier() -> None:
 class MethodRun:
     """What one method produced for one seed: test and best-validation results per combination."""
 
-    results: dict[str, dict[str, float]]
+    results: dict[str, dict[str, Any]]
     diagnostics: dict[str, Any]
     model_path: Path
-    val_results: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    val_results: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (stored as the part's ``result.json``)."""
+        return dataclasses.asdict(self) | {"model_path": str(self.model_path)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MethodRun:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "model_path": Path(data["model_path"])})
 
 
 @dataclasses.dataclass
@@ -68,6 +80,7 @@ class SeedContext:
     console: Console
     teacher: MethodRun | None = None
     entropy_table: torch.Tensor | None = None
+    progress: RunProgress | None = None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -86,7 +99,7 @@ def make_datamodule(cfg: ExperimentConfig, source: DataSource, datasets: dict[st
     return MultimodalDataModule(datasets=datasets, batch_size=cfg.data.batch_size, eval_batch_size=cfg.data.eval_batch_size, seed=seed, num_workers=workers)
 
 
-def prepare_seed(cfg: ExperimentConfig, source: DataSource, seed: int, console: Console) -> SeedContext:
+def prepare_seed(cfg: ExperimentConfig, source: DataSource, seed: int, console: Console, progress: RunProgress | None = None) -> SeedContext:
     """Split (seeded unless the data has its own split), build loaders, record the split."""
     splits = source.splits(seed)
     root = Path(cfg.out) / f"seed_{seed}"
@@ -97,14 +110,17 @@ def prepare_seed(cfg: ExperimentConfig, source: DataSource, seed: int, console: 
     datamodule = make_datamodule(cfg, source, splits.datasets, seed)
     model = to_dict(cfg.model)
     spec = NetworkSpec(source.modalities, source.input_shapes, source.num_classes, model)
-    return SeedContext(cfg, seed, source, splits, datamodule, spec, root, console)
+    return SeedContext(cfg, seed, source, splits, datamodule, spec, root, console, progress=progress)
 
 
 def fit_module(ctx: SeedContext, module: MultimodalClassifier, root: Path) -> MultimodalClassifier:
     """Fit, restore the deployment network with the best validation score, and test every combination."""
     L.seed_everything(ctx.seed, verbose=False)
     trainer = build_trainer(ctx.cfg.trainer, root=root, epochs=ctx.cfg.optim.epochs)
-    trainer.fit(module, datamodule=ctx.datamodule)
+    resume = RunProgress.resume_checkpoint(root) if ctx.progress is not None and ctx.progress.mode == "resume" else None
+    if resume:
+        ctx.console.print(f"    resuming from {resume}")
+    trainer.fit(module, datamodule=ctx.datamodule, ckpt_path=resume)
     callback = trainer.checkpoint_callback
     best = getattr(callback, "best_model_path", "")
     if best:  # restore the deployment network only: the miner and diagnostics keep the whole run's history
@@ -253,11 +269,23 @@ def train_customized(ctx: SeedContext, method: MethodSpec, only: Sequence[str] |
 
 
 def train_method(ctx: SeedContext, method: MethodSpec) -> MethodRun:
-    """Train ``method`` for this seed (the teacher is trained once and reused)."""
+    """Train ``method`` for this seed (the teacher once, reused); a finished part is not trained again."""
     if method.name == "teacher" and ctx.teacher is not None:
         return ctx.teacher
-    ctx_used = teacher_context(ctx) if method.name == "teacher" else ctx
-    run = train_customized(ctx_used, method) if method.per_combination else train_unified(ctx_used, method)
+    part = ctx.root / method.name
+    stored = ctx.progress.finished(part) if ctx.progress is not None else None
+    if stored is not None:
+        ctx.console.print(f"    {method.name}: finished earlier, reusing {part / 'result.json'}")
+        run = MethodRun.from_dict(stored)
+    else:
+        if ctx.progress is not None and is_global_zero():
+            ctx.progress.begin(part)
+        start = time.perf_counter()
+        ctx_used = teacher_context(ctx) if method.name == "teacher" else ctx
+        run = train_customized(ctx_used, method) if method.per_combination else train_unified(ctx_used, method)
+        run.seconds = time.perf_counter() - start
+        if ctx.progress is not None and is_global_zero():
+            ctx.progress.finish(part, run.to_dict())
     if method.name == "teacher":
         ctx.teacher = run
     return run

@@ -141,6 +141,14 @@ class MMANetClassifier(MultimodalClassifier):
             if any(g != weak for g in gathered):
                 raise RuntimeError(f"ranks mined different weak combinations: {gathered}")
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["mmanet"]["ess"] = self.ess
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.ess = list(checkpoint.get("mmanet", {}).get("ess", []))
+
     def diagnostics(self) -> dict[str, Any]:
         """Mined set, mining scores per epoch and MAD's effective sample share, for the report."""
         out: dict[str, Any] = {}

@@ -7,9 +7,11 @@ fixed mask, reusing each encoder's features.
 
 from __future__ import annotations
 
+import random
 from typing import Any, cast
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -25,7 +27,33 @@ from mmanet.training.methods import get_method
 from mmanet.training.optim import build_optimizer
 from mmanet.training.sampling import ModalityDropout
 
-__all__ = ["MultimodalClassifier"]
+__all__ = ["MultimodalClassifier", "NonFiniteLossError", "rng_state", "set_rng_state"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A training loss term became NaN or infinite."""
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) random states, as plain values and tensors."""
+    kind, keys, position, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+    return {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`rng_state`."""
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class MultimodalClassifier(L.LightningModule):
@@ -126,12 +154,33 @@ class MultimodalClassifier(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         batch = self.augment(batch)
         terms = self.loss_terms(batch, self.training_mask(batch))
+        self.check_finite(terms, batch_idx)
         loss = torch.stack(list(terms.values())).sum()
         size = int(batch["target"].shape[0])
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
         for name, value in terms.items():
             self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=size)
         return loss
+
+    def check_finite(self, terms: dict[str, Tensor], batch_idx: int) -> None:
+        """Stop on a NaN/inf loss term, naming the step and the term (every rank stops together)."""
+        bad = [name for name, value in terms.items() if not bool(torch.isfinite(value.detach()).all())]
+        trainer = self._trainer
+        stop = bool(bad)
+        if trainer is not None and trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            where = f"epoch {self.current_epoch}, batch {batch_idx}, global step {self.global_step}"
+            raise NonFiniteLossError(f"non-finite loss at {where}: terms {bad or '(on another rank)'}; the last good checkpoint is kept")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["mmanet"] = {"rng": rng_state(), "val_history": self.val_history}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("mmanet", {})
+        self.val_history = list(state.get("val_history", []))
+        if "rng" in state:
+            set_rng_state(state["rng"])
 
     def configure_optimizers(self) -> Any:
         optimizer, scheduler = build_optimizer(self.optim_config, self.trainable_parameters())

@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 from lightning.pytorch.loggers import CSVLogger
 
 from mmanet.config import TrainerConfig
+from mmanet.training.progress import AtomicCheckpointIO
 
 __all__ = ["build_trainer", "quiet_lightning"]
 
@@ -51,4 +52,5 @@ def build_trainer(cfg: TrainerConfig, *, root: Path, epochs: int, extra_callback
         use_distributed_sampler=False,
         log_every_n_steps=cfg.log_every_n_steps,
         default_root_dir=root,
+        plugins=[AtomicCheckpointIO()],
     )
