@@ -111,3 +111,35 @@ def test_two_process_ddp_training_mines_one_weak_set(tmp_path):
     report = json.loads((out / "report.json").read_text())
     weak = report["methods"]["mar"]["weak_combinations"]["0"]
     assert weak and set(weak) <= set(NAMES)
+
+
+def _epoch_losses(path):
+    import csv
+
+    rows = [r for r in csv.DictReader(open(path)) if r.get("train/loss")]
+    return [float(r["train/loss"]) for r in rows]
+
+
+@pytest.mark.slow
+def test_ddp_training_loss_curve_matches_one_process_at_the_same_global_batch(tmp_path):
+    common = ["run", "--methods", "dropout", "--epochs", "4", "--seeds", "0", *TINY]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main([*common, "--out", str(one), "--set", "data.batch_size=64"]) == 0
+    cmd = [sys.executable, "-m", "mmanet", *common, "--out", str(two), "--set", "data.batch_size=32", "--devices", "2", "--strategy", "ddp"]
+    done = subprocess.run([*cmd, "--accelerator", "cpu"], capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    single = _epoch_losses(one / "seed_0" / "dropout" / "logs" / "metrics.csv")
+    double = _epoch_losses(two / "seed_0" / "dropout" / "logs" / "metrics.csv")
+    assert len(single) == len(double) == 4
+    for epoch, (a, b) in enumerate(zip(single, double, strict=True)):
+        assert abs(a - b) / a < 0.05, (epoch, single, double)  # same global batches; BatchNorm sees halves
+
+
+@pytest.mark.slow
+def test_bf16_mixed_precision_on_cpu(tmp_path):
+    out = tmp_path / "bf16"
+    assert main(["run", "--methods", "mmanet", "--epochs", "3", "--out", str(out), "--precision", "bf16-mixed", *TINY,
+                 "--set", "mar.mine_start=0", "--set", "mar.begin_epoch=1"]) == 0  # fmt: skip
+    report = json.loads((out / "report.json").read_text())
+    assert all(0 <= v["accuracy"] <= 1 for v in report["methods"]["mmanet"]["combinations"].values())
+    assert report["config"]["trainer"]["precision"] == "bf16-mixed"

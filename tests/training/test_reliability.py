@@ -23,7 +23,7 @@ MINING = ["--set", "mar.mine_start=1", "--set", "mar.begin_epoch=3", "--seeds", 
 def _epoch_of(path: Path) -> int:
     try:
         return int(torch.load(path, weights_only=True)["epoch"])
-    except Exception:  # noqa: BLE001 - being written or gone: not ready
+    except Exception:
         return -1
 
 

@@ -45,6 +45,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
 
 
+def _rank_zero() -> bool:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0
+
+
 def _relevant(cfg: ExperimentConfig) -> dict[str, Any]:
     return {k: v for k, v in to_dict(cfg).items() if k not in _IGNORED}
 
@@ -69,6 +75,8 @@ class RunProgress:
         self.mode = mode
         self.out = Path(cfg.out)
         self.fingerprint = config_fingerprint(cfg)
+        if not _rank_zero():
+            return  # other DDP ranks start once rank 0 has begun: it alone checks and cleans
         previous = sorted(self.out.glob(f"seed_*/*/{PART}"))
         if previous and mode == "new":
             raise ConfigError(f"{self.out} holds an earlier run ({len(previous)} parts): pass --resume to continue it or --overwrite to start over")
