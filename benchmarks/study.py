@@ -31,10 +31,13 @@ import numpy as np
 SETTINGS: dict[str, list[str]] = {
     "trio": ["data.modalities=[pix, fou, mor]", "model.embed_dim=64"],
     "six": ["data.modalities=[fou, fac, kar, pix, zer, mor]", "model.embed_dim=32"],
+    "seg": ["data.options={num_samples: 600, height: 64, width: 96, objects: 4}", "trainer.accelerator=auto", "trainer.progress=false"],
 }
+SETTING_FILES = {"seg": "configs/synthetic_rgbd.yaml"}  # settings with their own base config (no BASE)
+METRIC = {"trio": "accuracy", "six": "accuracy", "seg": "miou"}
 BASE = ["optim.epochs=30", "optim.lr=0.002", "optim.scheduler=cosine", "trainer.progress=false", "mar.mine_start=2", "mar.begin_epoch=5"]
 PAPER = ["distill.variant=official", "distill.alpha=30", "mar.beta=0.5", "mar.criterion=label_kl", "mar.top_k=1"]
-TUNED: list[str] = []  # filled in from the tuning phase (see docs/results.md)
+NOISY_TEACHER = "distill.teacher_overrides={optim: {input_noise: 0.3}}"
 
 ARMS: dict[str, tuple[str, list[str]]] = {
     "teacher": ("teacher", []),
@@ -62,7 +65,33 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "mar-b1-remine": ("mar", ["mar.beta=1.0", "mar.remine_every=5", "mar.criterion=posterior_kl"]),
     "mar-b1-long": ("mar", ["mar.beta=1.0", "mar.mine_start=1", "mar.begin_epoch=10", "mar.criterion=posterior_kl"]),
     "mar-b1-input": ("mar", ["mar.beta=1.0", "model.masking=input"]),
+    # round 2: combinations of the round-1 factors that helped on validation
+    "mmanet-a100-noise-b05": ("mmanet", ["distill.alpha=100", NOISY_TEACHER, "mar.beta=0.5"]),
+    "mmanet-a100-noise-b1-post": ("mmanet", ["distill.alpha=100", NOISY_TEACHER, "mar.beta=1.0", "mar.criterion=posterior_kl"]),
+    "mmanet-a100-noise-b05-remine": ("mmanet", ["distill.alpha=100", NOISY_TEACHER, "mar.beta=0.5", "mar.remine_every=5", "mar.criterion=posterior_kl"]),
+    "mmanet-a100-ls-b05": ("mmanet", ["distill.alpha=100", "distill.teacher_overrides={optim: {label_smoothing: 0.1}}", "mar.beta=0.5"]),
+    "mmanet-a100-b05": ("mmanet", ["distill.alpha=100", "mar.beta=0.5"]),
 }
+
+
+# Final arms. Classification: the configuration chosen on validation (tuning seeds 100-104,
+# trio); segmentation: the settings of configs/synthetic_rgbd.yaml.
+TUNED: list[str] = []
+FINAL = {
+    "mad": ("mad", TUNED),
+    "mar": ("mar", TUNED),
+    "mmanet": ("mmanet", TUNED),
+}
+
+
+def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
+    """(method, overrides) of an arm in a setting."""
+    if arm in FINAL:
+        method, overrides = FINAL[arm]
+        return method, [] if setting in SETTING_FILES else overrides
+    if setting in SETTING_FILES and arm in ("sp", "kd"):
+        return arm, []
+    return ARMS[arm]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -84,6 +113,10 @@ def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}"
 
 
+def _base(setting: str) -> list[str]:
+    return [*([] if setting in SETTING_FILES else BASE), *SETTINGS[setting]]
+
+
 def run_chunk(root: Path, phase: str, setting: str, seed: int, chunk: tuple[int, int], extra: list[str]) -> str:
     """Customized models for every K-th combination (chunk k of K), stored as a partial record."""
     from rich.console import Console
@@ -99,7 +132,7 @@ def run_chunk(root: Path, phase: str, setting: str, seed: int, chunk: tuple[int,
     if out.exists() or result_path(root, phase, setting, "customized", seed).exists():
         return f"skip {out}"
     run_dir = out.with_suffix("")
-    cfg = load_config(None, [*BASE, *SETTINGS[setting], *extra, "methods=[customized]", f"seeds=[{seed}]", f"out={run_dir}"])
+    cfg = load_config(SETTING_FILES.get(setting), [*_base(setting), *extra, "methods=[customized]", f"seeds=[{seed}]", f"out={run_dir}"])
     source = load_dataset(cfg.data)
     names = [combination_name(c) for c in all_combinations(source.modalities)][k::parts]
     start = time.perf_counter()
@@ -135,15 +168,19 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     out = result_path(root, phase, setting, arm, seed)
     if out.exists():
         return f"skip {out}"
-    method, overrides = ARMS[arm]
+    method, overrides = final_arm(arm, setting)
     teacher = result_path(root, phase, setting, "teacher", seed).with_suffix("")
     teacher_model = teacher / f"seed_{seed}" / "teacher" / "model.pt"
     uses_teacher = method in ("sp", "kd", "mad", "mmanet") and not any(o.startswith("distill.teacher_overrides") for o in overrides)
     teacher_arg = [f"distill.teacher={teacher_model}"] if uses_teacher and teacher_model.exists() else []
     run_dir = out.with_suffix("")
-    cfg = load_config(None, [*BASE, *SETTINGS[setting], *overrides, *teacher_arg, *extra, f"methods=[{method}]", f"seeds=[{seed}]", f"out={run_dir}"])
+    cfg = load_config(
+        SETTING_FILES.get(setting), [*_base(setting), *overrides, *teacher_arg, *extra, f"methods=[{method}]", f"seeds=[{seed}]", f"out={run_dir}"]
+    )
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    report = run_experiment(cfg, Console(quiet=True))
+    report = run_experiment(cfg, Console(quiet=True), mode="overwrite")
     entry = report["methods"][method]
     record = {
         "arm": arm,
@@ -155,6 +192,7 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
         "val": entry["val_per_seed"][str(seed)],
         "diagnostics": entry["diagnostics"][str(seed)],
         "seconds": time.perf_counter() - start,
+        "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         "threads": 1,
         "machine": _machine(),
     }
@@ -165,9 +203,9 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
 def cmd_run(args: argparse.Namespace) -> None:
     seeds = parse_seeds(args.seeds)
     arms = args.arms.split(",")
-    unknown = [a for a in arms if a not in ARMS]
+    unknown = [a for a in arms if a not in ARMS and a not in FINAL]
     if unknown:
-        sys.exit(f"unknown arms {unknown}; known: {sorted(ARMS)}")
+        sys.exit(f"unknown arms {unknown}; known: {sorted(ARMS) + sorted(FINAL)}")
     extra = list(args.set or [])
     teachers = [(str(args.root), args.phase, args.setting, s, "teacher", extra) for s in seeds]
     expanded = [a for a in arms if a not in ("teacher", "customized")]
@@ -225,8 +263,9 @@ def t_quantile(df: int) -> float:
     return 1.96
 
 
-def summary(values: dict[str, dict[str, float]], metric: str = "accuracy") -> tuple[float, float]:
-    """(mean over combinations, worst combination) of one seed."""
+def summary(values: dict[str, dict[str, Any]], metric: str | None = None) -> tuple[float, float]:
+    """(mean over combinations, worst combination) of one seed (accuracy, or mIoU for segmentation)."""
+    metric = metric or ("miou" if "miou" in next(iter(values.values())) else "accuracy")
     scores = [v[metric] for v in values.values()]
     return float(np.mean(scores)), float(np.min(scores))
 
@@ -257,6 +296,91 @@ def cmd_summarize(args: argparse.Namespace) -> None:
         print(f"{arm:18s} {n:3d} {mean:7.2f} {worst:7.2f} {dm:+7.2f}±{hm:5.2f} {dw:+7.2f}±{hw:5.2f} {sec:6.0f}")
 
 
+def _cell(values: list[float]) -> str:
+    mean, std = 100 * float(np.mean(values)), 100 * float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def _ci(value: tuple[float, float, int]) -> str:
+    mean, half, _ = value
+    return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+
+
+def setting_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str, order: list[str], combos_limit: int = 80) -> list[str]:
+    """Summary, paired differences, per-combination table, mining and diagnostics for one setting."""
+    ref = records.get("dropout", {})
+    arms = [a for a in order if a in records]
+    seeds = sorted(ref)
+    metric = METRIC[setting]
+    lines = [f"### Summary ({setting}, test {metric} %, {len(seeds)} paired seeds)", ""]
+    header = "| method | mean over combinations | worst combination | Δ mean vs dropout [95% CI] | Δ worst vs dropout [95% CI] | time / seed (s) | peak GPU MiB |"
+    lines += [header, "|---|---|---|---|---|---|---|"]
+    for arm in arms:
+        recs = records[arm]
+        means = [summary(r["test"])[0] for r in recs.values()]
+        worsts = [summary(r["test"])[1] for r in recs.values()]
+        seconds = float(np.mean([r["seconds"] for r in recs.values()]))
+        dm = _ci(paired(recs, ref, "test", 0)) if arm != "dropout" else "-"
+        dw = _ci(paired(recs, ref, "test", 1)) if arm != "dropout" else "-"
+        peaks = [r.get("peak_cuda_bytes") for r in recs.values() if r.get("peak_cuda_bytes")]
+        peak = f"{max(peaks) / 2**20:.0f}" if peaks else "-"
+        lines.append(f"| {arm} | {_cell(means)} | {_cell(worsts)} | {dm} | {dw} | {seconds:.0f} | {peak} |")
+    names = list(next(iter(ref.values()))["test"]) if ref else []
+    lines += ["", f"### Per combination ({setting}, test {metric} %, mean ± std over seeds)", ""]
+    if len(names) > combos_limit:
+        names = names[:combos_limit]
+    lines += ["<details><summary>table</summary>", "", "| combination | " + " | ".join(arms) + " |", "|---" * (len(arms) + 1) + "|"]
+    for name in names:
+        cells = [_cell([r["test"][name][metric] for r in records[a].values()]) for a in arms]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "</details>", ""]
+    lines += mining_markdown(records, setting) + diagnostics_markdown(records, setting)
+    return lines
+
+
+def mining_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str) -> list[str]:
+    lines = [f"### Mined weak combinations ({setting})", "", "| method | weak set per seed | most frequent set (share of seeds) |", "|---|---|---|"]
+    for arm, recs in records.items():
+        sets = {s: r["diagnostics"].get("weak_combinations") for s, r in sorted(recs.items())}
+        if not any(sets.values()):
+            continue
+        keys = [", ".join(v) if v else "-" for v in sets.values()]
+        top = max(set(keys), key=keys.count)
+        per_seed = "; ".join(f"{s}: {', '.join(v or [])}" for s, v in sets.items())
+        lines.append(f"| {arm} | {per_seed} | {top} ({keys.count(top)}/{len(keys)}) |")
+    return [*lines, ""]
+
+
+def diagnostics_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str) -> list[str]:
+    lines = [
+        f"### Distillation diagnostics ({setting})",
+        "",
+        "| method | teacher full-combination acc. | student full-combination acc. | MAD effective sample share |",
+        "|---|---|---|---|",
+    ]
+    for arm, recs in records.items():
+        diags = [r["diagnostics"] for r in recs.values()]
+        teacher = [d["teacher_full"] for d in diags if d.get("teacher_full") is not None]
+        if not teacher:
+            continue
+        student = [d["student_full"] for d in diags if d.get("student_full") is not None]
+        ess = [d["ess_share"] for d in diags if d.get("ess_share") is not None]
+        ess_text = f"{np.mean(ess):.2f}" if ess else "-"
+        lines.append(f"| {arm} | {_cell(teacher)} | {_cell(student)} | {ess_text} |")
+    return [*lines, ""]
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    lines: list[str] = []
+    for setting in args.settings.split(","):
+        records = load_records(args.root, args.phase, setting)
+        lines += setting_markdown(records, setting, args.order.split(","))
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("runs/study"))
@@ -274,8 +398,13 @@ def main() -> None:
     summ.add_argument("--setting", choices=sorted(SETTINGS), required=True)
     summ.add_argument("--split", default="val", choices=["val", "test"])
     summ.add_argument("--reference", default="dropout")
+    report = sub.add_parser("report", help="markdown tables of a phase (test split)")
+    report.add_argument("--phase", default="final")
+    report.add_argument("--settings", default="trio,six")
+    report.add_argument("--order", default="teacher,customized,dropout,sp,kd,mad,mar,mmanet,mmanet-paper")
+    report.add_argument("--out", type=Path)
     args = parser.parse_args()
-    {"run": cmd_run, "summarize": cmd_summarize}[args.command](args)
+    {"run": cmd_run, "summarize": cmd_summarize, "report": cmd_report}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -40,8 +40,12 @@ def _entropies(net: AnySubsetNet, dataset: Dataset[Batch], data_modalities: tupl
     net.eval()
     columns = [data_modalities.index(m) for m in net.modalities]
     loader = DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=getattr(dataset, "collate_fn", None) or default_collate)
-    out = [prediction_entropy(net(b["inputs"], b["present"][:, columns]).logits, temperature) for b in loader]
-    return torch.cat(out).cpu()
+    device = next(net.parameters()).device
+    out = []
+    for b in loader:
+        inputs = {m: x.to(device) for m, x in b["inputs"].items()}
+        out.append(prediction_entropy(net(inputs, b["present"][:, columns].to(device)).logits, temperature).cpu())
+    return torch.cat(out)
 
 
 def held_out_entropy(
