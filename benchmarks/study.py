@@ -313,7 +313,7 @@ def setting_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str
     seeds = sorted(ref)
     metric = METRIC[setting]
     lines = [f"### Summary ({setting}, test {metric} %, {len(seeds)} paired seeds)", ""]
-    header = "| method | mean over combinations | worst combination | Δ mean vs dropout [95% CI] | Δ worst vs dropout [95% CI] | time / seed (s) | peak GPU MiB |"
+    header = "| method | mean | worst | Δ mean vs dropout [95% CI] | Δ worst vs dropout [95% CI] | time / seed (s) | peak GPU MiB |"
     lines += [header, "|---|---|---|---|---|---|---|"]
     for arm in arms:
         recs = records[arm]
