@@ -82,6 +82,14 @@ class ImageSource(DataSource):
         return ImageSampleDataset(all_samples, self.modalities, self.channels, self.augment, train=False, on_missing=self.on_missing)
 
 
+def _chosen(modalities: Sequence[str] | None, available: tuple[str, ...], dataset: str) -> tuple[str, ...]:
+    chosen = tuple(modalities or available)
+    bad = [m for m in chosen if m not in available]
+    if bad:
+        raise DataError(f"data.modalities: {bad} not in {dataset}'s {list(available)}")
+    return chosen
+
+
 def _keep_usable(samples: list[ImageSample], modalities: Sequence[str], name: str, split: str) -> list[ImageSample]:
     usable = [s for s in samples if any(s.paths.get(m) is not None for m in modalities)]
     if not usable:
@@ -121,10 +129,7 @@ class CasiaSurfSource(ImageSource):
     def __init__(self, root: str | Path, modalities: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> None:
         options = self.check_options(options or {})
         self.root = Path(root).resolve()
-        mods = tuple(modalities or self.MODALITIES)
-        bad = [m for m in mods if m not in self.MODALITIES]
-        if bad:
-            raise DataError(f"data.modalities: {bad} not in CASIA-SURF's {list(self.MODALITIES)}")
+        mods = _chosen(modalities, self.MODALITIES, "CASIA-SURF")
         policy, check = str(options.get("on_missing", "error")), bool(options.get("check_images", True))
         samples = {s: self._read_list(self.root / f, mods, policy, check) for s, f in self.LISTS.items()}
         super().__init__(f"casia-surf ({self.root})", samples, mods, options, bona_fide=1)
@@ -155,10 +160,7 @@ class CefaSource(ImageSource):
     def __init__(self, root: str | Path, modalities: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> None:
         options = self.check_options(options or {})
         self.root = Path(root).resolve()
-        mods = tuple(modalities or self.FOLDERS)
-        bad = [m for m in mods if m not in self.FOLDERS]
-        if bad:
-            raise DataError(f"data.modalities: {bad} not in CeFA's {list(self.FOLDERS)}")
+        mods = _chosen(modalities, tuple(self.FOLDERS), "CeFA")
         protocol = str(options.get("protocol", "4@5"))
         if protocol not in CEFA_PROTOCOLS:
             raise DataError(f"data.options.protocol: unknown CeFA protocol {protocol!r}; available: {sorted(CEFA_PROTOCOLS)}")
