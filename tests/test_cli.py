@@ -116,7 +116,8 @@ def test_two_process_ddp_training_mines_one_weak_set(tmp_path):
 def _epoch_losses(path):
     import csv
 
-    rows = [r for r in csv.DictReader(open(path)) if r.get("train/loss")]
+    with open(path) as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("train/loss")]
     return [float(r["train/loss"]) for r in rows]
 
 

@@ -49,7 +49,7 @@ def test_missing_and_corrupt_files_error_or_become_absent(tmp_path):
     (tmp_path / first[1]).unlink()  # depth of train sample 0 missing
     second = (tmp_path / "train_list.txt").read_text().splitlines()[1].split()
     (tmp_path / second[2]).write_bytes(b"this is not an image")  # ir of train sample 1 corrupt
-    with pytest.raises(DataError, match="missing file .*train_list.txt:1"):
+    with pytest.raises(DataError, match=r"missing file .*train_list\.txt:1"):
         CasiaSurfSource(tmp_path, options=SMALL)
     source = CasiaSurfSource(tmp_path, options={**SMALL, "on_missing": "absent"})
     assert source.info["missing"]["train"] == {"rgb": 0, "depth": 1, "ir": 1}
@@ -58,7 +58,7 @@ def test_missing_and_corrupt_files_error_or_become_absent(tmp_path):
     assert train[1]["present"].tolist() == [True, True, False]
     assert torch.count_nonzero(train[0]["inputs"]["depth"]) == 0
     (tmp_path / first[1]).write_bytes(b"")  # back, but empty: unreadable
-    with pytest.raises(DataError, match="unreadable image .*train_list.txt:1"):
+    with pytest.raises(DataError, match=r"unreadable image .*train_list\.txt:1"):
         CasiaSurfSource(tmp_path, options={**SMALL, "check_images": True})
 
 

@@ -1,6 +1,7 @@
 """Fuzzing the loaders: malformed .npz files, list files and images give a clear error type,
 never a crash, and nothing is written."""
 
+import contextlib
 import io
 import zipfile
 from pathlib import Path
@@ -57,10 +58,8 @@ def test_random_npz_contents(tmp_path, content):
 def test_random_bytes_as_npz(tmp_path, blob):
     path = tmp_path / "blob.npz"
     path.write_bytes(blob)
-    try:
+    with contextlib.suppress(*ALLOWED):
         load_npz(path)
-    except ALLOWED:
-        pass
 
 
 @SETTINGS
@@ -69,10 +68,8 @@ def test_random_list_files(tmp_path, lines):
     for name in ("train_list.txt", "val_private_list.txt", "test_private_list.txt"):
         (tmp_path / name).write_text("\n".join(lines))
     before = _snapshot(tmp_path)
-    try:
+    with contextlib.suppress(*ALLOWED):
         CasiaSurfSource(tmp_path)
-    except ALLOWED:
-        pass
     assert _snapshot(tmp_path) == before
 
 

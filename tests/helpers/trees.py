@@ -45,7 +45,7 @@ def make_cefa(root: Path, frames: int = 3) -> Path:
                 for device in (1, 3):
                     video = root / race / f"{race}-{subject:03d}" / f"{code}_{subject:03d}_{device}_1_{pai}"
                     for f in range(frames):
-                        for m, folder in (("rgb", "profile"), ("depth", "depth"), ("ir", "ir")):
+                        for folder in ("profile", "depth", "ir"):
                             write_image(video / folder / f"{f:04d}.jpg", 200 if pai == 1 else 60, seed=f, mode="RGB")
     (root / "AF" / "AF-005" / "not_a_video").mkdir(parents=True, exist_ok=True)
     return root

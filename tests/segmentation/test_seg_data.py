@@ -64,7 +64,7 @@ def test_bad_labels_and_missing_lists_are_clear_errors(tmp_path):
 
     Image.fromarray(bad).save(tmp_path / "test" / "labels_40" / "0000.png")
     source = load_dataset(DataConfig(dataset="nyuv2", root=str(tmp_path), options=NYU))
-    with pytest.raises(DataError, match="label values outside 0..40"):
+    with pytest.raises(DataError, match=r"label values outside 0\.\.40"):
         source.readers["test"][0](0)
     with pytest.raises(DataError, match="unknown \\['crops'\\]"):
         load_dataset(DataConfig(dataset="nyuv2", root=str(tmp_path), options={"crops": 1}))
