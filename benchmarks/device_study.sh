@@ -12,7 +12,7 @@ export PYTHONPATH=src:.
 export PYTHONUNBUFFERED=1
 python3 -c "import torch, lightning, torchmetrics; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 nproc
-CLS=teacher,customized,dropout,sp,kd,mad,mar,mmanet,mmanet-paper
+CLS=teacher,teacher-noisy,customized,dropout,sp,kd,mad,mar,mmanet,mmanet-paper
 SEG=teacher,customized,dropout,sp,kd,mad,mar,mmanet
 timeout "$LIMIT" python3 benchmarks/study.py --root "$ROOT" run --phase final --setting six --seeds 0-9 --arms "$CLS" --jobs 12 --chunks 9 --set trainer.accelerator=auto > "$ROOT.six.log" 2>&1 &
 timeout "$LIMIT" python3 benchmarks/study.py --root "$ROOT" run --phase final --setting seg --seeds 0-2 --arms "$SEG" --jobs 3 > "$ROOT.seg.log" 2>&1 &
