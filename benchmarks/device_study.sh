@@ -14,7 +14,7 @@ python3 -c "import torch, lightning, torchmetrics; print('torch', torch.__versio
 nproc
 CLS=teacher,teacher-noisy,customized,dropout,sp,kd,mad,mar,mmanet,mmanet-paper
 SEG=teacher,customized,dropout,sp,kd,mad,mar,mmanet
-timeout "$LIMIT" python3 benchmarks/study.py --root "$ROOT" run --phase final --setting six --seeds 0-9 --arms "$CLS" --jobs 12 --chunks 9 --set trainer.accelerator=auto > "$ROOT.six.log" 2>&1 &
+timeout "$LIMIT" python3 benchmarks/study.py --root "$ROOT" run --phase final --setting six --seeds 0-9 --arms "$CLS" --jobs 13 --chunks 9 --set trainer.accelerator=auto > "$ROOT.six.log" 2>&1 &
 timeout "$LIMIT" python3 benchmarks/study.py --root "$ROOT" run --phase final --setting seg --seeds 0-2 --arms "$SEG" --jobs 3 > "$ROOT.seg.log" 2>&1 &
 wait
 tail -n 3 "$ROOT.six.log" "$ROOT.seg.log"
