@@ -31,7 +31,7 @@ import numpy as np
 SETTINGS: dict[str, list[str]] = {
     "trio": ["data.modalities=[pix, fou, mor]", "model.embed_dim=64"],
     "six": ["data.modalities=[fou, fac, kar, pix, zer, mor]", "model.embed_dim=32"],
-    "seg": ["data.options={num_samples: 600, height: 64, width: 96, objects: 4, workers: false}", "trainer.accelerator=auto", "trainer.progress=false"],
+    "seg": ["data.options={num_samples: 300, height: 64, width: 96, objects: 4, workers: false}", "optim.epochs=15", "trainer.progress=false"],
 }
 SETTING_FILES = {"seg": "configs/synthetic_rgbd.yaml"}  # settings with their own base config (no BASE)
 METRIC = {"trio": "accuracy", "six": "accuracy", "seg": "miou"}
