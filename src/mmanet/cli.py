@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmanet", description="Multimodal learning with missing modalities (MMANet).")
     parser.add_argument("--version", action="version", version=f"mmanet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train and compare every method on the bundled UCI digits")
+    demo = sub.add_parser("demo", help="train and compare every method on the bundled UCI digits (or synthetic RGB-D scenes)")
+    demo.add_argument("--task", choices=["classification", "segmentation"], default="classification", help="which demo (default: classification)")
     _add_run_flags(demo)
     run = sub.add_parser("run", help="run an experiment from a YAML config and/or flags")
     run.add_argument("config", nargs="?", help="experiment YAML (see configs/)")
@@ -190,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "demo":
-            demo = Path(str(resources.files("mmanet.presets").joinpath("demo.yaml")))
+            preset = "demo.yaml" if args.task == "classification" else "demo_segmentation.yaml"
+            demo = Path(str(resources.files("mmanet.presets").joinpath(preset)))
             return _cmd_run(args, console, preset=demo, default_mode="resume")  # rerunning the demo reuses finished parts
         if args.command == "run":
             return _cmd_run(args, console)

@@ -200,8 +200,10 @@ def build_module(ctx: SeedContext, method: MethodSpec, spec: NetworkSpec, combin
     return module
 
 
-def _meta(ctx: SeedContext, method: MethodSpec, results: dict[str, Any]) -> dict[str, Any]:
+def _meta(ctx: SeedContext, method: MethodSpec, results: dict[str, Any], module: MultimodalClassifier | None = None) -> dict[str, Any]:
+    teacher = module.teacher_info if isinstance(module, MMANetClassifier) and module.teacher_info else None
     return {
+        "teacher": teacher,  # path, SHA-256, method, config and results of the teacher distilled from
         "method": method.name,
         "seed": ctx.seed,
         "data_modalities": list(ctx.modalities),
@@ -221,7 +223,8 @@ def _diagnostics(ctx: SeedContext, module: MultimodalClassifier) -> dict[str, An
         if module.teacher_info:
             teacher_test = module.teacher_info.get("results", {}).get("test", {})
             out["teacher_full"] = teacher_test.get(full, {}).get(metric)
-            out["teacher"] = {"path": module.teacher_info["path"], "sha256": module.teacher_info["sha256"]}
+            info = module.teacher_info
+            out["teacher"] = {"path": info["path"], "sha256": info["sha256"], "method": info["method"], "test": teacher_test}
     return out
 
 
@@ -237,7 +240,7 @@ def train_unified(ctx: SeedContext, method: MethodSpec) -> MethodRun:
     if is_global_zero():
         names = [combination_name(c) for c in all_combinations(ctx.modalities)]
         results = {"test": module.test_results, "val": best.get("combinations", {}), "val_select": module.best_val}
-        save_model_file(path, entries=[(module.net, ctx.spec, names)], meta=_meta(ctx, method, results))
+        save_model_file(path, entries=[(module.net, ctx.spec, names)], meta=_meta(ctx, method, results, module))
         if module.task.dense:
             grid = prediction_grid(module.net, ctx.splits.datasets["test"], all_combinations(ctx.modalities), ctx.spec.num_classes, module.task.ignore_index)
             atomic_write_bytes(root / "predictions.png", grid)
