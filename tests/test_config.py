@@ -56,3 +56,13 @@ def test_unreadable_file_is_a_config_error(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_architecture_auto_follows_the_task():
+    from mmanet.config import ModelConfig
+
+    assert ModelConfig().for_task("classification")["architecture"] == "concat"
+    seg = ModelConfig().for_task("segmentation")
+    assert seg["architecture"] == "esanet" and seg["decoder"] == {"name": "esanet"}
+    with pytest.raises(ConfigError, match="model.architecture"):
+        ModelConfig(architecture="concat").for_task("segmentation")

@@ -70,10 +70,10 @@ class DataConfig:
 @dataclasses.dataclass
 class ModelConfig:
     """Network: ``concat`` (encoders, masked concatenation, decoder; classification) or ``esanet``
-    (per-modality ResNets fused by SE + add at every stage; segmentation). Per-modality encoders
-    are ``{modality or 'default': {name: ..., **options}}``."""
+    (per-modality ResNets fused by SE + add at every stage; segmentation); ``auto`` picks by the
+    data's task. Per-modality encoders are ``{modality or 'default': {name: ..., **options}}``."""
 
-    architecture: Literal["concat", "esanet"] = "concat"
+    architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     embed_dim: int = 64
     context_channels: int = 512
@@ -86,6 +86,17 @@ class ModelConfig:
             self.decoder = {"name": "esanet"}  # the classification default does not apply
         name = self.decoder.get("name")
         _check(self.architecture != "esanet" or name == "esanet", "model.decoder.name", "'esanet' for architecture esanet", name)
+
+    def for_task(self, task: str) -> dict[str, Any]:
+        """This model as a plain dict with ``architecture: auto`` resolved for ``task``."""
+        model = dataclasses.asdict(self)
+        if model["architecture"] == "auto":
+            model["architecture"] = "esanet" if task == "segmentation" else "concat"
+            if model["architecture"] == "esanet" and model["decoder"].get("name", "mlp") == "mlp":
+                model["decoder"] = {"name": "esanet"}
+        if (model["architecture"] == "esanet") != (task == "segmentation"):
+            raise ConfigError(f"model.architecture: {model['architecture']!r} does not fit a {task} dataset (use 'auto')")
+        return model
 
 
 @dataclasses.dataclass

@@ -74,7 +74,7 @@ class MultimodalArrays:
         names = check_modalities(modalities)
         unknown = [m for m in names if m not in self.modalities]
         if unknown:
-            raise DataError(f"{self.source}: modalities {unknown} not in the data; available: {list(self.modalities)}")
+            raise DataError(f"data.modalities: {unknown} not in {self.source}; available: {list(self.modalities)}")
         columns = [self.modalities.index(m) for m in names]
         present = self.present[:, columns]
         _check_some_present(present, self.source)

@@ -108,8 +108,7 @@ def prepare_seed(cfg: ExperimentConfig, source: DataSource, seed: int, console: 
         np.savez_compressed(buffer, split=splits.record)
         atomic_write_bytes(root / "split.npz", buffer.getvalue())
     datamodule = make_datamodule(cfg, source, splits.datasets, seed)
-    model = to_dict(cfg.model)
-    spec = NetworkSpec(source.modalities, source.input_shapes, source.num_classes, model)
+    spec = NetworkSpec(source.modalities, source.input_shapes, source.num_classes, cfg.model.for_task(source.task))
     return SeedContext(cfg, seed, source, splits, datamodule, spec, root, console, progress=progress)
 
 
@@ -138,7 +137,7 @@ def teacher_context(ctx: SeedContext) -> SeedContext:
     if not overrides:
         return ctx
     cfg = with_overrides(ctx.cfg, overrides)
-    return dataclasses.replace(ctx, cfg=cfg, spec=dataclasses.replace(ctx.spec, model=to_dict(cfg.model)))
+    return dataclasses.replace(ctx, cfg=cfg, spec=dataclasses.replace(ctx.spec, model=cfg.model.for_task(ctx.source.task)))
 
 
 def _teacher_ref(ctx: SeedContext) -> dict[str, Any]:
