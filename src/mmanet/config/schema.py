@@ -1,19 +1,9 @@
-"""Layered experiment configuration: defaults < YAML file < ``--set key=value`` overrides.
-
-Every section is a typed dataclass; :func:`from_dict` checks keys and types and names the
-offending key (``optim.lr: expected float, got 'fast'``). The resolved config is saved with
-every run, checkpoint and report (:func:`to_dict`).
-"""
+"""Typed configuration sections; each checks its impossible values and names the key."""
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from pathlib import Path
-from typing import Any, Literal, TypeVar, Union
-
-import yaml
+from typing import Any, Literal
 
 __all__ = [
     "ConfigError",
@@ -24,14 +14,7 @@ __all__ = [
     "ModelConfig",
     "OptimConfig",
     "TrainerConfig",
-    "apply_overrides",
-    "from_dict",
-    "load_config",
-    "to_dict",
-    "with_overrides",
 ]
-
-T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -226,147 +209,3 @@ class ExperimentConfig:
 def _check(ok: bool, key: str, expected: str, got: Any) -> None:
     if not ok:
         raise ConfigError(f"{key}: expected {expected}, got {got!r}")
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        for option in args:
-            try:
-                return _coerce(value, option, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
-    if tp is type(None):
-        if value is not None:
-            raise ConfigError(f"{key}: expected null, got {value!r}")
-        return None
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
-        return value
-    if origin is list:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return {_coerce(k, args[0], key): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, prefix=key)  # type: ignore[arg-type]
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float) and isinstance(value, bool):
-        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
-    if not isinstance(value, tp):
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    return value
-
-
-def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
-    where = prefix or "config"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
-        raise ConfigError(f"{key}: unknown key; valid keys here: {sorted(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _coerce(value, hints[name], key)
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"{where}: {err}") from err
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    """Plain-dict form of a config (YAML/JSON serialisable, safe for ``weights_only`` loads)."""
-    return dataclasses.asdict(config)
-
-
-def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    node = tree
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{dotted}: {part!r} is not a section")
-        node = child
-    node[parts[-1]] = value
-
-
-def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key.sub=value`` strings (values parsed as YAML) onto a nested dict, in order."""
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=0.01")
-        _set_path(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
-    return tree
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        old = merged.get(key)
-        renamed = isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) != old.get("name")
-        if isinstance(value, dict) and isinstance(old, dict) and not renamed:
-            merged[key] = _merge(old, value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """A config file as a mapping, with ``extends: OTHER.yaml`` (relative to it) merged underneath."""
-    if path.resolve() in seen:
-        raise ConfigError(f"{path}: 'extends' loops back to itself")
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read config: {err}") from err
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    parent = loaded.pop("extends", None)
-    if parent is None:
-        return loaded
-    if not isinstance(parent, str):
-        raise ConfigError(f"{path}: 'extends' must name a YAML file, got {parent!r}")
-    return _merge(_read_yaml(path.parent / parent, (*seen, path.resolve())), loaded)
-
-
-def with_overrides(cfg: ExperimentConfig, tree: dict[str, Any]) -> ExperimentConfig:
-    """``cfg`` with a nested mapping of overrides merged in (checked like any config)."""
-    return from_dict(ExperimentConfig, _merge(to_dict(cfg), tree))
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> ExperimentConfig:
-    """Resolve defaults < ``base`` < YAML file ``path`` < ``overrides`` into a checked config.
-
-    Nested mappings merge key by key, except that a mapping whose ``name`` changes (an encoder
-    or decoder spec) replaces the old one, so options of the old component do not leak in. A
-    file may start from another with ``extends: base.yaml`` (path relative to the file).
-    """
-    tree: dict[str, Any] = to_dict(ExperimentConfig())
-    if base:
-        tree = _merge(tree, base)
-    if path is not None:
-        tree = _merge(tree, _read_yaml(Path(path), ()))
-    update: dict[str, Any] = {}
-    apply_overrides(update, overrides or [])
-    tree = _merge(tree, update)
-    return from_dict(ExperimentConfig, tree)
