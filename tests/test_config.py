@@ -64,5 +64,5 @@ def test_architecture_auto_follows_the_task():
     assert ModelConfig().for_task("classification")["architecture"] == "concat"
     seg = ModelConfig().for_task("segmentation")
     assert seg["architecture"] == "esanet" and seg["decoder"] == {"name": "esanet"}
-    with pytest.raises(ConfigError, match="model.architecture"):
+    with pytest.raises(ConfigError, match=r"model\.architecture"):
         ModelConfig(architecture="concat").for_task("segmentation")
