@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -139,6 +140,7 @@ def inference_overhead(model_path: Path, repeats: int) -> dict[str, float]:
 
 def image_pipeline(samples: int, workers: int) -> float:
     """Samples per second through decode + joint augmentation (112 x 112 from 144) with ``workers``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test suite's tree writer
     from tests.helpers.trees import make_casia_surf
 
     with tempfile.TemporaryDirectory() as tmp:
