@@ -127,6 +127,13 @@ def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}"
 
 
+def _peak_rss() -> int:
+    """Peak resident memory of this worker process in bytes (one job per worker, see cmd_run)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
 def _base(setting: str) -> list[str]:
     return [*([] if setting in SETTING_FILES else BASE), *SETTINGS[setting]]
 
@@ -208,6 +215,7 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
         "diagnostics": entry["diagnostics"][str(seed)],
         "seconds": time.perf_counter() - start,
         "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
+        "peak_rss_bytes": _peak_rss(),
         "threads": 1,
         "machine": _machine(),
     }
@@ -228,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     if "customized" in arms:
         expanded = [f"customized#{k}/{args.chunks}" for k in range(args.chunks)] + expanded
     rest = [(str(args.root), args.phase, args.setting, s, a, extra) for a in expanded for s in seeds]
-    with mp.get_context("spawn").Pool(args.jobs) as pool:
+    with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:  # fresh process: peak RSS per job
         for phase_jobs in (teachers, rest):
             for message in pool.imap_unordered(run_arm, phase_jobs):
                 print(message, flush=True)
@@ -329,8 +337,8 @@ def setting_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str
     seeds = sorted(ref)
     metric = METRIC[setting]
     lines = [f"### Summary ({setting}, test {metric} %, {len(seeds)} paired seeds)", ""]
-    header = "| method | mean | worst | Δ mean vs dropout [95% CI] | Δ worst vs dropout [95% CI] | time / seed (s) | peak GPU MiB |"
-    lines += [header, "|---|---|---|---|---|---|---|"]
+    header = "| method | seeds | mean | worst | Δ mean vs dropout [95% CI] | Δ worst vs dropout [95% CI] | time / seed (s) | peak RSS MiB | peak GPU MiB |"
+    lines += [header, "|---|---|---|---|---|---|---|---|---|"]
     for arm in arms:
         recs = records[arm]
         means = [summary(r["test"])[0] for r in recs.values()]
@@ -340,7 +348,9 @@ def setting_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str
         dw = _ci(paired(recs, ref, "test", 1)) if arm != "dropout" else "-"
         peaks = [r.get("peak_cuda_bytes") for r in recs.values() if r.get("peak_cuda_bytes")]
         peak = f"{max(peaks) / 2**20:.0f}" if peaks else "-"
-        lines.append(f"| {arm} | {_cell(means)} | {_cell(worsts)} | {dm} | {dw} | {seconds:.0f} | {peak} |")
+        rss = [r.get("peak_rss_bytes") for r in recs.values() if r.get("peak_rss_bytes")]
+        peak_rss = f"{max(rss) / 2**20:.0f}" if rss else "-"
+        lines.append(f"| {arm} | {len(recs)} | {_cell(means)} | {_cell(worsts)} | {dm} | {dw} | {seconds:.0f} | {peak_rss} | {peak} |")
     names = list(next(iter(ref.values()))["test"]) if ref else []
     lines += ["", f"### Per combination ({setting}, test {metric} %, mean ± std over seeds)", ""]
     if len(names) > combos_limit:
@@ -371,7 +381,7 @@ def diagnostics_markdown(records: dict[str, dict[int, dict[str, Any]]], setting:
     lines = [
         f"### Distillation diagnostics ({setting})",
         "",
-        "| method | teacher full-combination acc. | student full-combination acc. | MAD effective sample share |",
+        f"| method | teacher full-combination {METRIC[setting]} | student full-combination {METRIC[setting]} | MAD effective sample share |",
         "|---|---|---|---|",
     ]
     for arm, recs in records.items():
