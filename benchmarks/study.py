@@ -365,15 +365,26 @@ def setting_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str
 
 
 def mining_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str) -> list[str]:
-    lines = [f"### Mined weak combinations ({setting})", "", "| method | weak set per seed | most frequent set (share of seeds) |", "|---|---|---|"]
+    """Final mined set per seed, its stability, and the first set mined (before any re-mining)."""
+    lines = [
+        f"### Mined weak combinations ({setting})",
+        "",
+        "| method | final weak set per seed | most frequent final set (seeds) | most frequent first set (seeds) | seeds whose set changed on re-mining |",
+        "|---|---|---|---|---|",
+    ]
     for arm, recs in records.items():
         sets = {s: r["diagnostics"].get("weak_combinations") for s, r in sorted(recs.items())}
         if not any(sets.values()):
             continue
         keys = [", ".join(v) if v else "-" for v in sets.values()]
         top = max(set(keys), key=keys.count)
+        selections = [r["diagnostics"].get("selections") or [] for r in recs.values()]
+        firsts = [", ".join(sel[0]["weak_combinations"]) for sel in selections if sel]
+        first = max(set(firsts), key=firsts.count) if firsts else "-"
+        changed = sum(len({tuple(x["weak_combinations"]) for x in sel}) > 1 for sel in selections)
         per_seed = "; ".join(f"{s}: {', '.join(v or [])}" for s, v in sets.items())
-        lines.append(f"| {arm} | {per_seed} | {top} ({keys.count(top)}/{len(keys)}) |")
+        stable = f"{top} ({keys.count(top)}/{len(keys)})"
+        lines.append(f"| {arm} | {per_seed} | {stable} | {first} ({firsts.count(first)}/{len(firsts)}) | {changed}/{len(selections)} |")
     return [*lines, ""]
 
 
