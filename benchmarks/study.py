@@ -159,7 +159,8 @@ def run_chunk(root: Path, phase: str, setting: str, seed: int, chunk: tuple[int,
     start = time.perf_counter()
     run = train_customized(prepare_seed(cfg, source, seed, Console(quiet=True)), METHODS["customized"], only=names)
     record = {"arm": "customized", "method": "customized", "overrides": extra, "seed": seed, "setting": setting, "chunk": [k, parts]}
-    record |= {"test": run.results, "val": run.val_results, "diagnostics": {}, "seconds": time.perf_counter() - start, "machine": _machine()}
+    record |= {"test": run.results, "val": run.val_results, "diagnostics": {}, "seconds": time.perf_counter() - start}
+    record |= {"peak_rss_bytes": _peak_rss(), "machine": _machine()}
     _write(out, record)
     return f"done customized chunk {k}/{parts} seed {seed} in {record['seconds']:.0f}s"
 
@@ -255,6 +256,7 @@ def load_records(root: Path, phase: str, setting: str) -> dict[str, dict[int, di
     for seed, parts in chunks.items():
         if len(parts) == parts[0]["chunk"][1]:
             merged = dict(parts[0], test={}, val={}, seconds=sum(p["seconds"] for p in parts))
+            merged["peak_rss_bytes"] = max((p.get("peak_rss_bytes") or 0 for p in parts), default=0) or None
             for p in parts:
                 merged["test"].update(p["test"])
                 merged["val"].update(p["val"])
