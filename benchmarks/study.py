@@ -166,10 +166,9 @@ def run_chunk(root: Path, phase: str, setting: str, seed: int, chunk: tuple[int,
 
 
 def _write(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(path)
+    from mmanet.reporting import atomic_write_text
+
+    atomic_write_text(path, json.dumps(record, indent=1))
 
 
 def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
@@ -332,6 +331,12 @@ def _ci(value: tuple[float, float, int]) -> str:
     return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
 
 
+def _peak_mib(records: dict[int, dict[str, Any]], key: str) -> str:
+    """Largest recorded peak (bytes under ``key``) over seeds, in MiB, or ``-`` if none was recorded."""
+    peaks = [r[key] for r in records.values() if r.get(key)]
+    return f"{max(peaks) / 2**20:.0f}" if peaks else "-"
+
+
 def setting_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str, order: list[str], combos_limit: int = 80) -> list[str]:
     """Summary, paired differences, per-combination table, mining and diagnostics for one setting."""
     ref = records.get("dropout", {})
@@ -348,11 +353,8 @@ def setting_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str
         seconds = float(np.mean([r["seconds"] for r in recs.values()]))
         dm = _ci(paired(recs, ref, "test", 0)) if arm != "dropout" else "-"
         dw = _ci(paired(recs, ref, "test", 1)) if arm != "dropout" else "-"
-        peaks = [r.get("peak_cuda_bytes") for r in recs.values() if r.get("peak_cuda_bytes")]
-        peak = f"{max(peaks) / 2**20:.0f}" if peaks else "-"
-        rss = [r.get("peak_rss_bytes") for r in recs.values() if r.get("peak_rss_bytes")]
-        peak_rss = f"{max(rss) / 2**20:.0f}" if rss else "-"
-        lines.append(f"| {arm} | {len(recs)} | {_cell(means)} | {_cell(worsts)} | {dm} | {dw} | {seconds:.0f} | {peak_rss} | {peak} |")
+        peaks = f"{_peak_mib(recs, 'peak_rss_bytes')} | {_peak_mib(recs, 'peak_cuda_bytes')}"
+        lines.append(f"| {arm} | {len(recs)} | {_cell(means)} | {_cell(worsts)} | {dm} | {dw} | {seconds:.0f} | {peaks} |")
     names = list(next(iter(ref.values()))["test"]) if ref else []
     lines += ["", f"### Per combination ({setting}, test {metric} %, mean ± std over seeds)", ""]
     if len(names) > combos_limit:
@@ -416,7 +418,9 @@ def cmd_report(args: argparse.Namespace) -> None:
         lines += setting_markdown(records, setting, args.order.split(","))
     text = "\n".join(lines) + "\n"
     if args.out:
-        args.out.write_text(text)
+        from mmanet.reporting import atomic_write_text
+
+        atomic_write_text(args.out, text)
     print(text)
 
 
