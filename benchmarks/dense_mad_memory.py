@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from mmanet.losses import dense_mad_loss
+from mmanet.reporting import atomic_write_text
 
 SHAPES = ((512, 15, 20), (256, 30, 40), (128, 60, 80))  # ESANet-34 at 480 x 640: context 1/32, skips 1/16 and 1/8
 
@@ -51,8 +52,7 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = [measure(int(c), device) for c in args.chunks.split(",")]
     result = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu", "batch": 8, "maps": SHAPES, "pooled_to": [30, 40], "runs": rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

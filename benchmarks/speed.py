@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import Callback
+from PIL import Image
 from rich.console import Console
 from torch.utils.data import DataLoader
 
@@ -38,7 +39,8 @@ from mmanet.data import CasiaSurfSource, load_dataset
 from mmanet.evaluation import combination_outputs
 from mmanet.modality import all_combinations, combination_mask, combination_name
 from mmanet.modelfile import load_model_file, save_model_file
-from mmanet.nn import build_network
+from mmanet.nn import NetworkSpec, build_network
+from mmanet.reporting import atomic_write_text
 from mmanet.training.fitting import build_module, prepare_seed, train_method
 from mmanet.training.methods import METHODS
 from mmanet.training.trainer import build_trainer
@@ -107,8 +109,6 @@ def eval_ratio(modalities: list[str], repeats: int) -> dict[str, float]:
     source = load_dataset(cfg.data)
     batch = source.splits(0).datasets["val"].__getitems__(list(range(400)))  # type: ignore[attr-defined]
     spec_cfg = {"embed_dim": 32, "decoder": {"name": "mlp", "hidden": 128}}
-    from mmanet.nn import NetworkSpec
-
     net = build_network(NetworkSpec(source.modalities, source.input_shapes, source.num_classes, spec_cfg)).eval()
     combos = all_combinations(source.modalities)
 
@@ -146,8 +146,6 @@ def image_pipeline(samples: int, workers: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         root = make_casia_surf(Path(tmp), {"train": samples, "val": 4, "test": 4})
         for path in Path(tmp).rglob("*.jpg"):  # realistic sizes: re-save at 256 x 256
-            from PIL import Image
-
             with Image.open(path) as image:
                 image.resize((256, 256)).save(path)
         dataset = CasiaSurfSource(root).splits(0).datasets["train"]
@@ -180,8 +178,7 @@ def main() -> None:
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}",
         "command": "python benchmarks/speed.py --json " + str(args.json),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
