@@ -100,8 +100,30 @@ FINAL = {
 }
 
 
+# Issue 10: components of mmanet-plus, one at a time on top of dropout (MAD and MAR off), on the
+# tuning seeds' validation split of every setting. Rule fixed before looking: an arm's score is
+# the sum over the three settings of its paired validation gains over dropout (mean + worst
+# combination, points); round 2 combines every round-1 component with a positive score, with
+# and without MAD + MAR; the arm with the largest score whose training cost at M = 6 (teachers
+# and specialists included) is at most 3x dropout becomes the mmanet-plus default.
+# `plus-none` runs the mmanet-plus code path with every component off: it must equal dropout.
+PLUS_OFF = ["plus.mad=false", "plus.mar=false"]
+PLUS_ARMS: dict[str, list[str]] = {
+    "plus-none": PLUS_OFF,
+    "plus-heads": [*PLUS_OFF, "plus.unimodal_heads=1"],
+    "plus-size": [*PLUS_OFF, "plus.sampling=size_uniform"],
+    "plus-single": [*PLUS_OFF, "plus.single_passes=1"],
+    "plus-spec": [*PLUS_OFF, "plus.specialists=1"],
+    "plus-absent": [*PLUS_OFF, "model.absent=learned"],
+}
+
+
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     """(method, overrides) of an arm in a setting."""
+    if arm in PLUS_ARMS:
+        return "mmanet-plus", PLUS_ARMS[arm]
+    if arm == "specialists":
+        return "specialists", []
     if arm in FINAL:
         method, overrides = FINAL[arm]
         return method, [] if setting in SETTING_FILES else overrides
@@ -193,8 +215,11 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     teacher_arm = "teacher-noisy" if NOISY_TEACHER in overrides and method != "teacher" else "teacher"
     teacher = result_path(root, phase, setting, teacher_arm, seed).with_suffix("")
     teacher_model = teacher / f"seed_{seed}" / "teacher" / "model.pt"
-    uses_teacher = method in ("sp", "kd", "mad", "mmanet")
+    uses_teacher = method in ("sp", "kd", "mad", "mmanet", "mmanet-plus")
     teacher_arg = [f"distill.teacher={teacher_model}"] if uses_teacher and teacher_model.exists() else []
+    if any(o.startswith("plus.specialists=") and not o.endswith("=0") for o in overrides):
+        specialists = result_path(root, phase, setting, "specialists", seed).with_suffix("") / f"seed_{seed}" / "specialists" / "model.pt"
+        teacher_arg.append(f"plus.specialists_path={specialists}")
     run_dir = out.with_suffix("")
     cfg = load_config(
         SETTING_FILES.get(setting), [*_base(setting), *overrides, *teacher_arg, *extra, f"methods=[{method}]", f"seeds=[{seed}]", f"out={run_dir}"]
@@ -226,11 +251,12 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
 def cmd_run(args: argparse.Namespace) -> None:
     seeds = parse_seeds(args.seeds)
     arms = args.arms.split(",")
-    unknown = [a for a in arms if a not in ARMS and a not in FINAL]
+    known = {*ARMS, *FINAL, *PLUS_ARMS, "specialists"}
+    unknown = [a for a in arms if a not in known]
     if unknown:
-        sys.exit(f"unknown arms {unknown}; known: {sorted(ARMS) + sorted(FINAL)}")
+        sys.exit(f"unknown arms {unknown}; known: {sorted(known)}")
     extra = list(args.set or [])
-    teacher_arms = ["teacher"] + [a for a in arms if a.startswith("teacher-")]
+    teacher_arms = ["teacher"] + [a for a in arms if a.startswith("teacher-") or a == "specialists"]
     teachers = [(str(args.root), args.phase, args.setting, s, a, extra) for a in teacher_arms for s in seeds]
     expanded = [a for a in arms if a not in teacher_arms and a != "customized"]
     if "customized" in arms:

@@ -33,6 +33,7 @@ __all__ = [
     "mask_to_name",
     "parse_combination",
     "sample_masks",
+    "sample_masks_by_size",
     "single_modalities",
 ]
 
@@ -128,6 +129,30 @@ def sample_masks(present: Tensor, uniform: Tensor) -> Tensor:
     Returns:
         ``(B, M)`` boolean masks; every row is a non-empty subset of the ``present`` row.
     """
+    candidates, allowed = _allowed_subsets(present, uniform)
+    return candidates[_pick(allowed, uniform)]
+
+
+def sample_masks_by_size(present: Tensor, uniform: Tensor) -> Tensor:
+    """Draw one combination per sample: a size uniformly among ``1..|present|``, then a subset of
+    that size uniformly among those within the present set.
+
+    Small subsets are drawn more often than under :func:`sample_masks` when M > 2 (a single
+    modality of six is drawn with probability 1/36 instead of 1/63; with M = 2 it is 1/4
+    instead of 1/3). Same arguments and result as :func:`sample_masks`; the one draw per sample
+    picks the size with its integer part and the subset with its fractional part.
+    """
+    candidates, allowed = _allowed_subsets(present, uniform)
+    sizes = candidates.sum(1)  # (K,)
+    available = present.sum(1)  # (B,) sizes 1..available are possible
+    scaled = uniform.clamp(0, 1 - 1e-7) * available
+    size = scaled.floor().long() + 1  # (B,)
+    within = allowed & (sizes[None, :] == size[:, None])
+    return candidates[_pick(within, scaled - scaled.floor())]
+
+
+def _allowed_subsets(present: Tensor, uniform: Tensor) -> tuple[Tensor, Tensor]:
+    """``(K, M)`` every non-empty subset and ``(B, K)`` which of them lie within each sample's present set."""
     if present.ndim != 2 or uniform.shape != present.shape[:1]:
         raise ValueError(f"expected present (B, M) and uniform (B,), got {tuple(present.shape)} and {tuple(uniform.shape)}")
     num_modalities = present.shape[1]
@@ -135,10 +160,14 @@ def sample_masks(present: Tensor, uniform: Tensor) -> Tensor:
     bits = 2 ** torch.arange(num_modalities, device=present.device)
     candidates = (codes[:, None] & bits[None, :]) > 0  # (K, M)
     allowed = ~(candidates[None, :, :] & ~present[:, None, :]).any(-1)  # (B, K)
+    empty = ~present.any(1)
+    if bool(empty.any()):
+        raise ValueError(f"sample {int(torch.nonzero(empty)[0, 0])} of the batch has no modality present")
+    return candidates, allowed
+
+
+def _pick(allowed: Tensor, uniform: Tensor) -> Tensor:
+    """``(B,)`` index of the allowed subset at rank ``floor(u * count)`` in each row of ``allowed`` ``(B, K)``."""
     counts = allowed.sum(1)
-    if bool((counts == 0).any()):
-        bad = int(torch.nonzero(counts == 0)[0, 0])
-        raise ValueError(f"sample {bad} of the batch has no modality present")
-    rank = (uniform.clamp(0, 1 - 1e-7) * counts).floor().long()  # (B,)
-    chosen = (allowed.cumsum(1) > rank[:, None]).float().argmax(1)
-    return candidates[chosen]
+    rank = (uniform.clamp(0, 1 - 1e-7) * counts).floor().long()
+    return (allowed.cumsum(1) > rank[:, None]).float().argmax(1)

@@ -126,15 +126,19 @@ def format_cell(values: Mapping[str, float], metric: str, with_std: bool = True)
 
 
 def _rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
-    first = next(iter(report["methods"].values()))
-    return [(name, "combinations") for name in first["combinations"]] + [("mean", "mean"), ("worst", "worst")]
+    names = max((list(e["combinations"]) for e in report["methods"].values()), key=len)
+    return [(name, "combinations") for name in names] + [("mean", "mean"), ("worst", "worst")]
+
+
+def _values(entry: Mapping[str, Any], row: tuple[str, str]) -> Mapping[str, float] | None:
+    """A method's summary for a row, or ``None`` where it serves no such combination (specialists)."""
+    name, kind = row
+    return entry[kind] if kind != "combinations" else entry["combinations"].get(name)
 
 
 def _cell(report: Mapping[str, Any], method: str, row: tuple[str, str], metric: str) -> str:
-    name, kind = row
-    entry = report["methods"][method]
-    values = entry[kind] if kind != "combinations" else entry["combinations"][name]
-    return format_cell(values, metric, with_std=len(report["seeds"]) > 1)
+    values = _values(report["methods"][method], row)
+    return "-" if values is None else format_cell(values, metric, with_std=len(report["seeds"]) > 1)
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
@@ -160,7 +164,9 @@ def render_csv(report: Mapping[str, Any]) -> str:
     writer.writerow(["method", "combination", "metric", "mean", "std", "n_seeds"])
     for method, entry in report["methods"].items():
         for row in _rows(report):
-            values = entry[row[1]] if row[1] != "combinations" else entry["combinations"][row[0]]
+            values = _values(entry, row)
+            if values is None:
+                continue
             for metric in report["metrics"]:
                 writer.writerow([method, row[0], metric, f"{values[metric]:.6f}", f"{values[f'{metric}_std']:.6f}", len(report["seeds"])])
     return buffer.getvalue()
@@ -179,7 +185,7 @@ def render_plot(report: Mapping[str, Any], metric: str) -> bytes:
     fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(rows) * max(1, len(methods)) ** 0.5 + 2), 4.5))
     for i, method in enumerate(methods):
         entry = report["methods"][method]
-        values = [(entry[k] if k != "combinations" else entry["combinations"][n]) for n, k in rows]
+        values = [_values(entry, row) or {metric: math.nan, f"{metric}_std": 0.0} for row in rows]
         xs = np.arange(len(rows)) + (i - (len(methods) - 1) / 2) * width
         ax.bar(xs, [100 * v[metric] for v in values], width, yerr=[100 * v[f"{metric}_std"] for v in values], label=method, capsize=2)
     ax.set_xticks(np.arange(len(rows)), [n for n, _ in rows], rotation=45 if len(rows) > 8 else 0, ha="right" if len(rows) > 8 else "center")

@@ -14,6 +14,7 @@ from mmanet.config.schema import (
     MARConfig,
     ModelConfig,
     OptimConfig,
+    PlusConfig,
     TrainerConfig,
 )
 from mmanet.config.typed import from_dict, to_dict
@@ -26,6 +27,7 @@ __all__ = [
     "MARConfig",
     "ModelConfig",
     "OptimConfig",
+    "PlusConfig",
     "TrainerConfig",
     "apply_overrides",
     "from_dict",

@@ -13,6 +13,7 @@ __all__ = [
     "MARConfig",
     "ModelConfig",
     "OptimConfig",
+    "PlusConfig",
     "TrainerConfig",
 ]
 
@@ -54,7 +55,9 @@ class DataConfig:
 class ModelConfig:
     """Network: ``concat`` (encoders, masked concatenation, decoder; classification) or ``esanet``
     (per-modality ResNets fused by SE + add at every stage; segmentation); ``auto`` picks by the
-    data's task. Per-modality encoders are ``{modality or 'default': {name: ..., **options}}``."""
+    data's task. Per-modality encoders are ``{modality or 'default': {name: ..., **options}}``.
+    ``absent``: what stands in for a missing modality's features, ``zero`` (the paper) or a
+    ``learned`` vector per modality (feature masking only)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -62,8 +65,10 @@ class ModelConfig:
     context_channels: int = 512
     decoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "mlp", "hidden": 128, "dropout": 0.2})
     masking: Literal["feature", "input"] = "feature"
+    absent: Literal["zero", "learned"] = "zero"
 
     def __post_init__(self) -> None:
+        _check(self.absent == "zero" or self.masking == "feature", "model.absent", "'zero' with input masking", self.absent)
         _check(self.embed_dim >= 1, "model.embed_dim", ">= 1", self.embed_dim)
         if self.architecture == "esanet" and self.decoder.get("name", "mlp") == "mlp":
             self.decoder = {"name": "esanet"}  # the classification default does not apply
@@ -173,6 +178,35 @@ class MARConfig:
 
 
 @dataclasses.dataclass
+class PlusConfig:
+    """The components ``mmanet-plus`` adds to MMANet (issue 10); each can be switched off here.
+
+    ``mad`` / ``mar``: keep MMANet's two components (settings in ``distill`` and ``mar``).
+    ``sampling``: ``uniform`` (every non-empty subset equally likely, the paper) or
+    ``size_uniform`` (subset size uniform first, so small subsets are drawn more often).
+    ``unimodal_heads``: weight of the cross-entropy of one linear head per modality on that
+    modality's own encoder features (heads dropped at export; 0 = off).
+    ``single_passes``: weight of the cross-entropy of the deployment network under each single
+    modality, every step (encoder outputs reused; 0 = off).
+    ``specialists``: weight of logit KD (temperature ``distill.temperature``) from per-modality
+    specialists into those single-modality passes (0 = off); ``specialists_path`` names a model
+    file holding them (``mmanet run --methods specialists``), otherwise they are trained first.
+    """
+
+    mad: bool = True
+    mar: bool = True
+    sampling: Literal["uniform", "size_uniform"] = "uniform"
+    unimodal_heads: float = 0.0
+    single_passes: float = 0.0
+    specialists: float = 0.0
+    specialists_path: str | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("unimodal_heads", "single_passes", "specialists"):
+            _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
+
+
+@dataclasses.dataclass
 class TrainerConfig:
     """Passed through to ``lightning.Trainer``."""
 
@@ -198,6 +232,7 @@ class ExperimentConfig:
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
     mar: MARConfig = dataclasses.field(default_factory=MARConfig)
+    plus: PlusConfig = dataclasses.field(default_factory=PlusConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:

@@ -25,6 +25,7 @@ from mmanet.nn.segmentation import SegDecoder, SegmentationNet
 __all__ = ["AnySubsetNet", "NetworkSpec", "build_network", "build_regularization_decoder", "build_segmentation_network"]
 
 Masking = Literal["feature", "input"]
+Absent = Literal["zero", "learned"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,19 +68,26 @@ class AnySubsetNet(nn.Module):
     ``modalities`` order; output is :class:`NetOutput`.
     """
 
-    def __init__(self, *, modalities: Sequence[str], encoders: Mapping[str, Encoder], decoder: Decoder, masking: Masking = "feature") -> None:
+    def __init__(
+        self, *, modalities: Sequence[str], encoders: Mapping[str, Encoder], decoder: Decoder, masking: Masking = "feature", absent: Absent = "zero"
+    ) -> None:
         super().__init__()
         self.modalities = check_modalities(modalities)
         if set(encoders) != set(self.modalities):
             raise ValueError(f"encoders for {sorted(encoders)} do not match modalities {list(self.modalities)}")
         if masking not in ("feature", "input"):
             raise ValueError(f"masking must be 'feature' or 'input', got {masking!r}")
+        if absent not in ("zero", "learned") or (absent == "learned" and masking != "feature"):
+            raise ValueError(f"absent must be 'zero', or 'learned' with feature masking; got {absent!r} with {masking!r}")
         self.masking = masking
         self.norms = nn.ModuleDict({m: InputNorm(encoders[m].input_shape) for m in self.modalities})
         self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
         self.input_shapes = {m: encoders[m].input_shape for m in self.modalities}
         self.out_shapes = {m: encoders[m].out_shape for m in self.modalities}
         self.decoder = decoder
+        self.absent_embeddings: nn.ParameterDict | None = None
+        if absent == "learned":  # starts at zero: the paper's zero fill
+            self.absent_embeddings = nn.ParameterDict({m: nn.Parameter(torch.zeros(self.out_shapes[m])) for m in self.modalities})
 
     @property
     def fused_shape(self) -> tuple[int, ...]:
@@ -113,9 +121,12 @@ class AnySubsetNet(nn.Module):
         return features
 
     def encode_absent(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
-        """What an absent modality contributes: ``None`` (zeros) for feature masking, else the encoding of a zero input."""
+        """What an absent modality contributes: ``None`` (zeros) or the learned embeddings ``(1, *out_shape)``
+        for feature masking, else the encoding of a zero input."""
         if self.masking == "feature":
-            return None
+            if self.absent_embeddings is None:
+                return None
+            return {m: e[None] for m, e in self.absent_embeddings.items()}
         return {m: self.encoders[m](torch.zeros_like(inputs[m])) for m in self.modalities}
 
     def fuse(self, features: Mapping[str, Tensor], mask: Tensor, absent: Mapping[str, Tensor] | None = None) -> Tensor:
@@ -138,7 +149,7 @@ class AnySubsetNet(nn.Module):
         features = self.encode(inputs, mask)
         if self.masking == "input":
             return self.fuse(features, torch.ones_like(mask))
-        return self.fuse(features, mask)
+        return self.fuse(features, mask, self.encode_absent(inputs))
 
     def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
         """Encode under ``mask`` (``(B, M)`` bool), fuse and decode."""
@@ -148,10 +159,22 @@ class AnySubsetNet(nn.Module):
         """Mask-independent work for :meth:`predict`: every encoder's output (and absent fills)."""
         return self.encode(inputs), self.encode_absent(inputs)
 
+    def fused_from(self, prepared: tuple[dict[str, Tensor], dict[str, Tensor] | None], mask: Tensor) -> Tensor:
+        """Fused features under ``mask`` ``(B, M)`` from :meth:`prepare`'s result."""
+        features, absent = prepared
+        return self.fuse(features, mask, absent)
+
     def predict(self, prepared: tuple[dict[str, Tensor], dict[str, Tensor] | None], mask: Tensor) -> NetOutput:
         """Output under ``mask`` ``(B, M)`` from :meth:`prepare`'s result (same as ``forward``)."""
-        features, absent = prepared
-        return self.decoder(self.fuse(features, mask, absent))
+        return self.decoder(self.fused_from(prepared, mask))
+
+    def modality_feature_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample shape of each modality's own features (:meth:`modality_features`)."""
+        return dict(self.out_shapes)
+
+    def modality_features(self, prepared: tuple[dict[str, Tensor], dict[str, Tensor] | None]) -> dict[str, Tensor]:
+        """Each modality's own encoder output ``{m: (B, *out_shape_m)}`` (what a unimodal head reads)."""
+        return dict(prepared[0])
 
     def fit_input_statistics(self, inputs: Mapping[str, Tensor], present: Tensor) -> None:
         """Set each modality's normalisation from training samples where it is present."""
@@ -192,7 +215,8 @@ def build_network(spec: NetworkSpec) -> Any:
     encoders = {m: build_encoder(_encoder_spec(spec.model, m), spec.input_shapes[m], dim) for m in spec.modalities}
     fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
     decoder = build_decoder(spec.model.get("decoder", {"name": "mlp"}), fused, spec.num_classes)
-    return AnySubsetNet(modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=spec.model.get("masking", "feature"))
+    masking, absent = spec.model.get("masking", "feature"), spec.model.get("absent", "zero")
+    return AnySubsetNet(modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=masking, absent=absent)
 
 
 def build_regularization_decoder(spec: NetworkSpec, net: Any) -> nn.Module:
@@ -223,4 +247,5 @@ def build_segmentation_network(spec: NetworkSpec) -> SegmentationNet:
         encoders[m] = build_stage_encoder(entry, spec.input_shapes[m][0])
     widths = encoders[spec.modalities[0]].channels
     decoder = _seg_decoder(spec, (widths[3], widths[2], widths[1]))
-    return SegmentationNet(modalities=spec.modalities, encoders=encoders, decoder=decoder, context_channels=int(spec.model.get("context_channels", 512)))
+    context = int(spec.model.get("context_channels", 512))
+    return SegmentationNet(modalities=spec.modalities, encoders=encoders, decoder=decoder, context_channels=context, absent=spec.model.get("absent", "zero"))

@@ -122,7 +122,14 @@ class SegmentationNet(nn.Module):
     """Deployment network for dense prediction; same interface as :class:`mmanet.nn.AnySubsetNet`."""
 
     def __init__(
-        self, *, modalities: Sequence[str], encoders: Mapping[str, StageEncoder], decoder: SegDecoder, context_channels: int, reduction: int = 16
+        self,
+        *,
+        modalities: Sequence[str],
+        encoders: Mapping[str, StageEncoder],
+        decoder: SegDecoder,
+        context_channels: int,
+        reduction: int = 16,
+        absent: str = "zero",
     ) -> None:
         super().__init__()
         self.modalities = check_modalities(modalities)
@@ -130,6 +137,7 @@ class SegmentationNet(nn.Module):
         if len(channels) != 1:
             raise ValueError(f"every modality's encoder needs the same stage widths for fusion, got {sorted(channels)}")
         widths = list(channels.pop())
+        self.widths = widths
         self.masking = "feature"
         self.input_shapes = {m: (encoders[m].in_channels, 0, 0) for m in self.modalities}
         self.norms = nn.ModuleDict({m: InputNorm((encoders[m].in_channels, 1, 1)) for m in self.modalities})
@@ -138,6 +146,11 @@ class SegmentationNet(nn.Module):
         self.context = PyramidPooling(widths[-1], context_channels)
         self.decoder = decoder
         self.skip_channels = (widths[3], widths[2], widths[1])
+        if absent not in ("zero", "learned"):
+            raise ValueError(f"absent must be 'zero' or 'learned', got {absent!r}")
+        self.absent_embeddings: nn.ModuleList | None = None
+        if absent == "learned":  # one (C,) vector per stage and modality, broadcast over space; starts at zero
+            self.absent_embeddings = nn.ModuleList(nn.ParameterDict({m: nn.Parameter(torch.zeros(w, 1, 1)) for m in self.modalities}) for w in widths)
 
     def _check(self, inputs: Mapping[str, Tensor], mask: Tensor | None) -> None:
         for m in self.modalities:
@@ -157,12 +170,19 @@ class SegmentationNet(nn.Module):
         prepared[self.modalities[0]] = [self.norms[self.modalities[0]](inputs[self.modalities[0]])]
         return prepared
 
+    def _masked(self, k: int, j: int, part: Tensor, mask: Tensor) -> Tensor:
+        keep = mask[:, j, None, None, None]
+        if self.absent_embeddings is None:
+            return part * keep.to(part.dtype)
+        fill = cast(nn.ParameterDict, self.absent_embeddings[k])[self.modalities[j]]
+        return torch.where(keep, part, fill.to(part.dtype).expand_as(part))
+
     def _fuse_stage(self, k: int, parts: list[Tensor], mask: Tensor) -> Tensor:
         se = cast(nn.ModuleDict, self.se[k])
-        weighted = [se[m](p * mask[:, j, None, None, None].to(p.dtype)) for j, (m, p) in enumerate(zip(self.modalities, parts, strict=True))]
+        weighted = [se[m](self._masked(k, j, p, mask)) for j, (m, p) in enumerate(zip(self.modalities, parts, strict=True))]
         return torch.stack(weighted).sum(0)
 
-    def _fused(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> SegFeatures:
+    def _fused_maps(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> list[Tensor]:
         primary = self.modalities[0]
         x = prepared[primary][0]
         fused_maps = []
@@ -171,7 +191,28 @@ class SegmentationNet(nn.Module):
             x = stage(x)
             x = self._fuse_stage(k, [x if m == primary else prepared[m][k] for m in self.modalities], mask)
             fused_maps.append(x)
+        return fused_maps
+
+    def _fused(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> SegFeatures:
+        fused_maps = self._fused_maps(prepared, mask)
         return SegFeatures(self.context(fused_maps[4]), (fused_maps[3], fused_maps[2], fused_maps[1]))
+
+    def fused_from(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> SegFeatures:
+        """Fused features under ``mask`` ``(B, M)`` from :meth:`prepare`'s result."""
+        return self._fused(prepared, mask)
+
+    def modality_feature_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Channels of each modality's own last-stage map (:meth:`modality_features`)."""
+        return {m: (self.widths[4],) for m in self.modalities}
+
+    def modality_features(self, prepared: dict[str, list[Tensor]]) -> dict[str, Tensor]:
+        """Each modality's own last-stage map ``{m: (B, C, H/32, W/32)}``: the other streams' stage 5,
+        and for the primary stream its stage 5 under the primary-only mask (one extra primary pass)."""
+        batch = prepared[self.modalities[0]][0].shape[0]
+        only_primary = torch.zeros(batch, len(self.modalities), dtype=torch.bool, device=prepared[self.modalities[0]][0].device)
+        only_primary[:, 0] = True
+        out = {self.modalities[0]: self._fused_maps(prepared, only_primary)[4]}
+        return out | {m: prepared[m][4] for m in self.modalities[1:]}
 
     def fused_features(self, inputs: Mapping[str, Tensor], mask: Tensor) -> SegFeatures:
         """Encode and fuse under ``mask`` ``(B, M)``: the shared features every decoder reads."""

@@ -34,11 +34,11 @@ ESS_WARNING = 0.2
 
 
 def order_methods(names: list[str]) -> list[MethodSpec]:
-    """Methods in the order given, except that ``teacher`` comes before every method distilling from it."""
+    """Methods in the order given, except that ``teacher`` and ``specialists`` come before the methods distilling from them."""
     methods = [get_method(n) for n in names]
     if len({m.name for m in methods}) != len(methods):
         raise ValueError(f"methods listed twice: {names}")
-    return sorted(methods, key=lambda m: 0 if m.name == "teacher" else 1)
+    return sorted(methods, key=lambda m: 0 if m.name in ("teacher", "specialists") else 1)
 
 
 def _warnings(methods: dict[str, Any], higher_is_better: dict[str, bool]) -> list[str]:
@@ -68,7 +68,8 @@ def build_report(cfg: ExperimentConfig, source: DataSource, runs: dict[str, dict
     task = task_metrics(source.task, **source.task_options)
     methods: dict[str, Any] = {}
     for method, per_seed in runs.items():
-        entry = aggregate_method({s: r.results for s, r in per_seed.items()}, names, task.names, task.higher_is_better)
+        served = [n for n in names if all(n in r.results for r in per_seed.values())]  # specialists serve the single modalities
+        entry = aggregate_method({s: r.results for s, r in per_seed.items()}, served, task.names, task.higher_is_better)
         entry["seconds"] = float(np.mean(seconds[method]))
         entry["diagnostics"] = {str(s): r.diagnostics for s, r in per_seed.items()}
         entry["val_per_seed"] = {str(s): r.val_results for s, r in per_seed.items()}

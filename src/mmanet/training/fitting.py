@@ -79,6 +79,7 @@ class SeedContext:
     root: Path
     console: Console
     teacher: MethodRun | None = None
+    specialists: MethodRun | None = None
     entropy_table: torch.Tensor | None = None
     progress: RunProgress | None = None
 
@@ -150,6 +151,16 @@ def _teacher_ref(ctx: SeedContext) -> dict[str, Any]:
     return {"path": str(path), "sha256": file_sha256(path)}
 
 
+def _specialists_ref(ctx: SeedContext) -> dict[str, Any]:
+    path = ctx.cfg.plus.specialists_path
+    if path is None:
+        if ctx.specialists is None:
+            ctx.console.print("    training the per-modality specialists first")
+            ctx.specialists = train_method(ctx, METHODS["specialists"])
+        path = str(ctx.specialists.model_path)
+    return {"path": str(path), "sha256": file_sha256(path)}
+
+
 def _cross_fit_table(ctx: SeedContext) -> torch.Tensor:
     if ctx.entropy_table is None:
         tctx = teacher_context(ctx)
@@ -184,13 +195,18 @@ def build_module(ctx: SeedContext, method: MethodSpec, spec: NetworkSpec, combin
         "eval_combinations": combinations,
         "class_weights": ctx.source.class_weights,
     }
-    if method.needs_teacher or method.regularize:
-        teacher = _teacher_ref(ctx) if method.needs_teacher else None
-        cross_fit = method.distill == "mad" and ctx.cfg.distill.uncertainty == "cross_fit"
+    plus = ctx.cfg.plus
+    if method.plus:
+        common["sampling"] = plus.sampling
+    if method.needs_teacher(plus) or method.regularizes(plus) or method.plus:
+        teacher = _teacher_ref(ctx) if method.needs_teacher(plus) else None
+        specialists = _specialists_ref(ctx) if method.needs_specialists(plus) else None
+        cross_fit = method.distillation(plus) == "mad" and ctx.cfg.distill.uncertainty == "cross_fit"
         table = _cross_fit_table(ctx) if cross_fit else None
         L.seed_everything(ctx.seed, verbose=False)
         distill, mar = to_dict(ctx.cfg.distill), to_dict(ctx.cfg.mar)
-        module: MultimodalClassifier = MMANetClassifier(distill=distill, mar=mar, teacher=teacher, entropy_table=table, **common)
+        extra = {"plus": to_dict(plus), "specialists": specialists} if method.plus else {}
+        module: MultimodalClassifier = MMANetClassifier(distill=distill, mar=mar, teacher=teacher, entropy_table=table, **extra, **common)
     else:
         L.seed_everything(ctx.seed, verbose=False)
         module = MultimodalClassifier(**common)
@@ -201,8 +217,10 @@ def build_module(ctx: SeedContext, method: MethodSpec, spec: NetworkSpec, combin
 
 def _meta(ctx: SeedContext, method: MethodSpec, results: dict[str, Any], module: MultimodalClassifier | None = None) -> dict[str, Any]:
     teacher = module.teacher_info if isinstance(module, MMANetClassifier) and module.teacher_info else None
+    specialists = module.specialists_info if isinstance(module, MMANetClassifier) and module.specialists_info else None
     return {
         "teacher": teacher,  # path, SHA-256, method, config and results of the teacher distilled from
+        "specialists": specialists,  # path and SHA-256 of the per-modality specialists (mmanet-plus)
         "method": method.name,
         "seed": ctx.seed,
         "data_modalities": list(ctx.modalities),
@@ -254,7 +272,7 @@ def train_customized(ctx: SeedContext, method: MethodSpec, only: Sequence[str] |
     entries = []
     for combination in all_combinations(ctx.modalities):
         name = combination_name(combination)
-        if only is not None and name not in only:
+        if (only is not None and name not in only) or (method.single_only and len(combination) > 1):
             continue
         ctx.console.print(f"    customized [bold]{name}[/]")
         spec = ctx.spec.restricted(combination)
@@ -274,6 +292,8 @@ def train_method(ctx: SeedContext, method: MethodSpec) -> MethodRun:
     """Train ``method`` for this seed (the teacher once, reused); a finished part is not trained again."""
     if method.name == "teacher" and ctx.teacher is not None:
         return ctx.teacher
+    if method.name == "specialists" and ctx.specialists is not None:
+        return ctx.specialists
     part = ctx.root / method.name
     stored = ctx.progress.finished(part) if ctx.progress is not None else None
     if stored is not None:
@@ -290,4 +310,6 @@ def train_method(ctx: SeedContext, method: MethodSpec) -> MethodRun:
             ctx.progress.finish(part, run.to_dict())
     if method.name == "teacher":
         ctx.teacher = run
+    if method.name == "specialists":
+        ctx.specialists = run
     return run

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from mmanet.config import PlusConfig
+
 __all__ = ["METHODS", "MethodSpec", "get_method"]
 
 
@@ -18,6 +20,8 @@ class MethodSpec:
         per_combination: train one model per combination on that combination only.
         distill: knowledge transfer from the frozen teacher, or ``None``.
         regularize: MAR (regularization network on mined weak combinations).
+        plus: the ``mmanet-plus`` components (``plus`` config section; it may switch MAD and MAR off).
+        single_only: a per-combination method restricted to the single modalities (specialists).
     """
 
     name: str
@@ -26,11 +30,24 @@ class MethodSpec:
     per_combination: bool = False
     distill: Literal["sp", "kd", "mad"] | None = None
     regularize: bool = False
+    plus: bool = False
+    single_only: bool = False
 
-    @property
-    def needs_teacher(self) -> bool:
+    def distillation(self, plus: PlusConfig) -> Literal["sp", "kd", "mad"] | None:
+        """The distillation this method runs (``mmanet-plus`` may switch MAD off with ``plus.mad``)."""
+        return None if self.plus and not plus.mad else self.distill
+
+    def regularizes(self, plus: PlusConfig) -> bool:
+        """Whether this method runs MAR (``mmanet-plus`` may switch it off with ``plus.mar``)."""
+        return self.regularize and (plus.mar or not self.plus)
+
+    def needs_teacher(self, plus: PlusConfig) -> bool:
         """Whether a teacher must be trained (or given) first."""
-        return self.distill is not None
+        return self.distillation(plus) is not None
+
+    def needs_specialists(self, plus: PlusConfig) -> bool:
+        """Whether per-modality specialists must be trained (or given) first."""
+        return self.plus and plus.specialists > 0
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -44,6 +61,14 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("mad", "dropout + margin-aware distillation (MAD) from the teacher", distill="mad"),
         MethodSpec("mar", "dropout + modality-aware regularization (MAR) on mined weak combinations", regularize=True),
         MethodSpec("mmanet", "MMANet: dropout + MAD + MAR", distill="mad", regularize=True),
+        MethodSpec(
+            "mmanet-plus",
+            "MMANet + unimodal heads, single-modality passes, specialist KD, size-balanced sampling (plus.*)",
+            distill="mad",
+            regularize=True,
+            plus=True,
+        ),
+        MethodSpec("specialists", "one model per single modality (what mmanet-plus distils from)", sampling="full", per_combination=True, single_only=True),
     )
 }
 

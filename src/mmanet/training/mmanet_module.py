@@ -12,14 +12,15 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from mmanet.config import DistillConfig, MARConfig, from_dict
+from mmanet.config import DistillConfig, MARConfig, PlusConfig, from_dict
 from mmanet.data import Batch
 from mmanet.metrics import CombinationMetrics
 from mmanet.nn import NetOutput
 from mmanet.training.distillation import Distillation
 from mmanet.training.module import MultimodalClassifier
+from mmanet.training.plus import PlusComponents, concat_fused, split_output
 from mmanet.training.regularization import ModalityRegularization
-from mmanet.training.teacher import FrozenTeacher, load_teacher
+from mmanet.training.teacher import FrozenTeacher, load_specialists, load_teacher
 
 __all__ = ["MMANetClassifier"]
 
@@ -39,6 +40,8 @@ class MMANetClassifier(MultimodalClassifier):
         mar: :class:`mmanet.config.MARConfig` as a dict.
         teacher: ``{"path": ..., "sha256": ...}`` of the teacher ``model.pt`` (methods that distil).
         entropy_table: ``(num_train,)`` cross-fitted teacher entropies per training sample.
+        plus: :class:`mmanet.config.PlusConfig` as a dict (``mmanet-plus``).
+        specialists: ``{"path": ..., "sha256": ...}`` of the per-modality specialists' model file.
     """
 
     entropy_table: Tensor | None
@@ -50,25 +53,32 @@ class MMANetClassifier(MultimodalClassifier):
         mar: dict[str, Any],
         teacher: dict[str, Any] | None = None,
         entropy_table: Tensor | None = None,
+        plus: dict[str, Any] | None = None,
+        specialists: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.save_hyperparameters(ignore=["entropy_table"])
         self.distill_config = from_dict(DistillConfig, distill, prefix="distill")
         self.mar_config = from_dict(MARConfig, mar, prefix="mar")
+        self.plus_config = from_dict(PlusConfig, plus or {}, prefix="plus")
         self.register_buffer("entropy_table", entropy_table, persistent=entropy_table is not None)
         self.distillation: Distillation | None = None
         self._teacher: _Detached | None = None
         self.teacher_info: dict[str, Any] = {}
-        if self.method.distill is not None:
+        self.specialists_info: dict[str, Any] = {}
+        kind = self.method.distillation(self.plus_config)
+        if kind is not None:
             if not teacher or not teacher.get("path"):
                 raise ValueError(f"method {self.method.name!r} needs a teacher: give distill.teacher or train one first")
             frozen, info = load_teacher(teacher["path"], self.spec, teacher.get("sha256"))
             self._teacher = _Detached(frozen)
             self.teacher_info = info.to_dict()
-            self.distillation = Distillation(self.method.distill, self.distill_config, entropy_table)
-        reg = ModalityRegularization(self.spec, self.net, self.mar_config, self.task.ignore_index) if self.method.regularize else None
+            self.distillation = Distillation(kind, self.distill_config, entropy_table)
+        regularize = self.method.regularizes(self.plus_config)
+        reg = ModalityRegularization(self.spec, self.net, self.mar_config, self.task.ignore_index) if regularize else None
         self.regularization = reg
+        self.plus = self._plus_components(specialists) if self.method.plus else None
         begin = self.distill_config.begin_epoch
         self.distill_begin = self.mar_config.begin_epoch if begin is None else begin
         self.ess: list[float] = []
@@ -82,16 +92,58 @@ class MMANetClassifier(MultimodalClassifier):
             self._teacher.module.to(self.device)
         return self._teacher.module
 
+    def _plus_components(self, specialists: dict[str, Any] | None) -> PlusComponents:
+        """The ``mmanet-plus`` parts, with the specialists loaded when their KD is on."""
+        cfg = self.plus_config
+        if self.net.masking != "feature":
+            raise ValueError("mmanet-plus reuses encoder outputs across combinations: it needs model.masking=feature")
+        frozen = None
+        if cfg.specialists > 0:
+            if not specialists or not specialists.get("path"):
+                raise ValueError("plus.specialists > 0 needs the per-modality specialists: give plus.specialists_path or train them first")
+            frozen, info = load_specialists(specialists["path"], self.spec, specialists.get("sha256"))
+            self.specialists_info = info
+        shapes = self.net.modality_feature_shapes()
+        return PlusComponents(
+            self.net.modalities,
+            shapes,
+            self.spec.num_classes,
+            cfg,
+            dense=self.task.dense,
+            ignore_index=self.task.ignore_index,
+            temperature=self.distill_config.temperature,
+            specialists=frozen,
+        )
+
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """Deployment network plus the regularization decoder (never the teacher)."""
+        """Deployment network plus the regularization decoder and unimodal heads (never a teacher)."""
         extra = list(self.regularization.decoder.parameters()) if self.regularization is not None else []
+        if self.plus is not None:
+            extra += list(self.plus.parameters())
         return list(self.net.parameters()) + extra
 
+    def _forward_plus(self, batch: Batch, mask: Tensor) -> tuple[Any, NetOutput, dict[str, Tensor]]:
+        """Sampled combination and single-modality passes in one decoder call; the plus terms."""
+        assert self.plus is not None
+        prepared = self.net.prepare(batch["inputs"])
+        present = self.present(batch)
+        masks = [mask, *(self.plus.single_masks(present) if self.plus.passes else [])]
+        parts = [self.net.fused_from(prepared, m) for m in masks]
+        outputs = split_output(self.net.decoder(concat_fused(parts)), int(mask.shape[0]), len(masks))
+        terms = self.plus.head_term(self.net.modality_features(prepared), batch["target"], present)
+        if self.plus.passes:
+            terms |= self.plus.pass_terms(outputs[1:], batch["inputs"], batch["target"], present)
+        return parts[0], outputs[0], terms
+
     def loss_terms(self, batch: Batch, mask: Tensor) -> dict[str, Tensor]:
-        """``task``, then ``sp``/``kd``/``mad`` (times alpha) and ``mar`` (times beta) when active."""
-        fused = self.net.fused_features(batch["inputs"], mask)
-        out: NetOutput = self.net.decoder(fused)
-        terms = {"task": self.task_loss(out, batch["target"])}
+        """``task``, then ``sp``/``kd``/``mad`` (times alpha), ``mar`` (times beta) and the plus terms when active."""
+        extra: dict[str, Tensor] = {}
+        if self.plus is not None:
+            fused, out, extra = self._forward_plus(batch, mask)
+        else:
+            fused = self.net.fused_features(batch["inputs"], mask)
+            out = self.net.decoder(fused)
+        terms = {"task": self.task_loss(out, batch["target"]), **extra}
         epoch = self.current_epoch
         if self.distillation is not None and epoch >= self.distill_begin:
             teacher = self.teacher.layers(batch["inputs"], self.present(batch))

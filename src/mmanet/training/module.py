@@ -73,6 +73,7 @@ class MultimodalClassifier(L.LightningModule):
             metric, e.g. accuracy, or ``1 - ACER``) selects the checkpoint (default: ``eval_combinations``).
         task: ``{"name": "classification" | "anti_spoofing" | "segmentation", **options}``.
         class_weights: per-class weights of the segmentation cross-entropy (e.g. median frequency).
+        sampling: modality-dropout policy, ``uniform`` or ``size_uniform`` (see :class:`ModalityDropout`).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class MultimodalClassifier(L.LightningModule):
         select_combinations: list[str] | None = None,
         task: dict[str, Any] | None = None,
         class_weights: list[float] | None = None,
+        sampling: str = "uniform",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -102,7 +104,7 @@ class MultimodalClassifier(L.LightningModule):
         )
         names = [combination_name(c) for c in self.combinations]
         self.select_names = [combination_name(parse_combination(n, self.net.modalities)) for n in (select_combinations or names)]
-        self.dropout = ModalityDropout(num_train, seed)
+        self.dropout = ModalityDropout(num_train, seed, sampling)  # type: ignore[arg-type]
         task_options = dict(task or {"name": "classification"})
         self.task = task_metrics(task_options.pop("name"), **task_options)
         self.val_metrics = CombinationMetrics(names, self.spec.num_classes, self.task.factory)

@@ -6,20 +6,33 @@ at the same epoch, whatever its batch order, extra networks or random-number use
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
 
-from mmanet.modality import sample_masks
+from mmanet.modality import sample_masks, sample_masks_by_size
 
-__all__ = ["ModalityDropout"]
+__all__ = ["ModalityDropout", "Policy"]
+
+Policy = Literal["uniform", "size_uniform"]
+_POLICIES = {"uniform": sample_masks, "size_uniform": sample_masks_by_size}
 
 
 class ModalityDropout:
-    """Uniform modality dropout over ``num_samples`` training samples."""
+    """Modality dropout over ``num_samples`` training samples.
 
-    def __init__(self, num_samples: int, seed: int) -> None:
+    ``policy``: ``uniform`` (every non-empty subset of a sample's present modalities equally
+    likely) or ``size_uniform`` (the subset size first, uniformly). Both use the same per-sample
+    draw, so two policies are paired on everything else.
+    """
+
+    def __init__(self, num_samples: int, seed: int, policy: Policy = "uniform") -> None:
+        if policy not in _POLICIES:
+            raise ValueError(f"unknown sampling policy {policy!r}; available: {sorted(_POLICIES)}")
         self.num_samples = num_samples
         self.seed = seed
+        self.policy = policy
         self._epoch = -1
         self._uniform = torch.empty(0)
 
@@ -36,4 +49,4 @@ class ModalityDropout:
         if int(index.max()) >= self.num_samples:
             raise ValueError(f"sample index {int(index.max())} outside the {self.num_samples} training samples")
         uniform = self.uniforms(epoch)[index.cpu()].to(present.device)
-        return sample_masks(present, uniform)
+        return _POLICIES[self.policy](present, uniform)

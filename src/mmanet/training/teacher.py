@@ -20,7 +20,7 @@ from mmanet.modality import combination_name, full_combination
 from mmanet.modelfile import ModelFileError, load_model_file
 from mmanet.nn import AnySubsetNet, NetworkSpec
 
-__all__ = ["FrozenTeacher", "TeacherInfo", "file_sha256", "load_teacher"]
+__all__ = ["FrozenTeacher", "TeacherInfo", "file_sha256", "load_specialists", "load_teacher"]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -100,3 +100,35 @@ def load_teacher(path: str | Path, student: NetworkSpec, expected_sha256: str | 
     meta = model.meta
     info = TeacherInfo(str(path), sha, str(meta.get("method")), dict(meta.get("config", {})), dict(meta.get("results", {})))
     return FrozenTeacher(entry.net), info
+
+
+def load_specialists(path: str | Path, student: NetworkSpec, expected_sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Load per-modality specialists (a model file with one network serving each single modality).
+
+    Returns the frozen specialists and ``{"path", "sha256"}``.
+
+    Raises:
+        ModelFileError: unreadable file, a modality without a specialist, or shapes/classes that
+            differ from the student's.
+    """
+    from mmanet.training.plus import FrozenSpecialists
+
+    sha = file_sha256(path)
+    if expected_sha256 is not None and sha != expected_sha256:
+        raise ModelFileError(f"specialists {path}: SHA-256 {sha[:12]}... differs from the recorded {expected_sha256[:12]}...")
+    model = load_model_file(path)
+    nets: dict[str, nn.Module] = {}
+    for entry in model.entries:
+        if len(entry.spec.modalities) == 1 and [tuple(c) for c in entry.serves] == [tuple(entry.spec.modalities)]:
+            nets[entry.spec.modalities[0]] = entry.net
+    missing = [m for m in student.modalities if m not in nets]
+    if missing:
+        raise ModelFileError(f"specialists {path}: no single-modality network for {missing} (found {sorted(nets)})")
+    for m in student.modalities:
+        spec = next(e.spec for e in model.entries if e.net is nets[m])
+        if spec.input_shapes[m] != student.input_shapes[m] or spec.num_classes != student.num_classes:
+            raise ModelFileError(
+                f"specialists {path}: modality {m!r} network has shape {spec.input_shapes[m]} and {spec.num_classes} classes, "
+                f"the student {student.input_shapes[m]} and {student.num_classes}"
+            )
+    return FrozenSpecialists({m: nets[m] for m in student.modalities}), {"path": str(path), "sha256": sha}

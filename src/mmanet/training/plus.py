@@ -1,0 +1,176 @@
+"""Training-only components of ``mmanet-plus`` (issue 10): what a single modality needs to be as good
+alone in the unified network as in its own specialist network.
+
+- **Unimodal heads**: one linear head per modality on that modality's own encoder features,
+  trained with cross-entropy (dropped at export). Under modality dropout a strong modality lets
+  the others stay lazy; a head of its own makes every encoder discriminative by itself.
+- **Single-modality passes**: every step, the deployment network also decodes each sample under
+  each single modality (encoder outputs reused). The passes share ONE decoder call with the
+  sampled batch, so BatchNorm normalises every row with the same mixture statistics in training
+  and keeps running statistics of that mixture for evaluation.
+- **Specialist distillation**: Hinton KD from a frozen per-modality specialist (a model trained
+  on that modality alone) into the single-modality passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmanet.config import PlusConfig
+from mmanet.losses import kd_distances
+from mmanet.metrics import upsample_logits
+from mmanet.nn import NetOutput, SegFeatures
+
+__all__ = ["FrozenSpecialists", "PlusComponents", "concat_fused", "split_output"]
+
+
+def concat_fused(parts: Sequence[Any]) -> Any:
+    """Concatenate fused features along the batch: tensors, or :class:`SegFeatures`."""
+    if isinstance(parts[0], SegFeatures):
+        skips = tuple(torch.cat([p.skips[i] for p in parts]) for i in range(len(parts[0].skips)))
+        return SegFeatures(torch.cat([p.context for p in parts]), skips)  # type: ignore[arg-type]
+    return torch.cat(list(parts))
+
+
+def _rows(value: Any, start: int, stop: int) -> Any:
+    if isinstance(value, tuple | list):
+        return type(value)(v[start:stop] for v in value)
+    return value[start:stop]
+
+
+def split_output(out: NetOutput, batch: int, parts: int) -> list[NetOutput]:
+    """Split a decoder output over ``parts * batch`` rows into ``parts`` outputs of ``batch`` rows."""
+    return [NetOutput(*(_rows(v, i * batch, (i + 1) * batch) for v in out)) for i in range(parts)]
+
+
+class FrozenSpecialists(nn.Module):
+    """Per-modality specialist networks (each serves its single modality); always eval, no gradients."""
+
+    def __init__(self, nets: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleDict(dict(nets))
+        for parameter in self.nets.parameters():
+            parameter.requires_grad_(False)
+        super().train(False)
+
+    def train(self, mode: bool = True) -> FrozenSpecialists:
+        """Ignore ``mode``: specialists stay in eval mode."""
+        return super().train(False)
+
+    @torch.no_grad()
+    def logits(self, modality: str, inputs: Mapping[str, Tensor]) -> Tensor:
+        """The ``modality`` specialist's logits on its own input ``(B, *shape)``."""
+        x = inputs[modality]
+        present = torch.ones(x.shape[0], 1, dtype=torch.bool, device=x.device)
+        return self.nets[modality]({modality: x}, present).logits  # type: ignore[operator]
+
+
+def _head(shape: tuple[int, ...], num_classes: int, dense: bool) -> nn.Module:
+    if dense:
+        return nn.Conv2d(shape[0], num_classes, 1)
+    if len(shape) == 1:
+        return nn.Linear(shape[0], num_classes)
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(shape[0], num_classes))
+
+
+def _weighted_ce(logits: Tensor, target: Tensor, weight: Tensor, ignore_index: int, smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy averaged over samples with ``weight`` ``(B,)`` (0 leaves a sample out); dense
+    logits are upsampled to the label size and averaged over labelled pixels. Never NaN."""
+    if logits.ndim == 4:
+        logits = upsample_logits(logits, tuple(target.shape[-2:]))
+        per = F.cross_entropy(logits.float(), target, reduction="none", ignore_index=ignore_index)
+        valid = (target != ignore_index).float() * weight[:, None, None].float()
+        return (per * valid).sum() / valid.sum().clamp_min(1.0)
+    per = F.cross_entropy(logits.float(), target, reduction="none", label_smoothing=smoothing)
+    return (per * weight.float()).sum() / weight.float().sum().clamp_min(1.0)
+
+
+def _weighted_kd(student: Tensor, teacher: Tensor, weight: Tensor, temperature: float) -> Tensor:
+    """Hinton KD averaged over samples (dense: over pixels) with ``weight`` ``(B,)``."""
+    if student.ndim == 4:
+        k = student.shape[1]
+        per = kd_distances(student.permute(0, 2, 3, 1).reshape(-1, k), teacher.permute(0, 2, 3, 1).reshape(-1, k), temperature)
+        per = per.reshape(student.shape[0], -1).mean(1)
+    else:
+        per = kd_distances(student, teacher, temperature)
+    return (per * weight.float()).sum() / weight.float().sum().clamp_min(1.0)
+
+
+class PlusComponents(nn.Module):
+    """Unimodal heads, single-modality passes and specialist KD for one deployment network.
+
+    Args:
+        modalities: the network's modality order.
+        feature_shapes: ``{m: per-sample shape of m's own features}`` (what the heads read).
+        num_classes: ``K``.
+        cfg: weights and switches (:class:`mmanet.config.PlusConfig`).
+        dense: segmentation (heads are 1x1 convolutions; losses per pixel).
+        ignore_index: void label (dense).
+        temperature: KD temperature for the specialists.
+        specialists: the frozen per-modality specialists (needed when ``cfg.specialists > 0``).
+    """
+
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        feature_shapes: Mapping[str, tuple[int, ...]],
+        num_classes: int,
+        cfg: PlusConfig,
+        *,
+        dense: bool = False,
+        ignore_index: int = -100,
+        temperature: float = 4.0,
+        specialists: FrozenSpecialists | None = None,
+    ) -> None:
+        super().__init__()
+        if cfg.specialists > 0 and specialists is None:
+            raise ValueError("plus.specialists > 0 needs the per-modality specialists")
+        self.modalities = tuple(modalities)
+        self.cfg = cfg
+        self.dense = dense
+        self.ignore_index = ignore_index
+        self.temperature = temperature
+        self.heads = nn.ModuleDict({m: _head(tuple(feature_shapes[m]), num_classes, dense) for m in self.modalities}) if cfg.unimodal_heads > 0 else None
+        self._specialists = [specialists] if specialists is not None else []  # outside the module tree: never trained or saved
+
+    @property
+    def passes(self) -> bool:
+        """Whether single-modality passes run (for their own loss or for specialist KD)."""
+        return self.cfg.single_passes > 0 or self.cfg.specialists > 0
+
+    def single_masks(self, present: Tensor) -> list[Tensor]:
+        """``M`` masks ``(B, M)``: modality ``j`` alone (False rows where the data lacks it)."""
+        eye = torch.eye(len(self.modalities), dtype=torch.bool, device=present.device)
+        return [eye[j][None, :] & present for j in range(len(self.modalities))]
+
+    def head_loss(self, features: Mapping[str, Tensor], target: Tensor, present: Tensor) -> Tensor:
+        """Mean over modalities of each unimodal head's cross-entropy (samples holding that modality)."""
+        assert self.heads is not None
+        losses = [_weighted_ce(self.heads[m](features[m]), target, present[:, j], self.ignore_index) for j, m in enumerate(self.modalities)]
+        return torch.stack(losses).mean()
+
+    def pass_terms(self, outputs: Sequence[NetOutput], inputs: Mapping[str, Tensor], target: Tensor, present: Tensor) -> dict[str, Tensor]:
+        """``single`` (CE) and ``specialist`` (KD) terms, already weighted, from the single-modality outputs."""
+        terms: dict[str, Tensor] = {}
+        if self.cfg.single_passes > 0:
+            ce = [_weighted_ce(o.logits, target, present[:, j], self.ignore_index) for j, o in enumerate(outputs)]
+            terms["single"] = self.cfg.single_passes * torch.stack(ce).mean()
+        if self.cfg.specialists > 0:
+            specialists = self._specialists[0].to(target.device)
+            kd = [
+                _weighted_kd(o.logits, specialists.logits(m, inputs), present[:, j], self.temperature)
+                for j, (m, o) in enumerate(zip(self.modalities, outputs, strict=True))
+            ]
+            terms["specialist"] = self.cfg.specialists * torch.stack(kd).mean()
+        return terms
+
+    def head_term(self, features: Mapping[str, Tensor], target: Tensor, present: Tensor) -> dict[str, Tensor]:
+        """``unimodal`` term, already weighted (empty when the heads are off)."""
+        if self.heads is None:
+            return {}
+        return {"unimodal": self.cfg.unimodal_heads * self.head_loss(features, target, present)}
