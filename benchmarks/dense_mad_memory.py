@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
+from mmanet.io import atomic_write_text
 from mmanet.losses import dense_mad_loss
-from mmanet.reporting import atomic_write_text
 
 SHAPES = ((512, 15, 20), (256, 30, 40), (128, 60, 80))  # ESANet-34 at 480 x 640: context 1/32, skips 1/16 and 1/8
 
@@ -51,7 +51,13 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = [measure(int(c), device) for c in args.chunks.split(",")]
-    result = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu", "batch": 8, "maps": SHAPES, "pooled_to": [30, 40], "runs": rows}
+    result = {
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+        "batch": 8,
+        "maps": SHAPES,
+        "pooled_to": [30, 40],
+        "runs": rows,
+    }
     atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,19 +30,17 @@ from typing import Any
 import torch
 from lightning.pytorch.callbacks import Callback
 from PIL import Image
-from rich.console import Console
 from torch.utils.data import DataLoader
 
 from mmanet.config import load_config
 from mmanet.data import CasiaSurfSource, load_dataset
+from mmanet.data.trees import make_casia_surf
 from mmanet.evaluation import combination_outputs
+from mmanet.io import atomic_write_text
 from mmanet.modality import all_combinations, combination_mask, combination_name
 from mmanet.modelfile import load_model_file, save_model_file
 from mmanet.nn import NetworkSpec, build_network
-from mmanet.reporting import atomic_write_text
-from mmanet.training.fitting import build_module, prepare_seed, train_method
-from mmanet.training.methods import METHODS
-from mmanet.training.trainer import build_trainer
+from mmanet.training import METHODS, build_module, build_trainer, prepare_seed, train_prerequisites
 
 
 class StepTimer(Callback):
@@ -73,20 +70,31 @@ class StepTimer(Callback):
 
 def step_times(out: Path, epochs: int) -> dict[str, Any]:
     """Median step time of dropout and mmanet (MAD and MAR active from epoch 1)."""
-    cfg = load_config(None, [f"out={out}", f"optim.epochs={epochs}", "trainer.progress=false", "mar.mine_start=0", "mar.begin_epoch=1"])
+    cfg = load_config(
+        None,
+        [f"out={out}", f"optim.epochs={epochs}", "trainer.progress=false", "mar.mine_start=0", "mar.begin_epoch=1"],
+    )
     source = load_dataset(cfg.data)
-    ctx = prepare_seed(cfg, source, 0, Console(quiet=True))
-    train_method(ctx, METHODS["teacher"])
+    ctx = prepare_seed(cfg, source, 0)
+    refs, _ = train_prerequisites(ctx, [METHODS["mmanet"]])
     result: dict[str, Any] = {}
     for name in ("dropout", "mmanet"):
-        module = build_module(ctx, METHODS[name], ctx.spec)
+        module = build_module(ctx, METHODS[name], prerequisites=refs)
         timer = StepTimer(from_epoch=1)
         trainer = build_trainer(cfg.trainer, root=out / name, epochs=epochs, extra_callbacks=[timer])
-        trainer.fit(module, datamodule=ctx.datamodule)
+        trainer.fit(module, datamodule=ctx.datamodule())
         if name == "mmanet":  # the deployment network as exported for inference
             names = [combination_name(c) for c in all_combinations(ctx.modalities)]
-            save_model_file(out / "mmanet_model.pt", entries=[(module.net, ctx.spec, names)], meta={"data_modalities": list(ctx.modalities), "method": name})
-        result[name] = {"median_step_s": statistics.median(timer.times), "steps": len(timer.times), "epoch_s": statistics.median(timer.epoch_times)}
+            save_model_file(
+                out / "mmanet_model.pt",
+                entries=[(module.net, ctx.spec, names)],
+                meta={"data_modalities": list(ctx.modalities), "method": name},
+            )
+        result[name] = {
+            "median_step_s": statistics.median(timer.times),
+            "steps": len(timer.times),
+            "epoch_s": statistics.median(timer.epoch_times),
+        }
     result["samples_per_second_training_dropout"] = ctx.num_train / result["dropout"]["epoch_s"]
     result["ratio"] = result["mmanet"]["median_step_s"] / result["dropout"]["median_step_s"]
     return result
@@ -131,7 +139,8 @@ def inference_overhead(model_path: Path, repeats: int) -> dict[str, float]:
     plain = build_network(model.entries[0].spec).eval()
     plain.load_state_dict(deployed.state_dict())
     cfg = load_config(None, [])
-    batch = load_dataset(cfg.data).splits(0).datasets["test"].__getitems__(list(range(400)))  # type: ignore[attr-defined]
+    test = load_dataset(cfg.data).splits(0).datasets["test"]
+    batch = test.__getitems__(list(range(400)))  # type: ignore[attr-defined]
     d = _median_time(lambda: deployed(batch["inputs"], batch["present"]), repeats)
     p = _median_time(lambda: plain(batch["inputs"], batch["present"]), repeats)
     same = sum(x.numel() for x in deployed.parameters()) == sum(x.numel() for x in plain.parameters())
@@ -140,9 +149,6 @@ def inference_overhead(model_path: Path, repeats: int) -> dict[str, float]:
 
 def image_pipeline(samples: int, workers: int) -> float:
     """Samples per second through decode + joint augmentation (112 x 112 from 144) with ``workers``."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test suite's tree writer
-    from tests.helpers.trees import make_casia_surf
-
     with tempfile.TemporaryDirectory() as tmp:
         root = make_casia_surf(Path(tmp), {"train": samples, "val": 4, "test": 4})
         for path in Path(tmp).rglob("*.jpg"):  # realistic sizes: re-save at 256 x 256
@@ -173,9 +179,13 @@ def main() -> None:
             "M=6": eval_ratio(["fou", "fac", "kar", "pix", "zer", "mor"], args.repeats),
         },
         "inference_overhead_deployed_over_plain": overhead,
-        "samples_per_second": {"training_dropout_mfeat_trio": steps["samples_per_second_training_dropout"], "image_pipeline_2_workers": image_pipeline(256, 2)},
+        "samples_per_second": {
+            "training_dropout_mfeat_trio": steps["samples_per_second_training_dropout"],
+            "image_pipeline_2_workers": image_pipeline(256, 2),
+        },
         "step_times": steps,
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}",
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, torch "
+        "{torch.__version__}, threads {torch.get_num_threads()}",
         "command": "python benchmarks/speed.py --json " + str(args.json),
     }
     atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")

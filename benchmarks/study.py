@@ -44,7 +44,14 @@ SETTINGS: dict[str, list[str]] = {
 }
 SETTING_FILES = {"seg": "configs/synthetic_rgbd.yaml"}  # settings with their own base config (no BASE)
 METRIC = {"trio": "accuracy", "six": "accuracy", "seg": "miou"}
-BASE = ["optim.epochs=30", "optim.lr=0.002", "optim.scheduler=cosine", "trainer.progress=false", "mar.mine_start=2", "mar.begin_epoch=5"]
+BASE = [
+    "optim.epochs=30",
+    "optim.lr=0.002",
+    "optim.scheduler=cosine",
+    "trainer.progress=false",
+    "mar.mine_start=2",
+    "mar.begin_epoch=5",
+]
 PAPER = ["distill.variant=official", "distill.alpha=30", "mar.beta=0.5", "mar.criterion=label_kl", "mar.top_k=1"]
 NOISY_TEACHER = "distill.teacher_overrides={optim: {input_noise: 0.3}}"
 
@@ -76,9 +83,18 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "mar-b1-input": ("mar", ["mar.beta=1.0", "model.masking=input"]),
     # round 2: combinations of the round-1 factors that helped on validation
     "mmanet-a100-noise-b05": ("mmanet", ["distill.alpha=100", NOISY_TEACHER, "mar.beta=0.5"]),
-    "mmanet-a100-noise-b1-post": ("mmanet", ["distill.alpha=100", NOISY_TEACHER, "mar.beta=1.0", "mar.criterion=posterior_kl"]),
-    "mmanet-a100-noise-b05-remine": ("mmanet", ["distill.alpha=100", NOISY_TEACHER, "mar.beta=0.5", "mar.remine_every=5", "mar.criterion=posterior_kl"]),
-    "mmanet-a100-ls-b05": ("mmanet", ["distill.alpha=100", "distill.teacher_overrides={optim: {label_smoothing: 0.1}}", "mar.beta=0.5"]),
+    "mmanet-a100-noise-b1-post": (
+        "mmanet",
+        ["distill.alpha=100", NOISY_TEACHER, "mar.beta=1.0", "mar.criterion=posterior_kl"],
+    ),
+    "mmanet-a100-noise-b05-remine": (
+        "mmanet",
+        ["distill.alpha=100", NOISY_TEACHER, "mar.beta=0.5", "mar.remine_every=5", "mar.criterion=posterior_kl"],
+    ),
+    "mmanet-a100-ls-b05": (
+        "mmanet",
+        ["distill.alpha=100", "distill.teacher_overrides={optim: {label_smoothing: 0.1}}", "mar.beta=0.5"],
+    ),
     "mmanet-a100-b05": ("mmanet", ["distill.alpha=100", "mar.beta=0.5"]),
 }
 
@@ -162,25 +178,32 @@ def _base(setting: str) -> list[str]:
 
 def run_chunk(root: Path, phase: str, setting: str, seed: int, chunk: tuple[int, int], extra: list[str]) -> str:
     """Customized models for every K-th combination (chunk k of K), stored as a partial record."""
-    from rich.console import Console
-
     from mmanet.config import load_config
     from mmanet.data import load_dataset
     from mmanet.modality import all_combinations, combination_name
-    from mmanet.training.fitting import prepare_seed, train_customized
-    from mmanet.training.methods import METHODS
+    from mmanet.training import METHODS, prepare_seed, train_per_combination
 
     k, parts = chunk
     out = result_path(root, phase, setting, "customized", seed).with_suffix(f".chunk{k}of{parts}.json")
     if out.exists() or result_path(root, phase, setting, "customized", seed).exists():
         return f"skip {out}"
     run_dir = out.with_suffix("")
-    cfg = load_config(SETTING_FILES.get(setting), [*_base(setting), *extra, "methods=[customized]", f"seeds=[{seed}]", f"out={run_dir}"])
+    cfg = load_config(
+        SETTING_FILES.get(setting),
+        [*_base(setting), *extra, "methods=[customized]", f"seeds=[{seed}]", f"out={run_dir}"],
+    )
     source = load_dataset(cfg.data)
     names = [combination_name(c) for c in all_combinations(source.modalities)][k::parts]
     start = time.perf_counter()
-    run = train_customized(prepare_seed(cfg, source, seed, Console(quiet=True)), METHODS["customized"], only=names)
-    record = {"arm": "customized", "method": "customized", "overrides": extra, "seed": seed, "setting": setting, "chunk": [k, parts]}
+    run = train_per_combination(prepare_seed(cfg, source, seed), METHODS["customized"], only=names)
+    record = {
+        "arm": "customized",
+        "method": "customized",
+        "overrides": extra,
+        "seed": seed,
+        "setting": setting,
+        "chunk": [k, parts],
+    }
     record |= {"test": run.results, "val": run.val_results, "diagnostics": {}, "seconds": time.perf_counter() - start}
     record |= {"peak_rss_bytes": _peak_rss(), "machine": _machine()}
     _write(out, record)
@@ -188,7 +211,7 @@ def run_chunk(root: Path, phase: str, setting: str, seed: int, chunk: tuple[int,
 
 
 def _write(path: Path, record: dict[str, Any]) -> None:
-    from mmanet.reporting import atomic_write_text
+    from mmanet.io import atomic_write_text
 
     atomic_write_text(path, json.dumps(record, indent=1))
 
@@ -199,8 +222,6 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     import torch
 
     torch.set_num_threads(1)
-    from rich.console import Console
-
     from mmanet.config import load_config
     from mmanet.training import run_experiment
 
@@ -218,16 +239,22 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     uses_teacher = method in ("sp", "kd", "mad", "mmanet", "mmanet-plus")
     teacher_arg = [f"distill.teacher={teacher_model}"] if uses_teacher and teacher_model.exists() else []
     if any(o.startswith("plus.specialists=") and not o.endswith("=0") for o in overrides):
-        specialists = result_path(root, phase, setting, "specialists", seed).with_suffix("") / f"seed_{seed}" / "specialists" / "model.pt"
+        specialists = (
+            result_path(root, phase, setting, "specialists", seed).with_suffix("")
+            / f"seed_{seed}"
+            / "specialists"
+            / "model.pt"
+        )
         teacher_arg.append(f"plus.specialists_path={specialists}")
     run_dir = out.with_suffix("")
     cfg = load_config(
-        SETTING_FILES.get(setting), [*_base(setting), *overrides, *teacher_arg, *extra, f"methods=[{method}]", f"seeds=[{seed}]", f"out={run_dir}"]
+        SETTING_FILES.get(setting),
+        [*_base(setting), *overrides, *teacher_arg, *extra, f"methods=[{method}]", f"seeds=[{seed}]", f"out={run_dir}"],
     )
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    report = run_experiment(cfg, Console(quiet=True), mode="overwrite")
+    report = run_experiment(cfg, mode="overwrite")
     entry = report["methods"][method]
     record = {
         "arm": arm,
@@ -321,7 +348,9 @@ def summary(values: dict[str, dict[str, Any]], metric: str | None = None) -> tup
     return float(np.mean(scores)), float(np.min(scores))
 
 
-def paired(records: dict[int, dict[str, Any]], reference: dict[int, dict[str, Any]], split: str, index: int) -> tuple[float, float, int]:
+def paired(
+    records: dict[int, dict[str, Any]], reference: dict[int, dict[str, Any]], split: str, index: int
+) -> tuple[float, float, int]:
     """Mean paired difference (points) and 95% half-width over the seeds both have."""
     seeds = sorted(set(records) & set(reference))
     diffs = [100 * (summary(records[s][split])[index] - summary(reference[s][split])[index]) for s in seeds]
@@ -363,14 +392,19 @@ def _peak_mib(records: dict[int, dict[str, Any]], key: str) -> str:
     return f"{max(peaks) / 2**20:.0f}" if peaks else "-"
 
 
-def setting_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str, order: list[str], combos_limit: int = 80) -> list[str]:
+def setting_markdown(
+    records: dict[str, dict[int, dict[str, Any]]], setting: str, order: list[str], combos_limit: int = 80
+) -> list[str]:
     """Summary, paired differences, per-combination table, mining and diagnostics for one setting."""
     ref = records.get("dropout", {})
     arms = [a for a in order if a in records]
     seeds = sorted(ref)
     metric = METRIC[setting]
     lines = [f"### Summary ({setting}, test {metric} %, {len(seeds)} paired seeds)", ""]
-    header = "| method | seeds | mean | worst | Δ mean vs dropout [95% CI] | Δ worst vs dropout [95% CI] | time / seed (s) | peak RSS MiB | peak GPU MiB |"
+    header = (
+        "| method | seeds | mean | worst | Δ mean vs dropout [95% CI] | Δ worst vs dropout [95% CI] "
+        "| time / seed (s) | peak RSS MiB | peak GPU MiB |"
+    )
     lines += [header, "|---|---|---|---|---|---|---|---|---|"]
     for arm in arms:
         recs = records[arm]
@@ -380,12 +414,19 @@ def setting_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str
         dm = _ci(paired(recs, ref, "test", 0)) if arm != "dropout" else "-"
         dw = _ci(paired(recs, ref, "test", 1)) if arm != "dropout" else "-"
         peaks = f"{_peak_mib(recs, 'peak_rss_bytes')} | {_peak_mib(recs, 'peak_cuda_bytes')}"
-        lines.append(f"| {arm} | {len(recs)} | {_cell(means)} | {_cell(worsts)} | {dm} | {dw} | {seconds:.0f} | {peaks} |")
+        lines.append(
+            f"| {arm} | {len(recs)} | {_cell(means)} | {_cell(worsts)} | {dm} | {dw} | {seconds:.0f} | {peaks} |"
+        )
     names = list(next(iter(ref.values()))["test"]) if ref else []
     lines += ["", f"### Per combination ({setting}, test {metric} %, mean ± std over seeds)", ""]
     if len(names) > combos_limit:
         names = names[:combos_limit]
-    lines += ["<details><summary>table</summary>", "", "| combination | " + " | ".join(arms) + " |", "|---" * (len(arms) + 1) + "|"]
+    lines += [
+        "<details><summary>table</summary>",
+        "",
+        "| combination | " + " | ".join(arms) + " |",
+        "|---" * (len(arms) + 1) + "|",
+    ]
     for name in names:
         cells = [_cell([r["test"][name][metric] for r in records[a].values()]) for a in arms]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -399,7 +440,8 @@ def mining_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str)
     lines = [
         f"### Mined weak combinations ({setting})",
         "",
-        "| method | final weak set per seed | most frequent final set (seeds) | most frequent first set (seeds) | seeds whose set changed on re-mining |",
+        "| method | final weak set per seed | most frequent final set (seeds) | most frequent first set "
+        "(seeds) | seeds whose set changed on re-mining |",
         "|---|---|---|---|---|",
     ]
     for arm, recs in records.items():
@@ -414,7 +456,10 @@ def mining_markdown(records: dict[str, dict[int, dict[str, Any]]], setting: str)
         changed = sum(len({tuple(x["weak_combinations"]) for x in sel}) > 1 for sel in selections)
         per_seed = "; ".join(f"{s}: {', '.join(v or [])}" for s, v in sets.items())
         stable = f"{top} ({keys.count(top)}/{len(keys)})"
-        lines.append(f"| {arm} | {per_seed} | {stable} | {first} ({firsts.count(first)}/{len(firsts)}) | {changed}/{len(selections)} |")
+        lines.append(
+            f"| {arm} | {per_seed} | {stable} | {first} ({firsts.count(first)}/{len(firsts)}) | "
+            f"{changed}/{len(selections)} |"
+        )
     return [*lines, ""]
 
 
@@ -422,7 +467,8 @@ def diagnostics_markdown(records: dict[str, dict[int, dict[str, Any]]], setting:
     lines = [
         f"### Distillation diagnostics ({setting})",
         "",
-        f"| method | teacher full-combination {METRIC[setting]} | student full-combination {METRIC[setting]} | MAD effective sample share |",
+        f"| method | teacher full-combination {METRIC[setting]} | student full-combination {METRIC[setting]} "
+        "| MAD effective sample share |",
         "|---|---|---|---|",
     ]
     for arm, recs in records.items():
@@ -444,7 +490,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         lines += setting_markdown(records, setting, args.order.split(","))
     text = "\n".join(lines) + "\n"
     if args.out:
-        from mmanet.reporting import atomic_write_text
+        from mmanet.io import atomic_write_text
 
         atomic_write_text(args.out, text)
     print(text)

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.helpers.trees import make_casia_surf, make_cefa
 
 from mmanet.cli import main
+from mmanet.data.trees import make_casia_surf, make_cefa
 from mmanet.modality import all_combinations, combination_name
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -30,7 +30,17 @@ TINY = [
 def test_casia_surf_run_reports_acer_for_all_seven_combinations(tmp_path):
     root = make_casia_surf(tmp_path / "surf")
     out = tmp_path / "run"
-    args = ["run", str(CONFIGS / "casia_surf_mmanet.yaml"), "--data-root", str(root), "--out", str(out), "--methods", "dropout,mmanet", *TINY]
+    args = [
+        "run",
+        str(CONFIGS / "casia_surf_mmanet.yaml"),
+        "--data-root",
+        str(root),
+        "--out",
+        str(out),
+        "--methods",
+        "dropout,mmanet",
+        *TINY,
+    ]
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["task"] == "anti_spoofing"
@@ -51,14 +61,26 @@ def test_casia_surf_run_reports_acer_for_all_seven_combinations(tmp_path):
     assert main(["evaluate", str(model), "--data-root", str(root), "--json", str(evaluated), "--no-progress"]) == 0
     again = json.loads(evaluated.read_text())["methods"]["mmanet"]["per_seed"]["0"]
     for name in names:
-        assert again[name]["acer"] == pytest.approx(report["methods"]["mmanet"]["per_seed"]["0"][name]["acer"], abs=1e-9)
+        assert again[name]["acer"] == pytest.approx(
+            report["methods"]["mmanet"]["per_seed"]["0"][name]["acer"], abs=1e-9
+        )
 
 
 @pytest.mark.slow
 def test_cefa_protocol_run(tmp_path):
     root = make_cefa(tmp_path / "cefa", frames=2)
     out = tmp_path / "run"
-    args = ["run", str(CONFIGS / "cefa_dropout.yaml"), "--data-root", str(root), "--protocol", "4@5", "--out", str(out), *TINY]
+    args = [
+        "run",
+        str(CONFIGS / "cefa_dropout.yaml"),
+        "--data-root",
+        str(root),
+        "--protocol",
+        "4@5",
+        "--out",
+        str(out),
+        *TINY,
+    ]
     args[args.index("data.options={image_size: 16, resize: 20, rotation: 30, channels: {rgb: 3, depth: 1, ir: 1}}")] = (
         "data.options={image_size: 16, resize: 20, protocol: '4@5'}"
     )

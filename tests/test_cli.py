@@ -11,14 +11,22 @@ import pytest
 from mmanet.cli import main
 from mmanet.modality import all_combinations, combination_name
 
-TINY = ["--set", "model.encoders={default: {name: tiny, dim: 4}}", "--set", "model.decoder={name: tiny, hidden: 8}", "--no-progress"]
+TINY = [
+    "--set",
+    "model.encoders={default: {name: tiny, dim: 4}}",
+    "--set",
+    "model.decoder={name: tiny, hidden: 8}",
+    "--no-progress",
+]
 NAMES = [combination_name(c) for c in all_combinations(("pix", "fou", "mor"))]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    code = main(["run", "--methods", "teacher,dropout,customized", "--epochs", "2", "--seeds", "0,1", "--out", str(out), *TINY])
+    code = main(
+        ["run", "--methods", "teacher,dropout,customized", "--epochs", "2", "--seeds", "0,1", "--out", str(out), *TINY]
+    )
     assert code == 0
     return out
 
@@ -54,10 +62,14 @@ def test_evaluate_reproduces_the_run(tiny_run, tmp_path):
     report = json.loads((tiny_run / "report.json").read_text())
     for method in ("dropout", "customized"):
         out = tmp_path / f"{method}.json"
-        assert main(["evaluate", str(tiny_run / "seed_1" / method / "model.pt"), "--json", str(out), "--no-progress"]) == 0
+        assert (
+            main(["evaluate", str(tiny_run / "seed_1" / method / "model.pt"), "--json", str(out), "--no-progress"]) == 0
+        )
         evaluated = json.loads(out.read_text())["methods"][method]["per_seed"]["1"]
         for name in NAMES:
-            assert evaluated[name]["accuracy"] == pytest.approx(report["methods"][method]["per_seed"]["1"][name]["accuracy"], abs=1e-9)
+            assert evaluated[name]["accuracy"] == pytest.approx(
+                report["methods"][method]["per_seed"]["1"][name]["accuracy"], abs=1e-9
+            )
 
 
 @pytest.mark.slow
@@ -66,8 +78,24 @@ def test_two_process_ddp_evaluation_equals_one_process(tiny_run, tmp_path):
     one, two = tmp_path / "one.json", tmp_path / "two.json"
     assert main(["evaluate", str(model), "--split", "all", "--json", str(one), "--no-progress"]) == 0
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "mmanet", "evaluate", str(model), "--split", "all", "--json", str(two), "--devices", "2", "--strategy", "ddp"]
-    done = subprocess.run([*cmd, "--accelerator", "cpu", "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmanet",
+        "evaluate",
+        str(model),
+        "--split",
+        "all",
+        "--json",
+        str(two),
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+    ]
+    done = subprocess.run(
+        [*cmd, "--accelerator", "cpu", "--no-progress"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     a = json.loads(one.read_text())["methods"]["dropout"]["per_seed"]["0"]
     b = json.loads(two.read_text())["methods"]["dropout"]["per_seed"]["0"]
@@ -81,7 +109,13 @@ def test_two_process_ddp_evaluation_equals_one_process(tiny_run, tmp_path):
 def test_evaluate_refuses_mismatched_data(tiny_run, tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     rng = np.random.default_rng(0)
-    np.savez(bad, pix=rng.normal(size=(10, 1, 8, 8)), fou=rng.normal(size=(10, 76)), mor=rng.normal(size=(10, 6)), labels=np.arange(10))
+    np.savez(
+        bad,
+        pix=rng.normal(size=(10, 1, 8, 8)),
+        fou=rng.normal(size=(10, 76)),
+        mor=rng.normal(size=(10, 6)),
+        labels=np.arange(10),
+    )
     code = main(["evaluate", str(tiny_run / "seed_0" / "dropout" / "model.pt"), "--data", str(bad), "--split", "all"])
     assert code == 2
     assert "modality 'pix' expects per-sample shape (1, 16, 15)" in capsys.readouterr().out.replace("\n", "")
@@ -105,7 +139,18 @@ def test_two_process_ddp_training_mines_one_weak_set(tmp_path):
     (the module raises if ranks disagree), and the report records it."""
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "mmanet", "run", "--methods", "mar", "--epochs", "3", "--out", str(out), *TINY]
-    cmd += ["--set", "mar.mine_start=0", "--set", "mar.begin_epoch=2", "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu"]
+    cmd += [
+        "--set",
+        "mar.mine_start=0",
+        "--set",
+        "mar.begin_epoch=2",
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+        "--accelerator",
+        "cpu",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
@@ -126,8 +171,27 @@ def test_ddp_training_loss_curve_matches_one_process_at_the_same_global_batch(tm
     common = ["run", "--methods", "dropout", "--epochs", "4", "--seeds", "0", *TINY]
     one, two = tmp_path / "one", tmp_path / "two"
     assert main([*common, "--out", str(one), "--set", "data.batch_size=64"]) == 0
-    cmd = [sys.executable, "-m", "mmanet", *common, "--out", str(two), "--set", "data.batch_size=32", "--devices", "2", "--strategy", "ddp"]
-    done = subprocess.run([*cmd, "--accelerator", "cpu"], capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmanet",
+        *common,
+        "--out",
+        str(two),
+        "--set",
+        "data.batch_size=32",
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+    ]
+    done = subprocess.run(
+        [*cmd, "--accelerator", "cpu"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     single = _epoch_losses(one / "seed_0" / "dropout" / "logs" / "metrics.csv")
     double = _epoch_losses(two / "seed_0" / "dropout" / "logs" / "metrics.csv")

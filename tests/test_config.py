@@ -61,8 +61,8 @@ def test_unreadable_file_is_a_config_error(tmp_path):
 def test_architecture_auto_follows_the_task():
     from mmanet.config import ModelConfig
 
-    assert ModelConfig().for_task("classification")["architecture"] == "concat"
+    assert ModelConfig().for_task("classification").architecture == "concat"
     seg = ModelConfig().for_task("segmentation")
-    assert seg["architecture"] == "esanet" and seg["decoder"] == {"name": "esanet"}
+    assert seg.architecture == "esanet" and seg.decoder == {"name": "esanet"}
     with pytest.raises(ConfigError, match=r"model\.architecture"):
         ModelConfig(architecture="concat").for_task("segmentation")

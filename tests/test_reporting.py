@@ -8,8 +8,16 @@ from mmanet.reporting import aggregate_method, render_csv, render_markdown, writ
 
 def _per_seed():
     return {
-        0: {"a": {"accuracy": 0.5, "macro_f1": 0.4}, "b": {"accuracy": 0.7, "macro_f1": 0.6}, "a+b": {"accuracy": 0.9, "macro_f1": 0.9}},
-        1: {"a": {"accuracy": 0.6, "macro_f1": 0.5}, "b": {"accuracy": 0.5, "macro_f1": 0.5}, "a+b": {"accuracy": 1.0, "macro_f1": 1.0}},
+        0: {
+            "a": {"accuracy": 0.5, "macro_f1": 0.4},
+            "b": {"accuracy": 0.7, "macro_f1": 0.6},
+            "a+b": {"accuracy": 0.9, "macro_f1": 0.9},
+        },
+        1: {
+            "a": {"accuracy": 0.6, "macro_f1": 0.5},
+            "b": {"accuracy": 0.5, "macro_f1": 0.5},
+            "a+b": {"accuracy": 1.0, "macro_f1": 1.0},
+        },
     }
 
 

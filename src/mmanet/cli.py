@@ -14,6 +14,7 @@ import json
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -36,7 +37,12 @@ def _add_trainer_flags(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=0.01 (repeatable)"
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. optim.lr=0.01 (repeatable)",
     )
     parser.add_argument("--data", help="your own .npz file (see README: bring your own data)")
     parser.add_argument("--dataset", help="dataset name (see `mmanet list`)")
@@ -48,7 +54,11 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="training epochs per model")
     parser.add_argument("--out", help="output directory")
     again = parser.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true", help="continue an interrupted run: reuse finished parts, resume unfinished ones")
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: reuse finished parts, resume unfinished ones",
+    )
     again.add_argument("--overwrite", action="store_true", help="delete an earlier run in --out and start over")
     _add_trainer_flags(parser)
 
@@ -60,8 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmanet", description="Multimodal learning with missing modalities (MMANet).")
     parser.add_argument("--version", action="version", version=f"mmanet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train and compare every method on the bundled UCI digits (or synthetic RGB-D scenes)")
-    demo.add_argument("--task", choices=["classification", "segmentation"], default="classification", help="which demo (default: classification)")
+    demo = sub.add_parser(
+        "demo", help="train and compare every method on the bundled UCI digits (or synthetic RGB-D scenes)"
+    )
+    demo.add_argument(
+        "--task",
+        choices=["classification", "segmentation"],
+        default="classification",
+        help="which demo (default: classification)",
+    )
     _add_run_flags(demo)
     run = sub.add_parser("run", help="run an experiment from a YAML config and/or flags")
     run.add_argument("config", nargs="?", help="experiment YAML (see configs/)")
@@ -71,19 +88,32 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help=".npz file to evaluate on (default: the training data)")
     evaluate.add_argument("--dataset", help="dataset name (default: the one the model was trained on)")
     evaluate.add_argument("--data-root", help="dataset directory (CASIA-SURF, CeFA, ...)")
-    evaluate.add_argument("--split", default="test", choices=["train", "val", "test", "all"], help="which split (default: test)")
+    evaluate.add_argument(
+        "--split", default="test", choices=["train", "val", "test", "all"], help="which split (default: test)"
+    )
     evaluate.add_argument("--json", dest="json_out", help="also write the results to this JSON file")
     _add_trainer_flags(evaluate)
     sub.add_parser("list", help="list methods, datasets, encoders and decoders")
     return parser
 
 
-def _trainer_overrides(args: argparse.Namespace) -> list[str]:
-    pairs = {"accelerator": args.accelerator, "devices": args.devices, "num_nodes": args.num_nodes, "strategy": args.strategy, "precision": args.precision}
-    out = [f"trainer.{k}={v}" for k, v in pairs.items() if v is not None]
+def _trainer_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The hardware flags given on the command line, by ``trainer`` key."""
+    pairs = {
+        "accelerator": args.accelerator,
+        "devices": args.devices,
+        "num_nodes": args.num_nodes,
+        "strategy": args.strategy,
+        "precision": args.precision,
+    }
+    out: dict[str, Any] = {k: v for k, v in pairs.items() if v is not None}
     if args.no_progress:
-        out.append("trainer.progress=false")
+        out["progress"] = False
     return out
+
+
+def _trainer_overrides(args: argparse.Namespace) -> list[str]:
+    return [f"trainer.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in _trainer_values(args).items()]
 
 
 def _run_overrides(args: argparse.Namespace) -> list[str]:
@@ -108,53 +138,60 @@ def _run_overrides(args: argparse.Namespace) -> list[str]:
 
 def _cmd_run(args: argparse.Namespace, console: Console, preset: Path | None = None, default_mode: str = "new") -> int:
     from mmanet.config import load_config
+    from mmanet.console import ConsoleDisplay
     from mmanet.reporting import print_report
     from mmanet.training import is_global_zero, run_experiment
 
     config_path = preset if preset is not None else args.config
     cfg = load_config(config_path, _run_overrides(args))
     mode = "resume" if args.resume else "overwrite" if args.overwrite else default_mode
-    report = run_experiment(cfg, console=console if is_global_zero() else Console(quiet=True), mode=mode)  # type: ignore[arg-type]
+    display = ConsoleDisplay(console if is_global_zero() else Console(quiet=True))
+    report = run_experiment(cfg, mode=mode, display=display)  # type: ignore[arg-type]
     if is_global_zero():
         print_report(report, console)
         console.print(f"reports written to [bold]{cfg.out}[/]: report.json, report.md, report.csv, report.png")
     return 0
 
 
+def _evaluation_config(args: argparse.Namespace, saved: dict[str, Any]) -> Any:
+    """The model's training config with the data and hardware flags of ``evaluate`` layered on top."""
+    from mmanet.config import apply_overrides, config_from_plain, with_overrides
+
+    flags = _trainer_overrides(args)
+    if args.data:
+        flags += ["data.dataset=npz", f"data.path={json.dumps(str(args.data))}"]
+    elif args.dataset:
+        flags.append(f"data.dataset={args.dataset}")
+    if args.data_root:
+        flags.append(f"data.root={json.dumps(str(args.data_root))}")
+    return with_overrides(config_from_plain(saved), apply_overrides({}, flags))
+
+
 def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
-    from mmanet.config import DataConfig, TrainerConfig, apply_overrides, from_dict
     from mmanet.data import load_dataset
+    from mmanet.io import atomic_write_text
     from mmanet.modelfile import check_compatible, load_model_file
-    from mmanet.reporting import aggregate_method, atomic_write_text, print_report
+    from mmanet.reporting import aggregate_method, print_report
     from mmanet.training import evaluate_model_file, is_global_zero
     from mmanet.training.evaluate import model_task
 
     model = load_model_file(args.checkpoint)
-    config = model.meta["config"]
-    data = dict(config["data"])
-    if args.data:
-        data.update(dataset="npz", path=str(args.data))
-    elif args.dataset:
-        data.update(dataset=args.dataset)
-    if args.data_root:
-        data.update(root=str(args.data_root))
-    data_cfg = from_dict(DataConfig, data, prefix="data")
-    source = load_dataset(data_cfg)
+    cfg = _evaluation_config(args, model.meta["config"])
+    source = load_dataset(cfg.data)
     check_compatible(model, source)
-    dataset = source.everything() if args.split == "all" else source.splits(int(model.meta["seed"])).datasets[args.split]
-    overrides = [o.removeprefix("trainer.") for o in _trainer_overrides(args)]
-    trainer_cfg = from_dict(TrainerConfig, apply_overrides(dict(config["trainer"]), overrides), prefix="trainer")
-    workers = data_cfg.num_workers if data_cfg.num_workers is not None else int(source.info.get("default_workers", 0))
-    results = evaluate_model_file(model, dataset, trainer_cfg, source.modalities, num_workers=workers)
+    seed = int(model.meta["seed"])
+    dataset = source.everything() if args.split == "all" else source.splits(seed).datasets[args.split]
+    workers = cfg.data.num_workers if cfg.data.num_workers is not None else int(source.info.get("default_workers", 0))
+    results = evaluate_model_file(model, dataset, cfg.trainer, source.modalities, num_workers=workers)
     if not is_global_zero():
         return 0
     task = model_task(model)
-    summary = aggregate_method({int(model.meta["seed"]): results}, list(results), task.names, task.higher_is_better)
+    summary = aggregate_method({seed: results}, list(results), task.names, task.higher_is_better)
     report = {
         "dataset": source.name,
         "modalities": list(source.modalities),
         "split": args.split,
-        "seeds": [model.meta["seed"]],
+        "seeds": [seed],
         "metrics": list(task.names),
         "higher_is_better": task.higher_is_better,
         "methods": {model.meta["method"]: summary},
@@ -187,13 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     from mmanet.data import DataError
     from mmanet.metrics import UndefinedMetricError
     from mmanet.modelfile import ModelFileError
-    from mmanet.training.module import NonFiniteLossError
+    from mmanet.training import NonFiniteLossError
 
     try:
         if args.command == "demo":
             preset = "demo.yaml" if args.task == "classification" else "demo_segmentation.yaml"
             demo = Path(str(resources.files("mmanet.presets").joinpath(preset)))
-            return _cmd_run(args, console, preset=demo, default_mode="resume")  # rerunning the demo reuses finished parts
+            return _cmd_run(
+                args, console, preset=demo, default_mode="resume"
+            )  # rerunning the demo reuses finished parts
         if args.command == "run":
             return _cmd_run(args, console)
         if args.command == "evaluate":

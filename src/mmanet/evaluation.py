@@ -1,6 +1,7 @@
 """Evaluate a model under every modality combination, reusing each encoder's features.
 
 :func:`combination_outputs` encodes a batch once and decodes it once per combination;
+:func:`update_combination_metrics` feeds them to a metric set (every evaluation path uses it);
 :func:`evaluate_combinations` runs it over a whole loader (every sample, in order).
 """
 
@@ -11,14 +12,15 @@ from collections.abc import Iterable, Mapping, Sequence
 import torch
 from torch import Tensor
 
+from mmanet.data import Batch
 from mmanet.metrics import CombinationMetrics, MetricFactory, classification_metrics
 from mmanet.modality import Combination, combination_mask, combination_name
-from mmanet.nn import AnySubsetNet, NetOutput
+from mmanet.nn import NetOutput, SubsetNetwork
 
-__all__ = ["combination_outputs", "data_columns", "evaluate_combinations"]
+__all__ = ["combination_outputs", "data_columns", "evaluate_combinations", "update_combination_metrics"]
 
 
-def data_columns(net: AnySubsetNet, data_modalities: Sequence[str]) -> list[int]:
+def data_columns(net: SubsetNetwork, data_modalities: Sequence[str]) -> list[int]:
     """Column of each of ``net``'s modalities in a presence mask ordered like ``data_modalities``."""
     missing = [m for m in net.modalities if m not in data_modalities]
     if missing:
@@ -27,15 +29,12 @@ def data_columns(net: AnySubsetNet, data_modalities: Sequence[str]) -> list[int]
 
 
 def combination_outputs(
-    net: AnySubsetNet,
+    net: SubsetNetwork,
     inputs: Mapping[str, Tensor],
     present: Tensor,
     combinations: Iterable[Combination],
 ) -> dict[str, NetOutput]:
     """Outputs of ``net`` for each combination, doing the mask-independent work once.
-
-    ``net.prepare(inputs)`` runs what does not depend on the mask (every encoder of the
-    any-subset network); ``net.predict(prepared, mask)`` the rest, per combination.
 
     Args:
         inputs: ``{modality: (B, *shape)}``.
@@ -53,10 +52,27 @@ def combination_outputs(
     return outputs
 
 
+def update_combination_metrics(
+    net: SubsetNetwork,
+    batch: Batch,
+    columns: Sequence[int],
+    combinations: Iterable[Combination],
+    metrics: CombinationMetrics,
+) -> dict[str, NetOutput]:
+    """Add one batch's predictions under every combination to ``metrics``; returns the outputs.
+
+    ``columns``: the network's modalities in the batch's presence mask (:func:`data_columns`).
+    """
+    outputs = combination_outputs(net, batch["inputs"], batch["present"][:, list(columns)], combinations)
+    for name, out in outputs.items():
+        metrics.update(name, out.logits, batch["target"])
+    return outputs
+
+
 @torch.no_grad()
 def evaluate_combinations(
-    net: AnySubsetNet,
-    batches: Iterable[Mapping[str, object]],
+    net: SubsetNetwork,
+    batches: Iterable[Batch],
     combinations: Sequence[Combination],
     num_classes: int,
     data_modalities: Sequence[str],
@@ -68,9 +84,6 @@ def evaluate_combinations(
     metrics = CombinationMetrics([combination_name(c) for c in combinations], num_classes, factory)
     columns = data_columns(net, data_modalities)
     for batch in batches:
-        present = batch["present"][:, columns]  # type: ignore[index]
-        outputs = combination_outputs(net, batch["inputs"], present, combinations)  # type: ignore[arg-type]
-        for name, out in outputs.items():
-            metrics.update(name, out.logits, batch["target"])  # type: ignore[arg-type]
+        update_combination_metrics(net, batch, columns, combinations, metrics)
     net.train(was_training)
     return metrics.compute()

@@ -31,7 +31,14 @@ def _show_labels(labels: np.ndarray, palette: np.ndarray, ignore_index: int) -> 
 
 
 @torch.no_grad()
-def prediction_grid(net: Any, dataset: Dataset[Any], combinations: Sequence[Combination], num_classes: int, ignore_index: int = 255, count: int = 4) -> bytes:
+def prediction_grid(
+    net: Any,
+    dataset: Dataset[Any],
+    combinations: Sequence[Combination],
+    num_classes: int,
+    ignore_index: int = 255,
+    count: int = 4,
+) -> bytes:
     """PNG: one row per example (RGB, depth, ground truth, then the prediction of each combination)."""
     import matplotlib
 
@@ -60,7 +67,9 @@ def prediction_grid(net: Any, dataset: Dataset[Any], combinations: Sequence[Comb
         panels.append(("ground truth", _show_labels(target, palette, ignore_index), {}))
         for combo in combinations:
             logits = upsample_logits(outputs[combination_name(combo)].logits, target.shape)
-            panels.append((combination_name(combo), _show_labels(logits.argmax(1)[0].cpu().numpy(), palette, ignore_index), {}))
+            panels.append(
+                (combination_name(combo), _show_labels(logits.argmax(1)[0].cpu().numpy(), palette, ignore_index), {})
+            )
         for col in range(columns):
             ax = axes[row][col]
             ax.axis("off")

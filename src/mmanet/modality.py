@@ -154,7 +154,9 @@ def sample_masks_by_size(present: Tensor, uniform: Tensor) -> Tensor:
 def _allowed_subsets(present: Tensor, uniform: Tensor) -> tuple[Tensor, Tensor]:
     """``(K, M)`` every non-empty subset and ``(B, K)`` which of them lie within each sample's present set."""
     if present.ndim != 2 or uniform.shape != present.shape[:1]:
-        raise ValueError(f"expected present (B, M) and uniform (B,), got {tuple(present.shape)} and {tuple(uniform.shape)}")
+        raise ValueError(
+            f"expected present (B, M) and uniform (B,), got {tuple(present.shape)} and {tuple(uniform.shape)}"
+        )
     num_modalities = present.shape[1]
     codes = torch.arange(1, 2**num_modalities, device=present.device)
     bits = 2 ** torch.arange(num_modalities, device=present.device)

@@ -22,11 +22,19 @@ from typing import Any
 import torch
 
 from mmanet.data import DataSource
+from mmanet.io import atomic_write_bytes
 from mmanet.modality import Combination, parse_combination
-from mmanet.nn import AnySubsetNet, NetworkSpec, build_network
-from mmanet.reporting import atomic_write_bytes
+from mmanet.nn import NetworkSpec, SubsetNetwork, build_network
 
-__all__ = ["MODEL_FORMAT", "ModelEntry", "ModelFile", "ModelFileError", "check_compatible", "load_model_file", "save_model_file"]
+__all__ = [
+    "MODEL_FORMAT",
+    "ModelEntry",
+    "ModelFile",
+    "ModelFileError",
+    "check_compatible",
+    "load_model_file",
+    "save_model_file",
+]
 
 MODEL_FORMAT = "mmanet-model/1"
 
@@ -39,7 +47,7 @@ class ModelFileError(ValueError):
 class ModelEntry:
     """One deployment network and the combinations it serves."""
 
-    net: AnySubsetNet
+    net: SubsetNetwork
     spec: NetworkSpec
     serves: list[Combination]
 
@@ -63,13 +71,19 @@ class ModelFile:
         return self.entries[0].spec.num_classes
 
 
-def save_model_file(path: str | Path, *, entries: Sequence[tuple[AnySubsetNet, NetworkSpec, Sequence[str]]], meta: Mapping[str, Any]) -> Path:
+def save_model_file(
+    path: str | Path, *, entries: Sequence[tuple[SubsetNetwork, NetworkSpec, Sequence[str]]], meta: Mapping[str, Any]
+) -> Path:
     """Write networks (each with its spec and served combination names) atomically."""
     payload = {
         "format": MODEL_FORMAT,
         "meta": dict(meta),
         "entries": [
-            {"network": spec.to_dict(), "serves": list(serves), "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+            {
+                "network": spec.to_dict(),
+                "serves": list(serves),
+                "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+            }
             for net, spec, serves in entries
         ],
     }
@@ -96,7 +110,10 @@ def load_model_file(path: str | Path) -> ModelFile:
         raise ModelFileError(f"{path}: not a loadable mmanet model file ({_reason(err)})") from err
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ModelFileError(f"{path}: expected format {MODEL_FORMAT!r}, found {found!r} (a Lightning checkpoint? export with `mmanet run`)")
+        raise ModelFileError(
+            f"{path}: expected format {MODEL_FORMAT!r}, found {found!r} (a Lightning checkpoint? export with "
+            "`mmanet run`)"
+        )
     entries = []
     for raw in payload["entries"]:
         spec = NetworkSpec.from_dict(raw["network"])
@@ -112,10 +129,15 @@ def check_compatible(model: ModelFile, source: DataSource) -> None:
     needed = sorted({m for e in model.entries for m in e.spec.modalities})
     missing = [m for m in needed if m not in source.modalities]
     if missing:
-        raise ModelFileError(f"{model.path}: the data {source.name} lacks modalities {missing} (has {list(source.modalities)})")
+        raise ModelFileError(
+            f"{model.path}: the data {source.name} lacks modalities {missing} (has {list(source.modalities)})"
+        )
     for entry in model.entries:
         for m in entry.spec.modalities:
             if tuple(source.input_shapes[m]) != entry.spec.input_shapes[m]:
-                raise ModelFileError(f"{model.path}: modality {m!r} expects per-sample shape {entry.spec.input_shapes[m]}, data has {source.input_shapes[m]}")
+                raise ModelFileError(
+                    f"{model.path}: modality {m!r} expects per-sample shape {entry.spec.input_shapes[m]}, "
+                    f"data has {source.input_shapes[m]}"
+                )
     if source.num_classes > model.num_classes:
         raise ModelFileError(f"{model.path}: model has {model.num_classes} classes, the data {source.num_classes}")

@@ -19,18 +19,16 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mmanet.io import atomic_write_bytes, atomic_write_text
+
 __all__ = [
     "aggregate_method",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "format_cell",
     "print_report",
     "render_csv",
@@ -40,26 +38,6 @@ __all__ = [
 ]
 
 PerSeed = Mapping[int, Mapping[str, Mapping[str, float]]]
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -84,13 +62,18 @@ def _lists(per_seed: PerSeed, seeds: Sequence[int], combination: str) -> dict[st
     return out
 
 
-def _worst_name(results: Mapping[str, Mapping[str, float]], combinations: Sequence[str], metric: str, higher_is_better: bool) -> str:
+def _worst_name(
+    results: Mapping[str, Mapping[str, float]], combinations: Sequence[str], metric: str, higher_is_better: bool
+) -> str:
     sign = 1.0 if higher_is_better else -1.0
     return min(combinations, key=lambda c: sign * results[c][metric])
 
 
 def aggregate_method(
-    per_seed: PerSeed, combinations: Sequence[str], metrics: Sequence[str], higher_is_better: Mapping[str, bool] | None = None
+    per_seed: PerSeed,
+    combinations: Sequence[str],
+    metrics: Sequence[str],
+    higher_is_better: Mapping[str, bool] | None = None,
 ) -> dict[str, Any]:
     """Mean and std over seeds per combination, plus the mean and worst over combinations.
 
@@ -102,7 +85,10 @@ def aggregate_method(
     missing = [(s, c) for s in seeds for c in combinations if c not in per_seed[s]]
     if missing:
         raise ValueError(f"results missing for (seed, combination) {missing[:3]}")
-    table = {c: _summarise({m: [per_seed[s][c][m] for s in seeds] for m in metrics}) | _lists(per_seed, seeds, c) for c in combinations}
+    table = {
+        c: _summarise({m: [per_seed[s][c][m] for s in seeds] for m in metrics}) | _lists(per_seed, seeds, c)
+        for c in combinations
+    }
     mean = _summarise({m: [float(np.mean([per_seed[s][c][m] for c in combinations])) for s in seeds] for m in metrics})
     pick = {m: (min if better[m] else max) for m in metrics}
     worst = _summarise({m: [pick[m](per_seed[s][c][m] for c in combinations) for s in seeds] for m in metrics})
@@ -145,10 +131,19 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     """One table per metric: rows = combinations (+ mean, worst), columns = methods."""
     methods = list(report["methods"])
     lines = [f"# {report.get('name', 'Results')}", ""]
-    lines.append(f"Dataset `{report['dataset']}`, modalities {', '.join(report['modalities'])}; split `{report['split']}`; seeds {report['seeds']}.")
+    lines.append(
+        f"Dataset `{report['dataset']}`, modalities {', '.join(report['modalities'])}; split "
+        f"`{report['split']}`; seeds {report['seeds']}."
+    )
     lines.append("Values are percent, mean ± std over seeds; *mean* and *worst* are over combinations, per seed.")
     for metric in report["metrics"]:
-        lines += ["", f"## {metric}", "", "| combination | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+        lines += [
+            "",
+            f"## {metric}",
+            "",
+            "| combination | " + " | ".join(methods) + " |",
+            "|---" * (len(methods) + 1) + "|",
+        ]
         for row in _rows(report):
             label = f"**{row[0]}**" if row[1] != "combinations" else row[0]
             lines.append(f"| {label} | " + " | ".join(_cell(report, m, row, metric) for m in methods) + " |")
@@ -168,7 +163,16 @@ def render_csv(report: Mapping[str, Any]) -> str:
             if values is None:
                 continue
             for metric in report["metrics"]:
-                writer.writerow([method, row[0], metric, f"{values[metric]:.6f}", f"{values[f'{metric}_std']:.6f}", len(report["seeds"])])
+                writer.writerow(
+                    [
+                        method,
+                        row[0],
+                        metric,
+                        f"{values[metric]:.6f}",
+                        f"{values[f'{metric}_std']:.6f}",
+                        len(report["seeds"]),
+                    ]
+                )
     return buffer.getvalue()
 
 
@@ -187,13 +191,29 @@ def render_plot(report: Mapping[str, Any], metric: str) -> bytes:
         entry = report["methods"][method]
         values = [_values(entry, row) or {metric: math.nan, f"{metric}_std": 0.0} for row in rows]
         xs = np.arange(len(rows)) + (i - (len(methods) - 1) / 2) * width
-        ax.bar(xs, [100 * v[metric] for v in values], width, yerr=[100 * v[f"{metric}_std"] for v in values], label=method, capsize=2)
-    ax.set_xticks(np.arange(len(rows)), [n for n, _ in rows], rotation=45 if len(rows) > 8 else 0, ha="right" if len(rows) > 8 else "center")
+        ax.bar(
+            xs,
+            [100 * v[metric] for v in values],
+            width,
+            yerr=[100 * v[f"{metric}_std"] for v in values],
+            label=method,
+            capsize=2,
+        )
+    ax.set_xticks(
+        np.arange(len(rows)),
+        [n for n, _ in rows],
+        rotation=45 if len(rows) > 8 else 0,
+        ha="right" if len(rows) > 8 else "center",
+    )
     ax.set_ylabel(f"{metric} (%)")
-    ax.set_title(f"{report['dataset']}: {metric} per modality combination ({report['split']}, {len(report['seeds'])} seed(s))")
+    ax.set_title(
+        f"{report['dataset']}: {metric} per modality combination ({report['split']}, {len(report['seeds'])} seed(s))"
+    )
     lows = [100 * (report["methods"][m]["worst"][metric]) for m in methods]
     ax.set_ylim(max(0.0, min(lows) - 10), 100)
-    ax.legend(fontsize="small", ncol=min(6, len(methods)), loc="upper center", bbox_to_anchor=(0.5, 1.0 - 1.12), frameon=False)
+    ax.legend(
+        fontsize="small", ncol=min(6, len(methods)), loc="upper center", bbox_to_anchor=(0.5, 1.0 - 1.12), frameon=False
+    )
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
@@ -218,7 +238,9 @@ def print_report(report: Mapping[str, Any], console: Any, metric: str | None = N
 
     metric = metric or report["metrics"][0]
     methods = list(report["methods"])
-    table = Table(title=f"{report['dataset']} · {metric} (%) on {report['split']} · seeds {report['seeds']}", title_justify="left")
+    table = Table(
+        title=f"{report['dataset']} · {metric} (%) on {report['split']} · seeds {report['seeds']}", title_justify="left"
+    )
     table.add_column("combination")
     for method in methods:
         table.add_column(method, justify="right")

@@ -1,18 +1,20 @@
 import pytest
 import torch
-from tests.helpers.trees import make_casia_surf, make_cefa, write_image
 from torch.utils.data import DataLoader
 
 from mmanet.config import DataConfig
 from mmanet.data import CasiaSurfSource, CefaSource, DataError, load_dataset
 from mmanet.data.images import ImageAugment, ImageSample, ImageSampleDataset
+from mmanet.data.trees import make_casia_surf, make_cefa, write_image
 
 SMALL = {"image_size": 16, "resize": 20}
 
 
 def test_casia_surf_loads_splits_labels_and_shapes(tmp_path):
     make_casia_surf(tmp_path)
-    source = load_dataset(DataConfig(dataset="casia-surf", root=str(tmp_path), options={**SMALL, "channels": {"depth": 1, "ir": 1}}))
+    source = load_dataset(
+        DataConfig(dataset="casia-surf", root=str(tmp_path), options={**SMALL, "channels": {"depth": 1, "ir": 1}})
+    )
     assert source.modalities == ("rgb", "depth", "ir")
     assert source.input_shapes == {"rgb": (3, 16, 16), "depth": (1, 16, 16), "ir": (1, 16, 16)}
     assert source.task == "anti_spoofing" and source.task_options == {"bona_fide": 1}
@@ -78,10 +80,14 @@ def test_joint_augmentation_is_identical_across_modalities_and_keyed_on_epoch(tm
     path = tmp_path / "x.png"
     write_image(path, 180, size=30, seed=1)
     sample = ImageSample({"a": path, "b": path, "c": path}, 1, "here")
-    dataset = ImageSampleDataset([sample] * 4, ["a", "b", "c"], {"a": 3, "b": 3, "c": 1}, ImageAugment(16, 24, 30.0), train=True, seed=5)
+    dataset = ImageSampleDataset(
+        [sample] * 4, ["a", "b", "c"], {"a": 3, "b": 3, "c": 1}, ImageAugment(16, 24, 30.0), train=True, seed=5
+    )
     item = dataset[(2, 7)]
     assert torch.equal(item["inputs"]["a"], item["inputs"]["b"])
-    assert torch.allclose(item["inputs"]["a"].mean(0, keepdim=True), item["inputs"]["c"], atol=1.5 / 128)  # same geometry, gray
+    assert torch.allclose(
+        item["inputs"]["a"].mean(0, keepdim=True), item["inputs"]["c"], atol=1.5 / 128
+    )  # same geometry, gray
     assert torch.equal(dataset[(2, 7)]["inputs"]["a"], item["inputs"]["a"])  # deterministic
     assert not torch.equal(dataset[(2, 8)]["inputs"]["a"], item["inputs"]["a"])  # other epoch, other draw
     plain = ImageSampleDataset([sample], ["a"], {"a": 3}, ImageAugment(16, 24), train=False)[0]["inputs"]["a"]

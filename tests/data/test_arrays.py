@@ -14,7 +14,11 @@ def _write(tmp_path, **arrays):
 
 def _good(n=12):
     rng = np.random.default_rng(0)
-    return {"a": rng.normal(size=(n, 3)).astype(np.float32), "b": rng.normal(size=(n, 1, 4, 4)), "labels": np.arange(n) % 3}
+    return {
+        "a": rng.normal(size=(n, 3)).astype(np.float32),
+        "b": rng.normal(size=(n, 1, 4, 4)),
+        "labels": np.arange(n) % 3,
+    }
 
 
 def test_good_file_loads_with_presence_and_split(tmp_path):
@@ -40,7 +44,10 @@ def test_good_file_loads_with_presence_and_split(tmp_path):
         (lambda r: r.update(labels=r["labels"][:4]), "'labels' must have shape|'a' must have shape"),
         (lambda r: r.update(split=np.array(["train", "dev", "test"] * 4)), "unknown names \\['dev'\\]"),
         (lambda r: r.update(present_c=np.ones(12, bool)), "'present_c' has no modality array 'c'"),
-        (lambda r: r.update(present_a=np.zeros(12, bool), present_b=np.r_[np.ones(11, bool), False]), "sample 11 has no modality present"),
+        (
+            lambda r: r.update(present_a=np.zeros(12, bool), present_b=np.r_[np.ones(11, bool), False]),
+            "sample 11 has no modality present",
+        ),
         (lambda r: r["a"].__setitem__((3, 1), np.inf), "'a' has NaN/inf in present sample 3"),
         (lambda r: r.update(present_a=np.ones(12)), "'present_a' must be \\(12,\\) booleans"),
         (lambda r: r.pop("labels"), "missing key 'labels'"),

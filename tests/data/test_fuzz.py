@@ -78,7 +78,14 @@ def test_random_list_files(tmp_path, lines):
 def test_random_image_bytes(tmp_path, blob, policy):
     path = tmp_path / "x.png"
     path.write_bytes(blob)
-    dataset = ImageSampleDataset([ImageSample({"rgb": path}, 1, "list:1")], ["rgb"], {"rgb": 3}, ImageAugment(8, 10), train=True, on_missing=policy)
+    dataset = ImageSampleDataset(
+        [ImageSample({"rgb": path}, 1, "list:1")],
+        ["rgb"],
+        {"rgb": 3},
+        ImageAugment(8, 10),
+        train=True,
+        on_missing=policy,
+    )
     try:
         item = dataset[(0, 0)]
     except ALLOWED:

@@ -44,7 +44,9 @@ def reference_macro_f1(pred: np.ndarray, target: np.ndarray, num_classes: int) -
 
 
 @torch.no_grad()
-def reference_combination_predictions(net: torch.nn.Module, inputs: dict[str, torch.Tensor], mask_row: list[bool]) -> np.ndarray:
+def reference_combination_predictions(
+    net: torch.nn.Module, inputs: dict[str, torch.Tensor], mask_row: list[bool]
+) -> np.ndarray:
     """Predictions of the whole network (encoders included) re-run for one fixed mask, sample by sample."""
     n = next(iter(inputs.values())).shape[0]
     preds = []
@@ -80,7 +82,13 @@ def reference_entropy(logits: torch.Tensor, temperature: float = 1.0) -> list[fl
     return out
 
 
-def reference_mad(student: torch.Tensor, teacher: torch.Tensor, teacher_logits: torch.Tensor, variant: str = "paper", temperature: float = 1.0) -> float:
+def reference_mad(
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    variant: str = "paper",
+    temperature: float = 1.0,
+) -> float:
     """MAD by loops: paper sum_i w_i (1/B) sum_j E_ij; official sum_ij E_ij w_j."""
     gs, gt = reference_row_normalized_gram(student), reference_row_normalized_gram(teacher)
     b = len(gs)
@@ -112,7 +120,9 @@ def reference_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tem
     return temperature**2 * total / len(student_logits)
 
 
-def reference_label_kl_scores(preds: dict[str, np.ndarray], candidates: list[str], full: str, num_classes: int, eps: float = 1e-6) -> list[float]:
+def reference_label_kl_scores(
+    preds: dict[str, np.ndarray], candidates: list[str], full: str, num_classes: int, eps: float = 1e-6
+) -> list[float]:
     """KL(P_k || P_full) of smoothed predicted-label histograms, candidate by candidate."""
 
     def hist(p: np.ndarray) -> list[float]:
@@ -128,7 +138,9 @@ def reference_label_kl_scores(preds: dict[str, np.ndarray], candidates: list[str
     return scores
 
 
-def reference_dense_mad(student: torch.Tensor, teacher: torch.Tensor, teacher_logits: torch.Tensor | None, size: tuple[int, int]) -> float:
+def reference_dense_mad(
+    student: torch.Tensor, teacher: torch.Tensor, teacher_logits: torch.Tensor | None, size: tuple[int, int]
+) -> float:
     """Dense MAD of one map by loops: pool, pixel rows, full Gram rows, per-pixel entropy weights."""
     import torch.nn.functional as F
 
@@ -147,7 +159,9 @@ def reference_dense_mad(student: torch.Tensor, teacher: torch.Tensor, teacher_lo
     return sum(hi / total * di for hi, di in zip(h, d, strict=True))
 
 
-def reference_miou(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int) -> tuple[float, float, list[float | None]]:
+def reference_miou(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int
+) -> tuple[float, float, list[float | None]]:
     """(mIoU over classes seen in labels or predictions, pixel accuracy, per-class IoU) by loops."""
     ious: list[float | None] = []
     for c in range(num_classes):

@@ -38,7 +38,9 @@ def test_mad_equals_loop_reference(seed, variant):
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 3.0])
 def test_mad_teacher_temperature_and_entropy(temperature):
     s, t, logits = _inputs(11)
-    assert prediction_entropy(logits, temperature).tolist() == pytest.approx(reference_entropy(logits, temperature), rel=1e-5)
+    assert prediction_entropy(logits, temperature).tolist() == pytest.approx(
+        reference_entropy(logits, temperature), rel=1e-5
+    )
     got = float(mad_loss(s, t, logits, temperature=temperature))
     assert got == pytest.approx(reference_mad(s, t, logits, "paper", temperature), rel=1e-5)
 
@@ -96,7 +98,9 @@ def test_teacher_side_gets_no_gradient():
 def test_kd_equals_reference(temperature):
     _, _, student = _inputs(3)
     _, _, teacher = _inputs(4)
-    assert float(kd_loss(student, teacher, temperature)) == pytest.approx(reference_kd(student, teacher, temperature), rel=1e-5)
+    assert float(kd_loss(student, teacher, temperature)) == pytest.approx(
+        reference_kd(student, teacher, temperature), rel=1e-5
+    )
     assert float(KDLoss(temperature)(student, teacher)) == float(kd_loss(student, teacher, temperature))
     assert float(kd_loss(teacher, teacher, temperature)) == pytest.approx(0.0, abs=1e-6)
 

@@ -17,7 +17,13 @@ def reference(p_bona: np.ndarray, is_bona: np.ndarray) -> dict[str, float]:
     bpcer = (~accepted & is_bona).sum() / is_bona.sum()
     pos, neg = p_bona[is_bona], p_bona[attacks]
     auc = np.mean([(1.0 if a > b else 0.5 if a == b else 0.0) for a in pos for b in neg])
-    return {"apcer": apcer, "bpcer": bpcer, "acer": (apcer + bpcer) / 2, "accuracy": np.mean(accepted == is_bona), "auc": auc}
+    return {
+        "apcer": apcer,
+        "bpcer": bpcer,
+        "acer": (apcer + bpcer) / 2,
+        "accuracy": np.mean(accepted == is_bona),
+        "auc": auc,
+    }
 
 
 def test_hand_computed_case_casia_convention():

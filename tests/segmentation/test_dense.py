@@ -13,7 +13,11 @@ from mmanet.nn import NetworkSpec, build_network
 
 def _maps(seed, shape=(2, 3, 6, 8)):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g), torch.randn(*shape, generator=g), torch.randn(shape[0], 4, 12, 16, generator=g)
+    return (
+        torch.randn(*shape, generator=g),
+        torch.randn(*shape, generator=g),
+        torch.randn(shape[0], 4, 12, 16, generator=g),
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -76,24 +80,39 @@ def test_segmentation_loss_with_side_outputs_and_ignore():
     target = torch.randint(0, 3, (2, 8, 8), generator=g)
     target[0, 0] = 255
     expected = torch.nn.functional.cross_entropy(logits, target, ignore_index=255)
-    expected = expected + torch.nn.functional.cross_entropy(side[0], downsample_labels(target, (4, 4)), ignore_index=255)
+    expected = expected + torch.nn.functional.cross_entropy(
+        side[0], downsample_labels(target, (4, 4)), ignore_index=255
+    )
     assert float(segmentation_loss(logits, side, target, ignore_index=255)) == pytest.approx(float(expected), rel=1e-6)
 
 
 def _seg_net():
-    model = {"architecture": "esanet", "encoders": {"default": {"name": "tiny"}}, "decoder": {"name": "esanet", "channels": [16, 8, 8]}, "context_channels": 16}
+    model = {
+        "architecture": "esanet",
+        "encoders": {"default": {"name": "tiny"}},
+        "decoder": {"name": "esanet", "channels": [16, 8, 8]},
+        "context_channels": 16,
+    }
     torch.manual_seed(0)
-    return build_network(NetworkSpec(("rgb", "depth", "ir"), {"rgb": (3, 64, 64), "depth": (1, 64, 64), "ir": (1, 64, 64)}, 5, model))
+    return build_network(
+        NetworkSpec(("rgb", "depth", "ir"), {"rgb": (3, 64, 64), "depth": (1, 64, 64), "ir": (1, 64, 64)}, 5, model)
+    )
 
 
 def test_masked_fusion_ignores_absent_modalities():
     net = _seg_net().eval()
     g = torch.Generator().manual_seed(1)
-    x = {"rgb": torch.randn(2, 3, 64, 64, generator=g), "depth": torch.randn(2, 1, 64, 64, generator=g), "ir": torch.randn(2, 1, 64, 64, generator=g)}
+    x = {
+        "rgb": torch.randn(2, 3, 64, 64, generator=g),
+        "depth": torch.randn(2, 1, 64, 64, generator=g),
+        "ir": torch.randn(2, 1, 64, 64, generator=g),
+    }
     mask = torch.tensor([[True, False, True], [True, False, True]])
     changed = dict(x, depth=torch.randn(2, 1, 64, 64, generator=g) * 10)
     assert torch.allclose(net(x, mask).logits, net(changed, mask).logits, atol=1e-6)
-    assert not torch.allclose(net(x, torch.ones(2, 3, dtype=torch.bool)).logits, net(changed, torch.ones(2, 3, dtype=torch.bool)).logits)
+    assert not torch.allclose(
+        net(x, torch.ones(2, 3, dtype=torch.bool)).logits, net(changed, torch.ones(2, 3, dtype=torch.bool)).logits
+    )
     net.train()
     net(x, mask).logits.sum().backward()
     assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in net.encoders["depth"].parameters())

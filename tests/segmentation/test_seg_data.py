@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from tests.helpers.trees import make_cityscapes, make_nyuv2
 
 from mmanet.config import DataConfig
 from mmanet.data import DataError, load_dataset, median_frequency_weights
 from mmanet.data.seg_transforms import SegAugment
 from mmanet.data.synthetic_scenes import make_scenes
+from mmanet.data.trees import make_cityscapes, make_nyuv2
 
 NYU = {"crop": [64, 96], "val_fraction": 0.2, "workers": False}
 

@@ -5,20 +5,40 @@ import hashlib
 import lightning as L
 import pytest
 import torch
-from rich.console import Console
+from tests.helpers.runs import run_method, seed_data
 
-from mmanet.config import DataConfig, DistillConfig, ExperimentConfig, MARConfig, ModelConfig, OptimConfig, TrainerConfig, to_dict
-from mmanet.data import ArraySource, make_synthetic
+from mmanet.config import (
+    DataConfig,
+    DistillConfig,
+    ExperimentConfig,
+    MARConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainerConfig,
+)
+from mmanet.data import make_synthetic
 from mmanet.modelfile import ModelFileError, save_model_file
 from mmanet.nn import NetworkSpec, build_network
-from mmanet.training import MMANetClassifier
-from mmanet.training.fitting import SeedContext, fit_module, prepare_seed, train_method
-from mmanet.training.methods import METHODS
+from mmanet.training import (
+    METHODS,
+    MMANetModule,
+    ModelRef,
+    Prerequisites,
+    SeedData,
+    build_module,
+    build_trainer,
+    fit_module,
+    train_part,
+)
 
-MODEL = {"embed_dim": 4, "encoders": {"default": {"name": "tiny", "dim": 4}}, "decoder": {"name": "mlp", "hidden": 8, "depth": 1}}
+MODEL = {
+    "embed_dim": 4,
+    "encoders": {"default": {"name": "tiny", "dim": 4}},
+    "decoder": {"name": "mlp", "hidden": 8, "depth": 1},
+}
 
 
-def _ctx(tmp_path, epochs=4, **mar) -> SeedContext:
+def _ctx(tmp_path, epochs=4, **mar) -> SeedData:
     cfg = ExperimentConfig(
         out=str(tmp_path),
         data=DataConfig(dataset="synthetic", batch_size=32),
@@ -28,8 +48,7 @@ def _ctx(tmp_path, epochs=4, **mar) -> SeedContext:
         distill=DistillConfig(alpha=1.0),
         trainer=TrainerConfig(progress=False),
     )
-    arrays = make_synthetic(num_samples=240, seed=0)
-    return prepare_seed(cfg, ArraySource(arrays, cfg.data.split), seed=0, console=Console(quiet=True))
+    return seed_data(cfg, make_synthetic(num_samples=240, seed=0))
 
 
 def _sha(path):
@@ -38,18 +57,18 @@ def _sha(path):
 
 def test_teacher_is_frozen_and_unchanged_by_student_training(tmp_path):
     ctx = _ctx(tmp_path)
-    teacher_run = train_method(ctx, METHODS["teacher"])
+    teacher_run = train_part(ctx, METHODS["teacher"], Prerequisites())
     before = _sha(teacher_run.model_path)
-    from mmanet.training.fitting import build_module
-
-    module = build_module(ctx, METHODS["mmanet"], ctx.spec)
+    module = build_module(
+        ctx, METHODS["mmanet"], prerequisites=Prerequisites(teacher=ModelRef.of(teacher_run.model_path))
+    )
     teacher = module.teacher
     weights = {k: v.clone() for k, v in teacher.state_dict().items()}
     module.train()
     assert not teacher.training and not teacher.net.training
     assert all(not p.requires_grad for p in teacher.parameters())
     assert not any(k.startswith("_teacher") or ".teacher." in k for k in module.state_dict())
-    fit_module(ctx, module, tmp_path / "student")
+    fit_module(module, ctx, tmp_path / "student")
     for k, v in teacher.state_dict().items():
         assert torch.equal(v.cpu(), weights[k]), k
     assert _sha(teacher_run.model_path) == before
@@ -62,27 +81,31 @@ def test_mismatched_teacher_is_an_error_before_training(tmp_path):
     ctx = _ctx(tmp_path)
     other = NetworkSpec(("a", "b"), {"a": (8,), "b": (12,)}, 4, MODEL)
     path = tmp_path / "other_teacher.pt"
-    save_model_file(path, entries=[(build_network(other), other, ["a", "b", "a+b"])], meta={"data_modalities": ["a", "b"]})
-    ctx.cfg.distill.teacher = str(path)
-    from mmanet.training.fitting import build_module
-
+    save_model_file(
+        path, entries=[(build_network(other), other, ["a", "b", "a+b"])], meta={"data_modalities": ["a", "b"]}
+    )
+    given = Prerequisites(teacher=ModelRef.of(path))
     with pytest.raises(ModelFileError, match="modalities"):
-        build_module(ctx, METHODS["mad"], ctx.spec)
+        build_module(ctx, METHODS["mad"], prerequisites=given)
     wrong_classes = NetworkSpec(ctx.spec.modalities, ctx.spec.input_shapes, 7, MODEL)
-    save_model_file(path, entries=[(build_network(wrong_classes), wrong_classes, ["a+b+c"])], meta={"data_modalities": list(ctx.modalities)})
+    save_model_file(
+        path,
+        entries=[(build_network(wrong_classes), wrong_classes, ["a+b+c"])],
+        meta={"data_modalities": list(ctx.modalities)},
+    )
     with pytest.raises(ModelFileError, match="7 classes"):
-        build_module(ctx, METHODS["mad"], ctx.spec)
+        build_module(ctx, METHODS["mad"], prerequisites=Prerequisites(teacher=ModelRef.of(path)))
 
 
 def _mar_module(ctx, variant="paper"):
     spec = ctx.spec
-    module = MMANetClassifier(
-        distill=to_dict(DistillConfig()),
-        mar=to_dict(MARConfig(mine_start=0, begin_epoch=1, variant=variant)),
-        network=spec.to_dict(),
-        data_modalities=list(spec.modalities),
-        optim=to_dict(OptimConfig()),
-        method="mar",
+    module = MMANetModule(
+        distill=DistillConfig(),
+        mar=MARConfig(mine_start=0, begin_epoch=1, variant=variant),
+        spec=spec,
+        data_modalities=spec.modalities,
+        optim=OptimConfig(),
+        method=METHODS["mar"],
         seed=0,
         num_train=ctx.num_train,
     )
@@ -120,22 +143,19 @@ def test_official_variant_trains_on_every_sample(tmp_path):
 
 def test_resumed_run_keeps_the_mined_set_and_does_not_mine_again(tmp_path):
     ctx = _ctx(tmp_path, epochs=4)
-    from mmanet.training.fitting import build_module
-    from mmanet.training.trainer import build_trainer
-
-    module = build_module(ctx, METHODS["mar"], ctx.spec)
+    module = build_module(ctx, METHODS["mar"])
     trainer = build_trainer(ctx.cfg.trainer, root=tmp_path / "first", epochs=3)
-    trainer.fit(module, datamodule=ctx.datamodule)
+    trainer.fit(module, datamodule=ctx.datamodule())
     weak = module.regularization.miner.weak_combinations_
     history = list(module.regularization.miner.history_)
     assert weak and len(history) == 1
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)  # checkpoints load without unpickling code
-    resumed = build_module(ctx, METHODS["mar"], ctx.spec)
+    resumed = build_module(ctx, METHODS["mar"])
     assert resumed.regularization.miner.weak_combinations_ is None
     L.seed_everything(0)
     trainer = build_trainer(ctx.cfg.trainer, root=tmp_path / "second", epochs=5)
-    trainer.fit(resumed, datamodule=ctx.datamodule, ckpt_path=str(last))
+    trainer.fit(resumed, datamodule=ctx.datamodule(), ckpt_path=str(last))
     assert resumed.current_epoch == 5
     assert resumed.regularization.miner.weak_combinations_ == weak
     assert resumed.regularization.miner.history_ == history
@@ -145,8 +165,8 @@ def test_resumed_run_keeps_the_mined_set_and_does_not_mine_again(tmp_path):
 def test_mmanet_runs_for_two_and_four_modalities(tmp_path, shapes):
     ctx = _ctx(tmp_path)
     arrays = make_synthetic(num_samples=160, shapes=shapes, seed=1)
-    ctx = prepare_seed(ctx.cfg, ArraySource(arrays, ctx.cfg.data.split), seed=0, console=Console(quiet=True))
-    run = train_method(ctx, METHODS["mmanet"])
+    ctx = seed_data(ctx.cfg, arrays)
+    run = run_method(ctx, "mmanet")
     assert len(run.results) == 2 ** len(shapes) - 1
     weak = run.diagnostics["weak_combinations"]
     assert weak and all(name.count("+") < len(shapes) - 1 for name in weak)

@@ -1,27 +1,39 @@
 import pytest
 import torch
 
-from mmanet.config import OptimConfig, to_dict
+from mmanet.config import OptimConfig
 from mmanet.data import make_synthetic
 from mmanet.nn import NetworkSpec
-from mmanet.training import ModalityDropout, MultimodalClassifier
+from mmanet.training import DeploymentModule, ModalityDropout, get_method
 from mmanet.training.optim import lr_factor
 
 
 def _module(method="dropout", seed=0, modalities=None):
     arrays = make_synthetic(num_samples=40, seed=0)
-    spec = NetworkSpec(arrays.modalities, arrays.input_shapes, arrays.num_classes, {"embed_dim": 4, "decoder": {"name": "tiny"}})
+    spec = NetworkSpec(
+        arrays.modalities, arrays.input_shapes, arrays.num_classes, {"embed_dim": 4, "decoder": {"name": "tiny"}}
+    )
     if modalities:
         spec = spec.restricted(modalities)
-    module = MultimodalClassifier(
-        network=spec.to_dict(), data_modalities=list(arrays.modalities), optim=to_dict(OptimConfig()), method=method, seed=seed, num_train=40
+    module = DeploymentModule(
+        spec=spec,
+        data_modalities=arrays.modalities,
+        optim=OptimConfig(),
+        method=get_method(method),
+        seed=seed,
+        num_train=40,
     )
     return module, arrays
 
 
 def _batch(arrays, idx):
     idx = torch.as_tensor(idx)
-    return {"inputs": {m: t[idx] for m, t in arrays.inputs.items()}, "present": arrays.present[idx], "target": arrays.labels[idx], "index": idx}
+    return {
+        "inputs": {m: t[idx] for m, t in arrays.inputs.items()},
+        "present": arrays.present[idx],
+        "target": arrays.labels[idx],
+        "index": idx,
+    }
 
 
 def test_dropout_draws_depend_only_on_seed_epoch_and_index():
@@ -58,6 +70,15 @@ def test_customized_model_uses_only_its_modalities():
     assert module.present(batch).shape == (8, 2)
     loss = module.loss_terms(batch, module.training_mask(batch))["task"]
     assert torch.isfinite(loss)
+
+
+def test_a_malformed_presence_mask_is_refused_with_its_shape():
+    module, arrays = _module("dropout")
+    batch = _batch(arrays, list(range(8)))
+    with pytest.raises(ValueError, match=r"batch\['present'\]: expected bool \(8, 3\), got torch.int64"):
+        module.present({**batch, "present": batch["present"].long()})
+    with pytest.raises(ValueError, match=r"expected bool \(8, 3\), got torch.bool \(8, 2\)"):
+        module.present({**batch, "present": batch["present"][:, :2]})
 
 
 def test_loss_terms_are_named_and_finite():

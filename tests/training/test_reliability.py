@@ -14,9 +14,15 @@ import torch
 
 from mmanet.cli import main
 from mmanet.modelfile import ModelFileError, load_model_file
-from mmanet.training.progress import AtomicCheckpointIO
+from mmanet.training.resume import AtomicCheckpointIO
 
-TINY = ["--set", "model.encoders={default: {name: tiny, dim: 4}}", "--set", "model.decoder={name: tiny, hidden: 8}", "--no-progress"]
+TINY = [
+    "--set",
+    "model.encoders={default: {name: tiny, dim: 4}}",
+    "--set",
+    "model.decoder={name: tiny, hidden: 8}",
+    "--no-progress",
+]
 MINING = ["--set", "mar.mine_start=1", "--set", "mar.begin_epoch=3", "--seeds", "0"]
 
 
@@ -33,7 +39,20 @@ def test_killed_run_resumes_with_the_same_mined_set_and_a_report(tmp_path):
     assert main(["run", "--methods", "mar", "--epochs", "14", "--out", str(reference), *TINY, *MINING]) == 0
     expected = json.loads((reference / "report.json").read_text())["methods"]["mar"]
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "mmanet", "run", "--methods", "mar", "--epochs", "14", "--out", str(out), *TINY, *MINING]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmanet",
+        "run",
+        "--methods",
+        "mar",
+        "--epochs",
+        "14",
+        "--out",
+        str(out),
+        *TINY,
+        *MINING,
+    ]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     last = out / "seed_0" / "mar" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 240
@@ -67,14 +86,11 @@ def test_rerun_with_resume_skips_finished_parts(tmp_path):
 
 def test_nan_loss_stops_naming_step_and_term_and_keeps_the_last_checkpoint(tmp_path):
     import lightning as L
-    from rich.console import Console
+    from tests.helpers.runs import seed_data
 
     from mmanet.config import DataConfig, ExperimentConfig, ModelConfig, OptimConfig, TrainerConfig
-    from mmanet.data import ArraySource, make_synthetic
-    from mmanet.training.fitting import build_module, prepare_seed
-    from mmanet.training.methods import METHODS
-    from mmanet.training.module import NonFiniteLossError
-    from mmanet.training.trainer import build_trainer
+    from mmanet.data import make_synthetic
+    from mmanet.training import METHODS, NonFiniteLossError, build_module, build_trainer
 
     cfg = ExperimentConfig(
         out=str(tmp_path),
@@ -83,8 +99,8 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_the_last_checkpoint(tmp_p
         optim=OptimConfig(epochs=3),
         trainer=TrainerConfig(progress=False),
     )
-    ctx = prepare_seed(cfg, ArraySource(make_synthetic(num_samples=120), cfg.data.split), 0, Console(quiet=True))
-    module = build_module(ctx, METHODS["dropout"], ctx.spec)
+    ctx = seed_data(cfg, make_synthetic(num_samples=120))
+    module = build_module(ctx, METHODS["dropout"])
     original = module.loss_terms
 
     def poisoned(batch, mask):
@@ -97,7 +113,7 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_the_last_checkpoint(tmp_p
     trainer = build_trainer(cfg.trainer, root=tmp_path / "part", epochs=3)
     L.seed_everything(0)
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, batch 0, global step \d+: terms \['task'\]"):
-        trainer.fit(module, datamodule=ctx.datamodule)
+        trainer.fit(module, datamodule=ctx.datamodule())
     last = torch.load(tmp_path / "part" / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())

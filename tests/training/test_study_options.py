@@ -2,14 +2,13 @@
 
 import numpy as np
 import torch
-from rich.console import Console
+from tests.helpers.runs import run_method, seed_data
 
 from mmanet.config import DataConfig, ExperimentConfig, MARConfig, ModelConfig, OptimConfig, TrainerConfig
-from mmanet.data import ArraySource, MultimodalDataset, make_synthetic
+from mmanet.data import MultimodalDataset, make_synthetic
 from mmanet.nn import NetworkSpec, build_network
+from mmanet.training import METHODS, build_module
 from mmanet.training.crossfit import fold_assignment, held_out_entropy
-from mmanet.training.fitting import build_module, prepare_seed, teacher_context, train_method
-from mmanet.training.methods import METHODS
 
 MODEL = {"embed_dim": 4, "encoders": {"default": {"name": "tiny", "dim": 4}}, "decoder": {"name": "tiny", "hidden": 8}}
 
@@ -35,53 +34,57 @@ def test_held_out_entropy_never_uses_a_teacher_that_saw_the_sample():
         net.fit_input_statistics(train.inputs, train.present)
         return net
 
-    table = held_out_entropy(MultimodalDataset(arrays), arrays.labels, arrays.modalities, folds=3, seed=0, temperature=1.0, fit_teacher=fit_teacher)
+    table = held_out_entropy(
+        MultimodalDataset(arrays),
+        arrays.labels,
+        arrays.modalities,
+        folds=3,
+        seed=0,
+        temperature=1.0,
+        fit_teacher=fit_teacher,
+    )
     assert table.shape == (60,) and torch.isfinite(table).all() and (table > 0).all()
     assignment = fold_assignment(arrays.labels, 3, 0)
     for i in range(60):
         assert arrays.inputs["a"][i].numpy().tobytes() not in seen[assignment[i]]
 
 
-def _ctx(epochs=5, **mar):
+def _ctx(out="/tmp/unused", epochs=5, input_noise=0.0, **mar):
     cfg = ExperimentConfig(
-        out="/tmp/unused",
+        out=str(out),
         data=DataConfig(dataset="synthetic", batch_size=32),
         model=ModelConfig(**MODEL),
-        optim=OptimConfig(epochs=epochs, lr=0.01),
+        optim=OptimConfig(epochs=epochs, lr=0.01, input_noise=input_noise),
         mar=MARConfig(**{"mine_start": 0, "begin_epoch": 1, **mar}),
         trainer=TrainerConfig(progress=False),
     )
-    return prepare_seed(cfg, ArraySource(make_synthetic(num_samples=200, seed=0), cfg.data.split), seed=0, console=Console(quiet=True))
+    return seed_data(cfg, make_synthetic(num_samples=200, seed=0))
 
 
 def test_remining_reselects_during_training(tmp_path):
-    ctx = _ctx(epochs=6, remine_every=2)
-    ctx.root = tmp_path
-    ctx.cfg.out = str(tmp_path)
-    run = train_method(ctx, METHODS["mar"])
+    ctx = _ctx(tmp_path, epochs=6, remine_every=2)
+    run = run_method(ctx, "mar")
     selections = run.diagnostics["selections"]
     assert [s["epoch"] for s in selections] == [0, 2, 4]
     assert len(run.diagnostics["mining_scores"]) == 6  # mined after every epoch
 
 
 def test_input_noise_only_in_training_and_scaled_by_feature_std():
-    ctx = _ctx()
-    ctx.cfg.optim.input_noise = 0.5
-    module = build_module(ctx, METHODS["dropout"], ctx.spec)
-    batch = ctx.datamodule.datasets["train"].arrays
-    inputs = {m: batch.inputs[m][:64] for m in batch.modalities}
-    noisy = module.augment({"inputs": inputs})["inputs"]
-    for m in batch.modalities:
+    ctx = _ctx(input_noise=0.5)
+    module = build_module(ctx, METHODS["dropout"])
+    arrays = ctx.splits.datasets["train"].arrays
+    inputs = {m: arrays.inputs[m][:64] for m in arrays.modalities}
+    batch = {"inputs": inputs, "present": arrays.present[:64], "target": arrays.labels[:64], "index": torch.arange(64)}
+    noisy = module.augment(batch)["inputs"]
+    for m in arrays.modalities:
         ratio = (noisy[m] - inputs[m]).std(0) / module.net.norms[m].std.flatten()
         assert torch.allclose(ratio.mean(), torch.tensor(0.5), atol=0.1), m
-    ctx.cfg.optim.input_noise = 0.0
-    plain = build_module(ctx, METHODS["dropout"], ctx.spec)
-    assert plain.augment({"inputs": inputs})["inputs"] is inputs
+    plain = build_module(_ctx(), METHODS["dropout"])
+    assert plain.augment(batch)["inputs"] is inputs
 
 
 def test_teacher_overrides_apply_to_the_teacher_only():
     ctx = _ctx()
-    ctx.cfg.distill.teacher_overrides = {"optim": {"label_smoothing": 0.2}, "model": {"decoder": {"name": "tiny", "hidden": 32}}}
-    tctx = teacher_context(ctx)
+    tctx = ctx.with_overrides({"optim": {"label_smoothing": 0.2}, "model": {"decoder": {"name": "tiny", "hidden": 32}}})
     assert tctx.cfg.optim.label_smoothing == 0.2 and ctx.cfg.optim.label_smoothing == 0.0
-    assert tctx.spec.model["decoder"]["hidden"] == 32 and ctx.spec.model["decoder"]["hidden"] == 8
+    assert tctx.spec.model.decoder["hidden"] == 32 and ctx.spec.model.decoder["hidden"] == 8

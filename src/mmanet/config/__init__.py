@@ -17,7 +17,7 @@ from mmanet.config.schema import (
     PlusConfig,
     TrainerConfig,
 )
-from mmanet.config.typed import from_dict, to_dict
+from mmanet.config.typed import config_from_plain, from_dict, to_dict
 
 __all__ = [
     "ConfigError",
@@ -30,6 +30,7 @@ __all__ = [
     "PlusConfig",
     "TrainerConfig",
     "apply_overrides",
+    "config_from_plain",
     "from_dict",
     "load_config",
     "to_dict",

@@ -38,7 +38,9 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in update.items():
         old = merged.get(key)
-        renamed = isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) != old.get("name")
+        renamed = (
+            isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) != old.get("name")
+        )
         if isinstance(value, dict) and isinstance(old, dict) and not renamed:
             merged[key] = _merge(old, value)
         else:
@@ -69,7 +71,9 @@ def with_overrides(cfg: ExperimentConfig, tree: dict[str, Any]) -> ExperimentCon
     return from_dict(ExperimentConfig, _merge(to_dict(cfg), tree))
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> ExperimentConfig:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, base: dict[str, Any] | None = None
+) -> ExperimentConfig:
     """Resolve defaults < ``base`` < YAML file ``path`` < ``overrides`` into a checked config.
 
     Nested mappings merge key by key, except that a mapping whose ``name`` changes (an encoder

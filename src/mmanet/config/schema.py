@@ -44,7 +44,12 @@ class DataConfig:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check(len(self.split) == 3 and all(f > 0 for f in self.split), "data.split", "three positive fractions (train, val, test)", self.split)
+        _check(
+            len(self.split) == 3 and all(f > 0 for f in self.split),
+            "data.split",
+            "three positive fractions (train, val, test)",
+            self.split,
+        )
         _check(abs(sum(self.split) - 1.0) < 1e-6, "data.split", "fractions summing to 1", self.split)
         _check(self.batch_size >= 1, "data.batch_size", ">= 1", self.batch_size)
         _check(self.eval_batch_size >= 1, "data.eval_batch_size", ">= 1", self.eval_batch_size)
@@ -68,23 +73,28 @@ class ModelConfig:
     absent: Literal["zero", "learned"] = "zero"
 
     def __post_init__(self) -> None:
-        _check(self.absent == "zero" or self.masking == "feature", "model.absent", "'zero' with input masking", self.absent)
+        _check(
+            self.absent == "zero" or self.masking == "feature", "model.absent", "'zero' with input masking", self.absent
+        )
         _check(self.embed_dim >= 1, "model.embed_dim", ">= 1", self.embed_dim)
         if self.architecture == "esanet" and self.decoder.get("name", "mlp") == "mlp":
             self.decoder = {"name": "esanet"}  # the classification default does not apply
         name = self.decoder.get("name")
-        _check(self.architecture != "esanet" or name == "esanet", "model.decoder.name", "'esanet' for architecture esanet", name)
+        _check(
+            self.architecture != "esanet" or name == "esanet",
+            "model.decoder.name",
+            "'esanet' for architecture esanet",
+            name,
+        )
 
-    def for_task(self, task: str) -> dict[str, Any]:
-        """This model as a plain dict with ``architecture: auto`` resolved for ``task``."""
-        model = dataclasses.asdict(self)
-        if model["architecture"] == "auto":
-            model["architecture"] = "esanet" if task == "segmentation" else "concat"
-            if model["architecture"] == "esanet" and model["decoder"].get("name", "mlp") == "mlp":
-                model["decoder"] = {"name": "esanet"}
-        if (model["architecture"] == "esanet") != (task == "segmentation"):
-            raise ConfigError(f"model.architecture: {model['architecture']!r} does not fit a {task} dataset (use 'auto')")
-        return model
+    def for_task(self, task: str) -> ModelConfig:
+        """This model with ``architecture: auto`` resolved for ``task`` (``esanet`` for segmentation)."""
+        architecture = self.architecture
+        if architecture == "auto":
+            architecture = "esanet" if task == "segmentation" else "concat"
+        if (architecture == "esanet") != (task == "segmentation"):
+            raise ConfigError(f"model.architecture: {architecture!r} does not fit a {task} dataset (use 'auto')")
+        return dataclasses.replace(self, architecture=architecture)
 
 
 @dataclasses.dataclass
@@ -113,7 +123,12 @@ class OptimConfig:
         _check(self.lr > 0, "optim.lr", "> 0", self.lr)
         _check(self.weight_decay >= 0, "optim.weight_decay", ">= 0", self.weight_decay)
         _check(0 <= self.warmup_epochs < self.epochs, "optim.warmup_epochs", "in [0, epochs)", self.warmup_epochs)
-        _check(all(0 < m < 1 for m in self.milestones), "optim.milestones", "fractions of training in (0, 1)", self.milestones)
+        _check(
+            all(0 < m < 1 for m in self.milestones),
+            "optim.milestones",
+            "fractions of training in (0, 1)",
+            self.milestones,
+        )
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing", "in [0, 1)", self.label_smoothing)
         _check(self.input_noise >= 0, "optim.input_noise", ">= 0", self.input_noise)
 
@@ -145,9 +160,16 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         _check(self.alpha >= 0, "distill.alpha", ">= 0", self.alpha)
-        _check(self.begin_epoch is None or self.begin_epoch >= 0, "distill.begin_epoch", ">= 0 or null", self.begin_epoch)
+        _check(
+            self.begin_epoch is None or self.begin_epoch >= 0, "distill.begin_epoch", ">= 0 or null", self.begin_epoch
+        )
         _check(self.folds >= 2, "distill.folds", ">= 2", self.folds)
-        _check(len(self.max_size) == 2 and min(self.max_size) >= 1, "distill.max_size", "[height, width] >= 1", self.max_size)
+        _check(
+            len(self.max_size) == 2 and min(self.max_size) >= 1,
+            "distill.max_size",
+            "[height, width] >= 1",
+            self.max_size,
+        )
         _check(self.chunk >= 1, "distill.chunk", ">= 1", self.chunk)
         _check(self.temperature > 0, "distill.temperature", "> 0", self.temperature)
         _check(self.teacher_temperature > 0, "distill.teacher_temperature", "> 0", self.teacher_temperature)
@@ -173,7 +195,12 @@ class MARConfig:
     def __post_init__(self) -> None:
         _check(self.beta >= 0, "mar.beta", ">= 0", self.beta)
         _check(self.remine_every >= 0, "mar.remine_every", ">= 0 (0: mine once)", self.remine_every)
-        _check(0 <= self.mine_start < self.begin_epoch, "mar.begin_epoch", f"after mar.mine_start ({self.mine_start})", self.begin_epoch)
+        _check(
+            0 <= self.mine_start < self.begin_epoch,
+            "mar.begin_epoch",
+            f"after mar.mine_start ({self.mine_start})",
+            self.begin_epoch,
+        )
         _check(self.top_k >= 1, "mar.top_k", ">= 1", self.top_k)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar, Union
 
 from mmanet.config.schema import ConfigError
 
-__all__ = ["from_dict", "to_dict"]
+__all__ = ["config_from_plain", "from_dict", "to_dict"]
 
 T = TypeVar("T")
 
@@ -82,3 +82,12 @@ def from_dict(cls: type[T], data: Any, prefix: str = "") -> T:
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain-dict form of a config (YAML/JSON serialisable, safe for ``weights_only`` loads)."""
     return dataclasses.asdict(config)
+
+
+def config_from_plain(plain: Any) -> Any:
+    """The typed :class:`~mmanet.config.ExperimentConfig` of a saved (plain) config, checked like a
+    config file; sections a newer version added take their defaults. The one place saved configs
+    are rebuilt."""
+    from mmanet.config.schema import ExperimentConfig
+
+    return from_dict(ExperimentConfig, plain)

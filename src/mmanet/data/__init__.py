@@ -10,7 +10,14 @@ from pathlib import Path
 from mmanet.config import DataConfig
 from mmanet.data.antispoofing import CEFA_PROTOCOLS, CasiaSurfSource, CefaSource, ImageSource
 from mmanet.data.arrays import SPLITS, DataError, MultimodalArrays, arrays_from_mapping, load_npz, stratified_split
-from mmanet.data.datasets import Batch, EpochTaggedSampler, MultimodalDataModule, MultimodalDataset, ShardSampler
+from mmanet.data.datasets import (
+    Batch,
+    EpochTaggedSampler,
+    MultimodalDataModule,
+    MultimodalDataset,
+    ShardSampler,
+    check_batch,
+)
 from mmanet.data.seg_sources import CityscapesSource, NYUv2Source, SyntheticScenesSource
 from mmanet.data.segmentation import SegDataset, SegmentationSource, median_frequency_weights
 from mmanet.data.source import ArraySource, DataSource, ReindexedSubset, SplitSet
@@ -41,6 +48,7 @@ __all__ = [
     "SplitSet",
     "SyntheticScenesSource",
     "arrays_from_mapping",
+    "check_batch",
     "load_dataset",
     "load_npz",
     "make_synthetic",

@@ -30,7 +30,14 @@ __all__ = ["CEFA_PROTOCOLS", "CasiaSurfSource", "CefaSource", "ImageSource"]
 
 SPLIT_NAMES = ("train", "val", "test")
 RACES = {1: "AF", 2: "CA", 3: "EA"}
-CEFA_PROTOCOLS: dict[str, tuple[int, int]] = {"4@1": (1, 2), "4@2": (1, 3), "4@3": (2, 1), "4@4": (2, 3), "4@5": (3, 1), "4@6": (3, 2)}
+CEFA_PROTOCOLS: dict[str, tuple[int, int]] = {
+    "4@1": (1, 2),
+    "4@2": (1, 3),
+    "4@3": (2, 1),
+    "4@4": (2, 3),
+    "4@5": (3, 1),
+    "4@6": (3, 2),
+}
 
 
 class ImageSource(DataSource):
@@ -48,12 +55,21 @@ class ImageSource(DataSource):
             raise DataError(f"data.options: unknown {unknown} for {cls.__name__}; valid: {sorted(cls.OPTIONS)}")
         return dict(options)
 
-    def __init__(self, name: str, samples: dict[str, list[ImageSample]], modalities: Sequence[str], options: dict[str, Any], bona_fide: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        samples: dict[str, list[ImageSample]],
+        modalities: Sequence[str],
+        options: dict[str, Any],
+        bona_fide: int,
+    ) -> None:
         self.name = name
         self.modalities = tuple(modalities)
         channels = {m: 3 for m in self.modalities} | dict(options.get("channels") or {})
         self.channels = {m: int(channels[m]) for m in self.modalities}
-        self.augment = ImageAugment(int(options.get("image_size", 112)), int(options.get("resize", 144)), float(options.get("rotation", 30.0)))
+        self.augment = ImageAugment(
+            int(options.get("image_size", 112)), int(options.get("resize", 144)), float(options.get("rotation", 30.0))
+        )
         self.on_missing = str(options.get("on_missing", "error"))
         if self.on_missing not in ("error", "absent"):
             raise DataError(f"data.options.on_missing: expected 'error' or 'absent', got {self.on_missing!r}")
@@ -63,13 +79,23 @@ class ImageSource(DataSource):
         self.task_options = {"bona_fide": bona_fide}
         self.info = {
             "samples": {s: len(v) for s, v in self.samples.items()},
-            "missing": {s: {m: sum(x.paths.get(m) is None for x in v) for m in self.modalities} for s, v in self.samples.items()},
+            "missing": {
+                s: {m: sum(x.paths.get(m) is None for x in v) for m in self.modalities} for s, v in self.samples.items()
+            },
             "dropped_without_any_modality": {s: len(samples[s]) - len(self.samples[s]) for s in SPLIT_NAMES},
             "default_workers": 2,
         }
 
     def _dataset(self, split: str, train: bool, seed: int) -> ImageSampleDataset:
-        return ImageSampleDataset(self.samples[split], self.modalities, self.channels, self.augment, train=train, seed=seed, on_missing=self.on_missing)
+        return ImageSampleDataset(
+            self.samples[split],
+            self.modalities,
+            self.channels,
+            self.augment,
+            train=train,
+            seed=seed,
+            on_missing=self.on_missing,
+        )
 
     def splits(self, seed: int) -> SplitSet:
         datasets: dict[str, Any] = {s: self._dataset(s, s == "train", seed) for s in SPLIT_NAMES}
@@ -79,7 +105,9 @@ class ImageSource(DataSource):
 
     def everything(self) -> ImageSampleDataset:
         all_samples = [x for s in SPLIT_NAMES for x in self.samples[s]]
-        return ImageSampleDataset(all_samples, self.modalities, self.channels, self.augment, train=False, on_missing=self.on_missing)
+        return ImageSampleDataset(
+            all_samples, self.modalities, self.channels, self.augment, train=False, on_missing=self.on_missing
+        )
 
 
 def _chosen(modalities: Sequence[str] | None, available: tuple[str, ...], dataset: str) -> tuple[str, ...]:
@@ -107,7 +135,10 @@ def _checked(path: Path, where: str, on_missing: str, check_images: bool) -> Pat
     if problem is None:
         return path
     if on_missing == "error":
-        raise DataError(f"{path}: {problem} (listed at {where}); set data.options.on_missing=absent to treat it as a missing modality")
+        raise DataError(
+            f"{path}: {problem} (listed at {where}); set data.options.on_missing=absent to treat it as a "
+            "missing modality"
+        )
     return None
 
 
@@ -123,10 +154,16 @@ def _inside(root: Path, relative: str, where: str) -> Path:
 class CasiaSurfSource(ImageSource):
     """CASIA-SURF from its three list files (bona fide label 1)."""
 
-    LISTS: ClassVar[dict[str, str]] = {"train": "train_list.txt", "val": "val_private_list.txt", "test": "test_private_list.txt"}
+    LISTS: ClassVar[dict[str, str]] = {
+        "train": "train_list.txt",
+        "val": "val_private_list.txt",
+        "test": "test_private_list.txt",
+    }
     MODALITIES = ("rgb", "depth", "ir")
 
-    def __init__(self, root: str | Path, modalities: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, root: str | Path, modalities: Sequence[str] | None = None, options: dict[str, Any] | None = None
+    ) -> None:
         options = self.check_options(options or {})
         self.root = Path(root).resolve()
         mods = _chosen(modalities, self.MODALITIES, "CASIA-SURF")
@@ -134,7 +171,9 @@ class CasiaSurfSource(ImageSource):
         samples = {s: self._read_list(self.root / f, mods, policy, check) for s, f in self.LISTS.items()}
         super().__init__(f"casia-surf ({self.root})", samples, mods, options, bona_fide=1)
 
-    def _read_list(self, path: Path, modalities: Sequence[str], on_missing: str, check_images: bool) -> list[ImageSample]:
+    def _read_list(
+        self, path: Path, modalities: Sequence[str], on_missing: str, check_images: bool
+    ) -> list[ImageSample]:
         if not path.is_file():
             raise DataError(f"{path}: list file not found (expected {sorted(self.LISTS.values())} in the dataset root)")
         samples = []
@@ -144,9 +183,13 @@ class CasiaSurfSource(ImageSource):
             where = f"{path.name}:{number}"
             fields = line.split()
             if len(fields) != 4 or fields[3] not in ("0", "1"):
-                raise DataError(f"{where}: expected 'rgb_path depth_path ir_path label' with label 0 or 1, got {line.strip()!r}")
+                raise DataError(
+                    f"{where}: expected 'rgb_path depth_path ir_path label' with label 0 or 1, got {line.strip()!r}"
+                )
             given = dict(zip(self.MODALITIES, fields[:3], strict=True))
-            paths = {m: _checked(_inside(self.root, given[m], where), where, on_missing, check_images) for m in modalities}
+            paths = {
+                m: _checked(_inside(self.root, given[m], where), where, on_missing, check_images) for m in modalities
+            }
             samples.append(ImageSample(paths, int(fields[3]), where))
         return samples
 
@@ -157,13 +200,17 @@ class CefaSource(ImageSource):
     FOLDERS: ClassVar[dict[str, str]] = {"rgb": "profile", "depth": "depth", "ir": "ir"}
     OPTIONS: ClassVar[set[str]] = ImageSource.OPTIONS | {"protocol", "frame_step"}
 
-    def __init__(self, root: str | Path, modalities: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, root: str | Path, modalities: Sequence[str] | None = None, options: dict[str, Any] | None = None
+    ) -> None:
         options = self.check_options(options or {})
         self.root = Path(root).resolve()
         mods = _chosen(modalities, tuple(self.FOLDERS), "CeFA")
         protocol = str(options.get("protocol", "4@5"))
         if protocol not in CEFA_PROTOCOLS:
-            raise DataError(f"data.options.protocol: unknown CeFA protocol {protocol!r}; available: {sorted(CEFA_PROTOCOLS)}")
+            raise DataError(
+                f"data.options.protocol: unknown CeFA protocol {protocol!r}; available: {sorted(CEFA_PROTOCOLS)}"
+            )
         self.protocol = protocol
         step = int(options.get("frame_step", 1))
         policy, check = str(options.get("on_missing", "error")), bool(options.get("check_images", True))
@@ -198,14 +245,23 @@ class CefaSource(ImageSource):
                         out.append((video, split, 0 if pai == 1 else 1))
         return out
 
-    def _frames(self, video: Path, modalities: Sequence[str], label: int, step: int, policy: str, check: bool) -> list[ImageSample]:
+    def _frames(
+        self, video: Path, modalities: Sequence[str], label: int, step: int, policy: str, check: bool
+    ) -> list[ImageSample]:
         """Frames aligned across modalities by file name; a frame absent in one folder is missing there."""
         listing = {m: {p.stem: p for p in (video / self.FOLDERS[m]).glob("*") if p.is_file()} for m in modalities}
         stems = sorted(set().union(*listing.values()))[::step]
         samples = []
         for stem in stems:
             where = f"{video.relative_to(self.root)}/{stem}"
-            paths = {m: (_checked(listing[m][stem], where, policy, check) if stem in listing[m] else _missing(video, m, stem, policy)) for m in modalities}
+            paths = {
+                m: (
+                    _checked(listing[m][stem], where, policy, check)
+                    if stem in listing[m]
+                    else _missing(video, m, stem, policy)
+                )
+                for m in modalities
+            }
             samples.append(ImageSample(paths, label, where))
         return samples
 
@@ -213,5 +269,8 @@ class CefaSource(ImageSource):
 def _missing(video: Path, modality: str, stem: str, policy: str) -> Path | None:
     """``None`` (absent) for a frame without an image of ``modality``, or an error, by policy."""
     if policy == "error":
-        raise DataError(f"{video}: frame {stem!r} has no {modality} image; set data.options.on_missing=absent to treat it as missing")
+        raise DataError(
+            f"{video}: frame {stem!r} has no {modality} image; set data.options.on_missing=absent to treat it "
+            "as missing"
+        )
     return None

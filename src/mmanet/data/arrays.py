@@ -130,7 +130,9 @@ def _present(raw: np.ndarray, key: str, source: str, n: int) -> np.ndarray:
     return raw
 
 
-def arrays_from_mapping(raw: Mapping[str, np.ndarray], source: str, modalities: Sequence[str] | None = None) -> MultimodalArrays:
+def arrays_from_mapping(
+    raw: Mapping[str, np.ndarray], source: str, modalities: Sequence[str] | None = None
+) -> MultimodalArrays:
     """Validate raw arrays (the ``.npz`` format above) and build :class:`MultimodalArrays`."""
     if "labels" not in raw:
         raise DataError(f"{source}: missing key 'labels'; keys found: {sorted(raw)}")
@@ -146,7 +148,10 @@ def arrays_from_mapping(raw: Mapping[str, np.ndarray], source: str, modalities: 
         all_names = check_modalities(names)
     except ValueError as err:
         raise DataError(f"{source}: {err}") from err
-    present = {m: _present(np.asarray(raw[_PRESENT + m]), _PRESENT + m, source, n) if _PRESENT + m in raw else np.ones(n, bool) for m in all_names}
+    present = {
+        m: _present(np.asarray(raw[_PRESENT + m]), _PRESENT + m, source, n) if _PRESENT + m in raw else np.ones(n, bool)
+        for m in all_names
+    }
     inputs = {m: _modality(m, np.asarray(raw[m]), present[m], source, n) for m in all_names}
     arrays = MultimodalArrays(
         modalities=all_names,

@@ -12,17 +12,41 @@ draws on it so that every method of a paired comparison sees the same draws.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import lightning as L
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, default_collate
 
 from mmanet.data.arrays import MultimodalArrays
 
-__all__ = ["Batch", "EpochTaggedSampler", "MultimodalDataModule", "MultimodalDataset", "ShardSampler", "collate_batches"]
+__all__ = [
+    "Batch",
+    "EpochTaggedSampler",
+    "MultimodalDataModule",
+    "MultimodalDataset",
+    "ShardSampler",
+    "check_batch",
+    "collate_batches",
+]
 
-Batch = dict[str, Any]
+
+class Batch(TypedDict):
+    """A batch (or one sample, without the leading axis) as every dataset yields it."""
+
+    inputs: dict[str, Tensor]
+    present: Tensor
+    target: Tensor
+    index: Tensor
+
+
+def check_batch(batch: Batch, num_modalities: int) -> None:
+    """Raise unless ``present`` is ``(B, num_modalities)`` bool and matches the batch size of ``target``."""
+    present, target = batch["present"], batch["target"]
+    if present.dtype != torch.bool or present.ndim != 2 or tuple(present.shape) != (target.shape[0], num_modalities):
+        expected = f"bool ({target.shape[0]}, {num_modalities})"
+        raise ValueError(f"batch['present']: expected {expected}, got {present.dtype} {tuple(present.shape)}")
 
 
 class MultimodalDataset(Dataset[Batch]):
@@ -51,7 +75,8 @@ class MultimodalDataset(Dataset[Batch]):
 
 
 def _squeeze(batch: Batch) -> Batch:
-    return {k: ({m: t[0] for m, t in v.items()} if isinstance(v, dict) else v[0]) for k, v in batch.items()}
+    inputs = {m: t[0] for m, t in batch["inputs"].items()}
+    return Batch(inputs=inputs, present=batch["present"][0], target=batch["target"][0], index=batch["index"][0])
 
 
 def collate_batches(batch: Any) -> Batch:
@@ -94,7 +119,15 @@ class MultimodalDataModule(L.LightningDataModule):
     whole batches through ``__getitems__`` with a ``collate_fn`` attribute).
     """
 
-    def __init__(self, *, datasets: dict[str, Dataset[Batch]], batch_size: int, eval_batch_size: int, seed: int, num_workers: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        datasets: dict[str, Dataset[Batch]],
+        batch_size: int,
+        eval_batch_size: int,
+        seed: int,
+        num_workers: int = 0,
+    ) -> None:
         super().__init__()
         missing = [s for s in ("train", "val", "test") if s not in datasets]
         if missing:
@@ -123,7 +156,8 @@ class MultimodalDataModule(L.LightningDataModule):
         """Loader over a whole split in order, sharded across ranks without padding."""
         rank, world = self._world()
         dataset = self.datasets[split]
-        return self._loader(dataset, ShardSampler(len(dataset), rank, world), self.eval_batch_size, False)  # type: ignore[arg-type]
+        sampler = ShardSampler(len(dataset), rank, world)  # type: ignore[arg-type]
+        return self._loader(dataset, sampler, self.eval_batch_size, False)
 
     def val_dataloader(self) -> DataLoader[Batch]:
         return self.eval_dataloader("val")
@@ -131,7 +165,9 @@ class MultimodalDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader[Batch]:
         return self.eval_dataloader("test")
 
-    def _loader(self, dataset: Dataset[Batch], sampler: Sampler[Any], batch_size: int, drop_last: bool) -> DataLoader[Batch]:
+    def _loader(
+        self, dataset: Dataset[Batch], sampler: Sampler[Any], batch_size: int, drop_last: bool
+    ) -> DataLoader[Batch]:
         return DataLoader(
             dataset,
             batch_size=batch_size,

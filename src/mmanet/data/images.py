@@ -166,4 +166,9 @@ class ImageSampleDataset(Dataset[Batch]):
                         raise
             present.append(tensor is not None)
             inputs[m] = tensor if tensor is not None else torch.zeros(self.channels[m], size, size)
-        return {"inputs": inputs, "present": torch.tensor(present), "target": torch.tensor(sample.label), "index": torch.tensor(index)}
+        return {
+            "inputs": inputs,
+            "present": torch.tensor(present),
+            "target": torch.tensor(sample.label),
+            "index": torch.tensor(index),
+        }

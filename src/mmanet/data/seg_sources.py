@@ -67,21 +67,48 @@ def _size(value: Any, default: tuple[int, int]) -> tuple[int, int]:
 class SyntheticScenesSource(SegmentationSource):
     """In-memory synthetic scenes (:mod:`mmanet.data.synthetic_scenes`), split by seed."""
 
-    OPTIONS: ClassVar[set[str]] = {"num_samples", "height", "width", "objects", "data_seed", "scale", "class_weights", "workers"}
+    OPTIONS: ClassVar[set[str]] = {
+        "num_samples",
+        "height",
+        "width",
+        "objects",
+        "data_seed",
+        "scale",
+        "class_weights",
+        "workers",
+    }
 
-    def __init__(self, options: dict[str, Any], fractions: Sequence[float], seed: int = 0, modalities: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        fractions: Sequence[float],
+        seed: int = 0,
+        modalities: Sequence[str] | None = None,
+    ) -> None:
         options = _check_options("synthetic-rgbd", options, self.OPTIONS)
         h, w = int(options.get("height", 64)), int(options.get("width", 96))
-        scenes = make_scenes(int(options.get("num_samples", 240)), h, w, int(options.get("objects", 4)), int(options.get("data_seed", 0)))
+        scenes = make_scenes(
+            int(options.get("num_samples", 240)), h, w, int(options.get("objects", 4)), int(options.get("data_seed", 0))
+        )
         order = np.random.default_rng(seed).permutation(len(scenes["label"]))
         cuts = np.cumsum([round(f * len(order)) for f in fractions[:2]])
         parts = dict(zip(("train", "val", "test"), np.split(order, cuts), strict=True))
         readers = {s: (self._reader(scenes, idx), len(idx)) for s, idx in parts.items()}
         stats = _depth_stats([scenes["depth"][i] for i in parts["train"]])
         mods = tuple(modalities or ("rgb", "depth"))
-        super().__init__("synthetic-rgbd", readers, mods, len(SCENE_CLASSES), (h, w), {"depth": stats}, {"scale": [1.0, 1.25], **options})
+        super().__init__(
+            "synthetic-rgbd",
+            readers,
+            mods,
+            len(SCENE_CLASSES),
+            (h, w),
+            {"depth": stats},
+            {"scale": [1.0, 1.25], **options},
+        )
         if options.get("class_weights") == "median_frequency":
-            self.class_weights = median_frequency_weights([scenes["label"][i] for i in parts["train"]], self.num_classes)
+            self.class_weights = median_frequency_weights(
+                [scenes["label"][i] for i in parts["train"]], self.num_classes
+            )
 
     @staticmethod
     def _reader(scenes: dict[str, np.ndarray], indices: np.ndarray) -> Callable[[int], RawSample]:
@@ -93,7 +120,13 @@ class SyntheticScenesSource(SegmentationSource):
 
 
 def _file_reader(
-    root: Path, folder: str, names: list[str], depth_folder: str, label_folder: str, num_classes: int, to_depth: Callable[[np.ndarray], np.ndarray]
+    root: Path,
+    folder: str,
+    names: list[str],
+    depth_folder: str,
+    label_folder: str,
+    num_classes: int,
+    to_depth: Callable[[np.ndarray], np.ndarray],
 ) -> Callable[[int], RawSample]:
     def read(i: int) -> RawSample:
         name = names[i]
@@ -122,7 +155,16 @@ def _names(path: Path) -> list[str]:
 class NYUv2Source(SegmentationSource):
     """NYUv2 as prepared by ESANet's script (40 classes)."""
 
-    OPTIONS: ClassVar[set[str]] = {"depth", "val_fraction", "crop", "eval_size", "scale", "class_weights", "depth_stats", "workers"}
+    OPTIONS: ClassVar[set[str]] = {
+        "depth",
+        "val_fraction",
+        "crop",
+        "eval_size",
+        "scale",
+        "class_weights",
+        "depth_stats",
+        "workers",
+    }
 
     def __init__(self, root: str | Path, options: dict[str, Any], seed: int = 0) -> None:
         options = _check_options("nyuv2", options, self.OPTIONS)
@@ -139,11 +181,22 @@ class NYUv2Source(SegmentationSource):
 
         readers = {"train": reader("train", train), "val": reader("train", val), "test": reader("test", test)}
         stats = options.get("depth_stats") or (
-            NYU_REFINED_STATS if kind == "refined" else _depth_stats([readers["train"][0](i)[0]["depth"] for i in range(min(50, len(train)))])
+            NYU_REFINED_STATS
+            if kind == "refined"
+            else _depth_stats([readers["train"][0](i)[0]["depth"] for i in range(min(50, len(train)))])
         )
         crop = _size(options.get("crop"), (480, 640))
         eval_size = _size(options["eval_size"], crop) if options.get("eval_size") else None
-        super().__init__(f"nyuv2 ({root})", readers, ("rgb", "depth"), 40, crop, {"depth": (float(stats[0]), float(stats[1]))}, options, eval_size)
+        super().__init__(
+            f"nyuv2 ({root})",
+            readers,
+            ("rgb", "depth"),
+            40,
+            crop,
+            {"depth": (float(stats[0]), float(stats[1]))},
+            options,
+            eval_size,
+        )
         if options.get("class_weights") == "median_frequency":
             self.class_weights = median_frequency_weights([readers["train"][0](i)[1] for i in range(len(train))], 40)
 
@@ -151,7 +204,17 @@ class NYUv2Source(SegmentationSource):
 class CityscapesSource(SegmentationSource):
     """Cityscapes with disparity-derived depth (19 classes); the official val split is the test split."""
 
-    OPTIONS: ClassVar[set[str]] = {"val_fraction", "crop", "eval_size", "scale", "class_weights", "depth_stats", "baseline", "focal", "workers"}
+    OPTIONS: ClassVar[set[str]] = {
+        "val_fraction",
+        "crop",
+        "eval_size",
+        "scale",
+        "class_weights",
+        "depth_stats",
+        "baseline",
+        "focal",
+        "workers",
+    }
 
     def __init__(self, root: str | Path, options: dict[str, Any], seed: int = 0) -> None:
         options = _check_options("cityscapes", options, self.OPTIONS)
@@ -169,7 +232,9 @@ class CityscapesSource(SegmentationSource):
             return _file_reader(root, folder, names, "disparity", "labels_19", 19, to_depth), len(names)
 
         readers = {"train": reader("train", train), "val": reader("train", val), "test": reader("val", test)}
-        stats = options.get("depth_stats") or _depth_stats([readers["train"][0](i)[0]["depth"] for i in range(min(50, len(train)))])
+        stats = options.get("depth_stats") or _depth_stats(
+            [readers["train"][0](i)[0]["depth"] for i in range(min(50, len(train)))]
+        )
         crop = _size(options.get("crop"), (512, 1024))
         eval_size = _size(options.get("eval_size"), (512, 1024))
         super().__init__(

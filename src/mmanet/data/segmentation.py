@@ -76,8 +76,15 @@ class SegDataset(Dataset[Batch]):
             images, label = self.augment.geometry(images, label, params, modes)
         elif self.eval_size is not None:
             images = {m: _resize(x, self.eval_size, modes[m]) for m, x in images.items()}
-        inputs = {m: normalise_rgb(x) if m == "rgb" else normalise_depth(x, *self.depth_stats[m]) for m, x in images.items()}
-        return {"inputs": inputs, "present": torch.ones(len(self.modalities), dtype=torch.bool), "target": label, "index": torch.tensor(index)}
+        inputs = {
+            m: normalise_rgb(x) if m == "rgb" else normalise_depth(x, *self.depth_stats[m]) for m, x in images.items()
+        }
+        return {
+            "inputs": inputs,
+            "present": torch.ones(len(self.modalities), dtype=torch.bool),
+            "target": label,
+            "index": torch.tensor(index),
+        }
 
 
 def median_frequency_weights(labels: Sequence[np.ndarray], num_classes: int) -> list[float]:
@@ -113,7 +120,9 @@ class SegmentationSource(DataSource):
     ) -> None:
         for dim in (*crop, *(eval_size or ())):
             if dim % 32:
-                raise DataError(f"{name}: crop and eval sizes must be multiples of 32, got crop {crop}, eval {eval_size}")
+                raise DataError(
+                    f"{name}: crop and eval sizes must be multiples of 32, got crop {crop}, eval {eval_size}"
+                )
         self.name = name
         self.readers = readers
         self.modalities = tuple(modalities)
@@ -135,11 +144,15 @@ class SegmentationSource(DataSource):
         def dataset(split: str, train: bool) -> SegDataset:
             reader, length = self.readers[split]
             augment = self.augment if train else None
-            return SegDataset(reader, length, self.modalities, self.depth_stats, augment=augment, eval_size=self.eval_size, seed=seed)
+            return SegDataset(
+                reader, length, self.modalities, self.depth_stats, augment=augment, eval_size=self.eval_size, seed=seed
+            )
 
         datasets: dict[str, Any] = {s: dataset(s, s == "train") for s in ("train", "val", "test")}
         datasets["train_eval"] = dataset("train", False)
-        labels = {s: torch.zeros(n, dtype=torch.long) for s, (_, n) in self.readers.items()}  # per-sample labels: not meaningful for dense tasks
+        labels = {
+            s: torch.zeros(n, dtype=torch.long) for s, (_, n) in self.readers.items()
+        }  # per-sample labels: not meaningful for dense tasks
         return SplitSet(datasets, labels)
 
     def everything(self) -> Dataset[Batch]:

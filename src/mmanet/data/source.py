@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from mmanet.data.arrays import SPLITS, MultimodalArrays, stratified_split
 from mmanet.data.datasets import Batch, MultimodalDataset
+from mmanet.metrics.tasks import TaskSpec
 
 __all__ = ["ArraySource", "DataSource", "ReindexedSubset", "SplitSet"]
 
@@ -54,6 +55,11 @@ class DataSource:
     info: dict[str, Any]
     class_weights: list[float] | None = None
 
+    @property
+    def task_spec(self) -> TaskSpec:
+        """The task and its options (what a model file records)."""
+        return TaskSpec(self.task, dict(self.task_options))
+
     def splits(self, seed: int) -> SplitSet:
         """Train/val/test datasets for ``seed``."""
         raise NotImplementedError
@@ -66,7 +72,13 @@ class DataSource:
 class ArraySource(DataSource):
     """In-memory arrays; ``fractions`` and ``split_seed`` apply when the data has no ``split``."""
 
-    def __init__(self, arrays: MultimodalArrays, fractions: Sequence[float], split_seed: int | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        arrays: MultimodalArrays,
+        fractions: Sequence[float],
+        split_seed: int | None = None,
+        name: str | None = None,
+    ) -> None:
         self.arrays = arrays
         self.fractions = list(fractions)
         self.split_seed = split_seed
@@ -82,7 +94,9 @@ class ArraySource(DataSource):
         """Split name per sample: the data's own, or seeded and stratified."""
         if self.arrays.split is not None:
             return self.arrays.split
-        return stratified_split(self.arrays.labels, self.fractions, self.split_seed if self.split_seed is not None else seed)
+        return stratified_split(
+            self.arrays.labels, self.fractions, self.split_seed if self.split_seed is not None else seed
+        )
 
     def splits(self, seed: int) -> SplitSet:
         names = self.split_names(seed)
@@ -110,9 +124,10 @@ class ReindexedSubset(Dataset[Batch]):
     def __getitem__(self, position: Any) -> Batch:
         key = position[0] if isinstance(position, tuple) else position
         inner = (self.indices[key], *position[1:]) if isinstance(position, tuple) else self.indices[key]
-        sample = dict(self.dataset[inner])  # type: ignore[index]
-        sample["index"] = torch.tensor(key)
-        return sample
+        sample: Batch = self.dataset[inner]  # type: ignore[index]
+        return Batch(
+            inputs=sample["inputs"], present=sample["present"], target=sample["target"], index=torch.tensor(key)
+        )
 
     def __getitems__(self, positions: Sequence[Any]) -> Any:
         getitems = getattr(self.dataset, "__getitems__", None)

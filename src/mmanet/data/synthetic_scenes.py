@@ -28,7 +28,9 @@ _HEIGHTS = {1: 500.0, 2: 500.0, 3: 40.0, 4: 300.0}
 VOID = 255
 
 
-def _scene(rng: np.random.Generator, height: int, width: int, objects: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scene(
+    rng: np.random.Generator, height: int, width: int, objects: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     floor = 3000.0 + rng.uniform(-300, 300) * (yy / height - 0.5) + rng.uniform(-300, 300) * (xx / width - 0.5)
     label = np.zeros((height, width), np.int64)
@@ -58,8 +60,14 @@ def _scene(rng: np.random.Generator, height: int, width: int, objects: int) -> t
     return rgb, depth.astype(np.float32), label
 
 
-def make_scenes(num_samples: int, height: int = 64, width: int = 96, objects: int = 4, seed: int = 0) -> dict[str, np.ndarray]:
+def make_scenes(
+    num_samples: int, height: int = 64, width: int = 96, objects: int = 4, seed: int = 0
+) -> dict[str, np.ndarray]:
     """``{"rgb": (N, H, W, 3) uint8, "depth": (N, H, W) float32 mm (0 = hole), "label": (N, H, W) int64}``."""
     rng = np.random.default_rng(seed)
     scenes = [_scene(rng, height, width, objects) for _ in range(num_samples)]
-    return {"rgb": np.stack([s[0] for s in scenes]), "depth": np.stack([s[1] for s in scenes]), "label": np.stack([s[2] for s in scenes])}
+    return {
+        "rgb": np.stack([s[0] for s in scenes]),
+        "depth": np.stack([s[1] for s in scenes]),
+        "label": np.stack([s[2] for s in scenes]),
+    }

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from mmanet.losses.reductions import weighted_sum
+from mmanet.losses.reductions import normalize_weights, weighted_sum
 
 __all__ = ["dense_mad_loss", "dense_similarity_distances", "pixel_entropy_weights", "pool_rows"]
 
@@ -42,7 +42,9 @@ def _chunk_distances(student_rows: Tensor, teacher_rows: Tensor, student_all: Te
     return (gs - gt).pow(2)
 
 
-def dense_similarity_distances(student: Tensor, teacher: Tensor, chunk: int = 1024, axis: Literal["row", "column"] = "row") -> Tensor:
+def dense_similarity_distances(
+    student: Tensor, teacher: Tensor, chunk: int = 1024, axis: Literal["row", "column"] = "row"
+) -> Tensor:
     """Per-row SP distances for ``(N, C)`` student and teacher rows, computed ``chunk`` rows at a time.
 
     ``row``: ``d_i = (1/N) sum_j E_ij``; ``column``: ``d_j = sum_i E_ij`` (the public code's form).
@@ -57,7 +59,9 @@ def dense_similarity_distances(student: Tensor, teacher: Tensor, chunk: int = 10
     rows, columns = [], torch.zeros(n, device=student.device)
     for start in range(0, n, chunk):
         args = (s_all[start : start + chunk], t_all[start : start + chunk], s_all, t_all)
-        diff = checkpoint(_chunk_distances, *args, use_reentrant=False) if s_all.requires_grad else _chunk_distances(*args)
+        diff = (
+            checkpoint(_chunk_distances, *args, use_reentrant=False) if s_all.requires_grad else _chunk_distances(*args)
+        )
         if axis == "row":
             rows.append(diff.mean(dim=1))
         else:
@@ -65,16 +69,15 @@ def dense_similarity_distances(student: Tensor, teacher: Tensor, chunk: int = 10
     return torch.cat(rows) if axis == "row" else columns
 
 
-def pixel_entropy_weights(teacher_logits: Tensor, size: tuple[int, int], temperature: float = 1.0, eps: float = 1e-12) -> Tensor:
+def pixel_entropy_weights(
+    teacher_logits: Tensor, size: tuple[int, int], temperature: float = 1.0, eps: float = 1e-12
+) -> Tensor:
     """Teacher class probabilities ``(B, K, H, W)`` pooled to ``size``; normalised entropy per pixel, ``(B h w,)``."""
     probs = torch.softmax(teacher_logits.detach().float() / temperature, dim=1)
     probs = F.adaptive_avg_pool2d(probs, size).clamp_min(0)
     probs = probs / probs.sum(dim=1, keepdim=True).clamp_min(eps)
     entropy = -(probs * probs.clamp_min(eps).log()).sum(dim=1).reshape(-1)
-    total = entropy.sum()
-    if float(total) <= eps:
-        return torch.full_like(entropy, 1.0 / entropy.numel())
-    return entropy / total
+    return normalize_weights(entropy, eps)
 
 
 def dense_mad_loss(
@@ -93,7 +96,9 @@ def dense_mad_loss(
     total = torch.zeros((), device=student[0].device)
     for s_map, t_map in zip(student, teacher, strict=True):
         size = _pooled_size(s_map.shape[-2], s_map.shape[-1], max_size)
-        distances = dense_similarity_distances(pool_rows(s_map, max_size), pool_rows(t_map, max_size), chunk, "row" if variant == "paper" else "column")
+        distances = dense_similarity_distances(
+            pool_rows(s_map, max_size), pool_rows(t_map, max_size), chunk, "row" if variant == "paper" else "column"
+        )
         if teacher_logits is None:
             total = total + distances.mean()
         else:

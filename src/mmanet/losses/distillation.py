@@ -19,7 +19,9 @@ __all__ = ["KDLoss", "MADLoss", "SPLoss", "kd_distances", "kd_loss", "mad_loss",
 Variant = Literal["paper", "official"]
 
 
-def mad_loss(student: Tensor, teacher: Tensor, teacher_logits: Tensor, *, variant: Variant = "paper", temperature: float = 1.0) -> Tensor:
+def mad_loss(
+    student: Tensor, teacher: Tensor, teacher_logits: Tensor, *, variant: Variant = "paper", temperature: float = 1.0
+) -> Tensor:
     """Margin-aware distillation, ``L_MAD = sum_i w_i d_i`` (Wei et al. 2023, METHOD.md section 2).
 
     Args:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["effective_sample_share", "entropy_weights", "prediction_entropy", "weighted_sum"]
+__all__ = ["effective_sample_share", "entropy_weights", "normalize_weights", "prediction_entropy", "weighted_sum"]
 
 
 def prediction_entropy(logits: Tensor, temperature: float = 1.0) -> Tensor:
@@ -23,16 +23,22 @@ def prediction_entropy(logits: Tensor, temperature: float = 1.0) -> Tensor:
     return -(log_p.exp() * log_p).sum(dim=1)
 
 
+def normalize_weights(weights: Tensor, eps: float = 1e-12) -> Tensor:
+    """``w / sum(w)`` for non-negative ``(N,)`` weights; uniform ``1/N`` when the sum is ``<= eps``.
+
+    Decided on the device (no host synchronisation).
+    """
+    total = weights.sum()
+    uniform = torch.full_like(weights, 1.0 / weights.numel())
+    return torch.where(total > eps, weights / total.clamp_min(eps), uniform)
+
+
 def entropy_weights(logits: Tensor, temperature: float = 1.0, eps: float = 1e-12) -> Tensor:
     """``w_i = H_i / sum_k H_k`` from teacher logits ``(B, K)``; uniform when every entropy vanishes.
 
     The weights are constants for the student (detached) and sum to 1.
     """
-    entropy = prediction_entropy(logits.detach(), temperature)
-    total = entropy.sum()
-    if float(total) <= eps:
-        return torch.full_like(entropy, 1.0 / entropy.numel())
-    return entropy / total
+    return normalize_weights(prediction_entropy(logits.detach(), temperature), eps)
 
 
 def weighted_sum(values: Tensor, weights: Tensor) -> Tensor:

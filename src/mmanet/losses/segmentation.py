@@ -19,7 +19,13 @@ def downsample_labels(target: Tensor, size: Sequence[int]) -> Tensor:
 
 
 def segmentation_loss(
-    logits: Tensor, side: Sequence[Tensor], target: Tensor, *, ignore_index: int, class_weights: Tensor | None = None, side_weight: float = 1.0
+    logits: Tensor,
+    side: Sequence[Tensor],
+    target: Tensor,
+    *,
+    ignore_index: int,
+    class_weights: Tensor | None = None,
+    side_weight: float = 1.0,
 ) -> Tensor:
     """CE of the full-resolution logits plus ``side_weight`` times the CE of each side output.
 
@@ -28,7 +34,9 @@ def segmentation_loss(
     weight = class_weights.to(logits.device, torch.float32) if class_weights is not None else None
     loss = F.cross_entropy(logits.float(), target, weight=weight, ignore_index=ignore_index)
     for s in side:
-        loss = loss + side_weight * F.cross_entropy(s.float(), downsample_labels(target, tuple(s.shape[-2:])), weight=weight, ignore_index=ignore_index)
+        loss = loss + side_weight * F.cross_entropy(
+            s.float(), downsample_labels(target, tuple(s.shape[-2:])), weight=weight, ignore_index=ignore_index
+        )
     return loss
 
 

@@ -42,13 +42,18 @@ class SegmentationMetrics(Metric):
 
     def update(self, logits: Tensor, target: Tensor) -> None:  # type: ignore[override]
         if logits.ndim != 4 or target.ndim != 3 or logits.shape[0] != target.shape[0]:
-            raise ValueError(f"expected logits (B, K, h, w) and target (B, H, W), got {tuple(logits.shape)} and {tuple(target.shape)}")
+            raise ValueError(
+                f"expected logits (B, K, h, w) and target (B, H, W), got {tuple(logits.shape)} and "
+                f"{tuple(target.shape)}"
+            )
         pred = upsample_logits(logits, tuple(target.shape[-2:])).argmax(1)
         valid = target != self.ignore_index
         if bool((target[valid] >= self.num_classes).any()) or bool((target[valid] < 0).any()):
             raise ValueError(f"labels outside [0, {self.num_classes}) other than ignore_index {self.ignore_index}")
         codes = target[valid] * self.num_classes + pred[valid]
-        self.confusion += torch.bincount(codes, minlength=self.num_classes**2).reshape(self.num_classes, self.num_classes)
+        self.confusion += torch.bincount(codes, minlength=self.num_classes**2).reshape(
+            self.num_classes, self.num_classes
+        )
 
     def compute(self) -> dict[str, Tensor]:  # type: ignore[override]
         conf = self.confusion.double()

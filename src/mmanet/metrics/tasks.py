@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
@@ -19,7 +19,7 @@ from mmanet.metrics.anti_spoofing import AntiSpoofingMetrics
 from mmanet.metrics.classification import classification_metrics
 from mmanet.metrics.segmentation import IGNORE_INDEX, SegmentationMetrics
 
-__all__ = ["TASKS", "TaskMetrics", "task_metrics"]
+__all__ = ["TASKS", "TaskMetrics", "TaskSpec", "task_metrics"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +46,9 @@ class TaskMetrics:
 def _classification(**options: Any) -> TaskMetrics:
     if options:
         raise ValueError(f"task 'classification' takes no options, got {sorted(options)}")
-    return TaskMetrics(("accuracy", "macro_f1"), "accuracy", {"accuracy": True, "macro_f1": True}, classification_metrics)
+    return TaskMetrics(
+        ("accuracy", "macro_f1"), "accuracy", {"accuracy": True, "macro_f1": True}, classification_metrics
+    )
 
 
 def _anti_spoofing(bona_fide: int = 1) -> TaskMetrics:
@@ -65,10 +67,16 @@ def _segmentation(ignore_index: int = IGNORE_INDEX) -> TaskMetrics:
     def factory(num_classes: int) -> nn.Module:
         return SegmentationMetrics(num_classes, ignore_index)
 
-    return TaskMetrics(("miou", "pixel_accuracy"), "miou", {"miou": True, "pixel_accuracy": True}, factory, ignore_index=ignore_index)
+    return TaskMetrics(
+        ("miou", "pixel_accuracy"), "miou", {"miou": True, "pixel_accuracy": True}, factory, ignore_index=ignore_index
+    )
 
 
-TASKS: dict[str, Callable[..., TaskMetrics]] = {"classification": _classification, "anti_spoofing": _anti_spoofing, "segmentation": _segmentation}
+TASKS: dict[str, Callable[..., TaskMetrics]] = {
+    "classification": _classification,
+    "anti_spoofing": _anti_spoofing,
+    "segmentation": _segmentation,
+}
 
 
 def task_metrics(name: str, **options: Any) -> TaskMetrics:
@@ -76,3 +84,29 @@ def task_metrics(name: str, **options: Any) -> TaskMetrics:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; available: {sorted(TASKS)}")
     return TASKS[name](**options)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """A task by name with its options; stored in model files as ``{"name": ..., **options}``.
+
+    >>> TaskSpec.from_dict({"name": "anti_spoofing", "bona_fide": 0}).metrics().select
+    'acer'
+    """
+
+    name: str = "classification"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def metrics(self) -> TaskMetrics:
+        """The task's :class:`TaskMetrics`."""
+        return task_metrics(self.name, **self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain form ``{"name": ..., **options}``."""
+        return {"name": self.name, **self.options}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> TaskSpec:
+        """Inverse of :meth:`to_dict` (``None``: classification, for older model files)."""
+        options = dict(data or {"name": "classification"})
+        return cls(str(options.pop("name")), options)

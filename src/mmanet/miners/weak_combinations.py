@@ -89,9 +89,16 @@ class WeakCombinationMiner(Metric):
             raise ValueError(f"unknown mining criterion {criterion!r}; choose label_kl, posterior_kl or metric_gap")
         self.modalities = tuple(modalities)
         self.full = full_combination(self.modalities)
-        self.candidates = [parse_combination(c, self.modalities) for c in candidates] if candidates else default_candidates(self.modalities)
+        self.candidates = (
+            [parse_combination(c, self.modalities) for c in candidates]
+            if candidates
+            else default_candidates(self.modalities)
+        )
         if self.full in self.candidates or not self.candidates:
-            raise ValueError(f"mining candidates must be non-empty and exclude the full combination, got {[combination_name(c) for c in self.candidates]}")
+            raise ValueError(
+                "mining candidates must be non-empty and exclude the full combination, got "
+                f"{[combination_name(c) for c in self.candidates]}"
+            )
         if not 1 <= top_k <= len(self.candidates):
             raise ValueError(f"top_k must be in [1, {len(self.candidates)}], got {top_k}")
         self.criterion = criterion
@@ -134,7 +141,11 @@ class WeakCombinationMiner(Metric):
             self.correct[row] += (pred == target).sum()
             if self.dense:
                 codes = target * self.num_classes + pred
-                self.confusion[row] += torch.bincount(codes, minlength=self.num_classes**2).reshape(self.num_classes, self.num_classes).to(self.confusion)
+                self.confusion[row] += (
+                    torch.bincount(codes, minlength=self.num_classes**2)
+                    .reshape(self.num_classes, self.num_classes)
+                    .to(self.confusion)
+                )
             if row < len(self.candidates):
                 self.posterior_kl[row] += (log_p.exp() * (log_p - log_full)).sum()
         self.total += target.numel()
@@ -196,7 +207,9 @@ class WeakCombinationMiner(Metric):
         """``(B, M)`` sampled combinations -> ``(B,)`` bool, True where the combination is weak."""
         if self.weak_combinations_ is None:
             raise RuntimeError("no weak combinations selected yet: call select() after mining")
-        weak = combinations_mask([parse_combination(n, self.modalities) for n in self.weak_combinations_], self.modalities).to(masks.device)
+        weak = combinations_mask(
+            [parse_combination(n, self.modalities) for n in self.weak_combinations_], self.modalities
+        ).to(masks.device)
         return (masks[:, None, :] == weak[None, :, :]).all(-1).any(-1)
 
     def get_extra_state(self) -> dict[str, Any]:

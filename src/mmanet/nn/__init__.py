@@ -1,9 +1,10 @@
 """Networks: encoders, decoders and the any-subset network. Nothing here knows about training."""
 
+from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import DECODERS, Decoder, NetOutput, build_decoder
 from mmanet.nn.encoders import ENCODERS, Encoder, build_encoder
 from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation, resnet_layer
-from mmanet.nn.network import AnySubsetNet, NetworkSpec, build_network, build_regularization_decoder
+from mmanet.nn.network import AnySubsetNet, NetworkSpec, build_network, build_regularization_decoder, model_config
 from mmanet.nn.registry import Registry
 from mmanet.nn.resnet import STAGE_ENCODERS, StageEncoder, build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegFeatures, SegmentationNet
@@ -25,10 +26,12 @@ __all__ = [
     "SegmentationNet",
     "SqueezeExcitation",
     "StageEncoder",
+    "SubsetNetwork",
     "build_decoder",
     "build_encoder",
     "build_network",
     "build_regularization_decoder",
     "build_stage_encoder",
+    "model_config",
     "resnet_layer",
 ]

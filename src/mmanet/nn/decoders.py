@@ -48,7 +48,9 @@ DECODERS: Registry[Decoder] = Registry("decoder")
 
 
 @DECODERS.register("mlp")
-def mlp(*, in_shape: tuple[int, ...], num_classes: int, hidden: int = 128, depth: int = 2, dropout: float = 0.2) -> Decoder:
+def mlp(
+    *, in_shape: tuple[int, ...], num_classes: int, hidden: int = 128, depth: int = 2, dropout: float = 0.2
+) -> Decoder:
     """``depth`` x (Linear, BatchNorm, ReLU, Dropout) then Linear to the classes; for vector features."""
     if len(in_shape) != 1:
         raise ValueError(f"decoder 'mlp' expects fused vectors (D,), got {in_shape}; use 'resnet' for feature maps")
@@ -61,11 +63,15 @@ def mlp(*, in_shape: tuple[int, ...], num_classes: int, hidden: int = 128, depth
 
 
 @DECODERS.register("resnet")
-def resnet(*, in_shape: tuple[int, ...], num_classes: int, channels: tuple[int, int] = (256, 512), blocks: int = 2) -> Decoder:
+def resnet(
+    *, in_shape: tuple[int, ...], num_classes: int, channels: tuple[int, int] = (256, 512), blocks: int = 2
+) -> Decoder:
     """The paper's shared trunk: layer3 (s2), layer4 (s2) on fused maps; global pooling and fc."""
     if len(in_shape) != 3:
         raise ValueError(f"decoder 'resnet' expects fused maps (C, H, W), got {in_shape}")
-    trunk = nn.Sequential(resnet_layer(in_shape[0], channels[0], blocks, 2), resnet_layer(channels[0], channels[1], blocks, 2))
+    trunk = nn.Sequential(
+        resnet_layer(in_shape[0], channels[0], blocks, 2), resnet_layer(channels[0], channels[1], blocks, 2)
+    )
     head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels[1], num_classes))
     return Decoder(trunk, head, in_shape)
 
@@ -76,7 +82,9 @@ def tiny(*, in_shape: tuple[int, ...], num_classes: int, hidden: int = 16) -> De
     width = 1
     for size in in_shape:
         width *= size
-    return Decoder(nn.Sequential(nn.Flatten(), nn.Linear(width, hidden), nn.ReLU()), nn.Linear(hidden, num_classes), in_shape)
+    return Decoder(
+        nn.Sequential(nn.Flatten(), nn.Linear(width, hidden), nn.ReLU()), nn.Linear(hidden, num_classes), in_shape
+    )
 
 
 def build_decoder(spec: dict, in_shape: tuple[int, ...], num_classes: int) -> Decoder:

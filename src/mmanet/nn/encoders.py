@@ -40,7 +40,9 @@ def _require_dims(name: str, input_shape: tuple[int, ...], ndim: int) -> None:
 
 
 @ENCODERS.register("mlp")
-def mlp(*, input_shape: tuple[int, ...], dim: int = 64, hidden: int = 128, depth: int = 2, dropout: float = 0.1) -> Encoder:
+def mlp(
+    *, input_shape: tuple[int, ...], dim: int = 64, hidden: int = 128, depth: int = 2, dropout: float = 0.1
+) -> Encoder:
     """``depth`` x (Linear, BatchNorm, ReLU, Dropout); the last layer has width ``dim``."""
     _require_dims("mlp", input_shape, 1)
     widths = [input_shape[0]] + [hidden] * (depth - 1) + [dim]
@@ -51,15 +53,28 @@ def mlp(*, input_shape: tuple[int, ...], dim: int = 64, hidden: int = 128, depth
 
 
 @ENCODERS.register("cnn")
-def cnn(*, input_shape: tuple[int, ...], dim: int = 64, channels: tuple[int, ...] = (32, 64), dropout: float = 0.1) -> Encoder:
+def cnn(
+    *, input_shape: tuple[int, ...], dim: int = 64, channels: tuple[int, ...] = (32, 64), dropout: float = 0.1
+) -> Encoder:
     """Small CNN: 3x3 conv blocks (the second onwards with stride 2), global pooling, Linear to ``dim``."""
     _require_dims("cnn", input_shape, 3)
     layers: list[nn.Module] = []
     c_in = input_shape[0]
     for i, c_out in enumerate(channels):
-        layers += [nn.Conv2d(c_in, c_out, 3, 1 if i == 0 else 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(c_in, c_out, 3, 1 if i == 0 else 2, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        ]
         c_in = c_out
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, dim), nn.BatchNorm1d(dim), nn.ReLU(inplace=True)]
+    layers += [
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(c_in, dim),
+        nn.BatchNorm1d(dim),
+        nn.ReLU(inplace=True),
+    ]
     return Encoder(nn.Sequential(*layers), input_shape, (dim,))
 
 

@@ -1,9 +1,10 @@
 """The any-subset network: per-modality encoders, masked concat fusion, a decoder.
 
 A missing modality is represented by zeroing its encoder output (``masking="feature"``, the
-paper's choice) or by zeroing its normalised input before the encoder (``masking="input"``).
-Encoding and fusion+decoding are separate steps, so evaluating all ``2^M - 1`` combinations
-runs every encoder once per batch and reuses its features.
+paper's choice; ``absent="learned"`` uses a learned vector instead of zeros) or by zeroing its
+normalised input before the encoder (``masking="input"``). Encoding and fusion+decoding are
+separate steps (:class:`~mmanet.nn.base.SubsetNetwork`), so evaluating all ``2^M - 1``
+combinations runs every encoder once per batch and reuses its features.
 """
 
 from __future__ import annotations
@@ -15,27 +16,50 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from mmanet.config import ModelConfig, from_dict, to_dict
 from mmanet.modality import check_modalities
-from mmanet.nn.decoders import Decoder, NetOutput, build_decoder
+from mmanet.nn.base import SubsetNetwork
+from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
 from mmanet.nn.layers import InputNorm
 from mmanet.nn.resnet import build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegmentationNet
 
-__all__ = ["AnySubsetNet", "NetworkSpec", "build_network", "build_regularization_decoder", "build_segmentation_network"]
+__all__ = [
+    "AnySubsetNet",
+    "NetworkSpec",
+    "build_network",
+    "build_regularization_decoder",
+    "build_segmentation_network",
+    "model_config",
+]
 
 Masking = Literal["feature", "input"]
 Absent = Literal["zero", "learned"]
+Prepared = tuple[dict[str, Tensor], dict[str, Tensor] | None]
+
+
+def model_config(plain: ModelConfig | Mapping[str, Any]) -> ModelConfig:
+    """A :class:`ModelConfig` from its plain (saved) form; the one place model files rebuild it."""
+    if isinstance(plain, ModelConfig):
+        return plain
+    return from_dict(ModelConfig, dict(plain), prefix="model")
 
 
 @dataclasses.dataclass(frozen=True)
 class NetworkSpec:
-    """Everything needed to rebuild a network: saved in every checkpoint as a plain dict."""
+    """Everything needed to rebuild a network; saved in every model file in its plain form.
+
+    ``model`` may be given as a plain mapping (a saved spec): it is checked and typed.
+    """
 
     modalities: tuple[str, ...]
     input_shapes: dict[str, tuple[int, ...]]
     num_classes: int
-    model: dict[str, Any]
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", model_config(self.model))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (lists, not tuples, so YAML/JSON round-trips)."""
@@ -43,7 +67,7 @@ class NetworkSpec:
             "modalities": list(self.modalities),
             "input_shapes": {m: list(s) for m, s in self.input_shapes.items()},
             "num_classes": self.num_classes,
-            "model": self.model,
+            "model": to_dict(self.model),
         }
 
     @classmethod
@@ -53,23 +77,30 @@ class NetworkSpec:
             modalities=tuple(data["modalities"]),
             input_shapes={m: tuple(s) for m, s in data["input_shapes"].items()},
             num_classes=int(data["num_classes"]),
-            model=dict(data["model"]),
+            model=model_config(data["model"]),
         )
 
     def restricted(self, modalities: Sequence[str]) -> NetworkSpec:
         """The same network over a subset of the modalities (a customized model)."""
-        return dataclasses.replace(self, modalities=tuple(modalities), input_shapes={m: self.input_shapes[m] for m in modalities})
+        shapes = {m: self.input_shapes[m] for m in modalities}
+        return dataclasses.replace(self, modalities=tuple(modalities), input_shapes=shapes)
 
 
-class AnySubsetNet(nn.Module):
+class AnySubsetNet(SubsetNetwork):
     """Deployment network ``D``: serves every modality combination with one set of weights.
 
     Inputs are ``{modality: (B, *input_shape)}`` and a ``(B, M)`` boolean mask in
-    ``modalities`` order; output is :class:`NetOutput`.
+    ``modalities`` order; output is :class:`~mmanet.nn.decoders.NetOutput`.
     """
 
     def __init__(
-        self, *, modalities: Sequence[str], encoders: Mapping[str, Encoder], decoder: Decoder, masking: Masking = "feature", absent: Absent = "zero"
+        self,
+        *,
+        modalities: Sequence[str],
+        encoders: Mapping[str, Encoder],
+        decoder: Decoder,
+        masking: Masking = "feature",
+        absent: Absent = "zero",
     ) -> None:
         super().__init__()
         self.modalities = check_modalities(modalities)
@@ -78,7 +109,9 @@ class AnySubsetNet(nn.Module):
         if masking not in ("feature", "input"):
             raise ValueError(f"masking must be 'feature' or 'input', got {masking!r}")
         if absent not in ("zero", "learned") or (absent == "learned" and masking != "feature"):
-            raise ValueError(f"absent must be 'zero', or 'learned' with feature masking; got {absent!r} with {masking!r}")
+            raise ValueError(
+                f"absent must be 'zero', or 'learned' with feature masking; got {absent!r} with {masking!r}"
+            )
         self.masking = masking
         self.norms = nn.ModuleDict({m: InputNorm(encoders[m].input_shape) for m in self.modalities})
         self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
@@ -87,7 +120,8 @@ class AnySubsetNet(nn.Module):
         self.decoder = decoder
         self.absent_embeddings: nn.ParameterDict | None = None
         if absent == "learned":  # starts at zero: the paper's zero fill
-            self.absent_embeddings = nn.ParameterDict({m: nn.Parameter(torch.zeros(self.out_shapes[m])) for m in self.modalities})
+            params = {m: nn.Parameter(torch.zeros(self.out_shapes[m])) for m in self.modalities}
+            self.absent_embeddings = nn.ParameterDict(params)
 
     @property
     def fused_shape(self) -> tuple[int, ...]:
@@ -100,11 +134,13 @@ class AnySubsetNet(nn.Module):
                 raise ValueError(f"input for modality {m!r} missing; got {sorted(inputs)}")
             expected = self.input_shapes[m]
             if tuple(inputs[m].shape[1:]) != expected:
-                raise ValueError(f"modality {m!r}: expected (B, {', '.join(map(str, expected))}), got {tuple(inputs[m].shape)}")
+                shape = ", ".join(map(str, expected))
+                raise ValueError(f"modality {m!r}: expected (B, {shape}), got {tuple(inputs[m].shape)}")
 
     def _check_mask(self, mask: Tensor, batch: int) -> None:
         if mask.shape != (batch, len(self.modalities)) or mask.dtype != torch.bool:
-            raise ValueError(f"presence mask: expected bool ({batch}, {len(self.modalities)}), got {mask.dtype} {tuple(mask.shape)}")
+            expected = f"bool ({batch}, {len(self.modalities)})"
+            raise ValueError(f"presence mask: expected {expected}, got {mask.dtype} {tuple(mask.shape)}")
 
     def encode(self, inputs: Mapping[str, Tensor], mask: Tensor | None = None) -> dict[str, Tensor]:
         """Normalise and encode each modality: ``{m: (B, *out_shape_m)}``.
@@ -121,8 +157,8 @@ class AnySubsetNet(nn.Module):
         return features
 
     def encode_absent(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
-        """What an absent modality contributes: ``None`` (zeros) or the learned embeddings ``(1, *out_shape)``
-        for feature masking, else the encoding of a zero input."""
+        """What an absent modality contributes: ``None`` (zeros) or the learned ``(1, *out_shape)``
+        embeddings for feature masking, else the encoding of a zero input."""
         if self.masking == "feature":
             if self.absent_embeddings is None:
                 return None
@@ -151,35 +187,22 @@ class AnySubsetNet(nn.Module):
             return self.fuse(features, torch.ones_like(mask))
         return self.fuse(features, mask, self.encode_absent(inputs))
 
-    def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
-        """Encode under ``mask`` (``(B, M)`` bool), fuse and decode."""
-        return self.decoder(self.fused_features(inputs, mask))
-
-    def prepare(self, inputs: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
-        """Mask-independent work for :meth:`predict`: every encoder's output (and absent fills)."""
+    def prepare(self, inputs: Mapping[str, Tensor]) -> Prepared:
+        """Every encoder's output (and absent fills): the mask-independent work."""
         return self.encode(inputs), self.encode_absent(inputs)
 
-    def fused_from(self, prepared: tuple[dict[str, Tensor], dict[str, Tensor] | None], mask: Tensor) -> Tensor:
+    def fused_from(self, prepared: Prepared, mask: Tensor) -> Tensor:
         """Fused features under ``mask`` ``(B, M)`` from :meth:`prepare`'s result."""
         features, absent = prepared
         return self.fuse(features, mask, absent)
-
-    def predict(self, prepared: tuple[dict[str, Tensor], dict[str, Tensor] | None], mask: Tensor) -> NetOutput:
-        """Output under ``mask`` ``(B, M)`` from :meth:`prepare`'s result (same as ``forward``)."""
-        return self.decoder(self.fused_from(prepared, mask))
 
     def modality_feature_shapes(self) -> dict[str, tuple[int, ...]]:
         """Per-sample shape of each modality's own features (:meth:`modality_features`)."""
         return dict(self.out_shapes)
 
-    def modality_features(self, prepared: tuple[dict[str, Tensor], dict[str, Tensor] | None]) -> dict[str, Tensor]:
-        """Each modality's own encoder output ``{m: (B, *out_shape_m)}`` (what a unimodal head reads)."""
+    def modality_features(self, prepared: Prepared) -> dict[str, Tensor]:
+        """Each modality's own encoder output ``{m: (B, *out_shape_m)}``."""
         return dict(prepared[0])
-
-    def fit_input_statistics(self, inputs: Mapping[str, Tensor], present: Tensor) -> None:
-        """Set each modality's normalisation from training samples where it is present."""
-        for j, m in enumerate(self.modalities):
-            self.norms[m].fit(inputs[m][present[:, j]])  # type: ignore[operator]
 
 
 def _expand(column: Tensor, like: Tensor) -> Tensor:
@@ -189,52 +212,57 @@ def _expand(column: Tensor, like: Tensor) -> Tensor:
 def _fused_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
     spatial = {s[1:] for s in shapes}
     if len(spatial) != 1:
-        raise ValueError(f"encoder outputs cannot be concatenated: shapes {list(shapes)} differ beyond the channel axis")
+        raise ValueError(
+            f"encoder outputs cannot be concatenated: shapes {list(shapes)} differ beyond the channel axis"
+        )
     return (sum(s[0] for s in shapes), *spatial.pop())
 
 
-def _encoder_spec(model: Mapping[str, Any], modality: str) -> dict[str, Any]:
-    specs = model.get("encoders", {}) or {}
+def _encoder_spec(model: ModelConfig, modality: str) -> dict[str, Any]:
+    specs = model.encoders or {}
     return dict(specs.get(modality, specs.get("default", {"name": "auto"})))
 
 
-def build_network(spec: NetworkSpec) -> Any:
+def build_network(spec: NetworkSpec) -> SubsetNetwork:
     """Build the deployment network from a :class:`NetworkSpec`.
 
-    ``spec.model`` follows :class:`mmanet.config.ModelConfig`: ``architecture`` (``concat``: the
-    any-subset classifier; ``esanet``: the dense segmentation network), ``encoders`` mapping a
-    modality (or ``default``) to ``{"name": ..., **options}``, ``decoder`` likewise,
-    ``embed_dim``, ``masking``.
+    ``spec.model`` (:class:`mmanet.config.ModelConfig`): ``architecture`` (``concat`` or
+    ``auto``: the any-subset classifier; ``esanet``: the dense segmentation network),
+    ``encoders`` mapping a modality (or ``default``) to ``{"name": ..., **options}``, ``decoder``
+    likewise, ``embed_dim``, ``masking``, ``absent``.
     """
-    architecture = spec.model.get("architecture", "concat")
-    if architecture == "esanet":
+    model = spec.model
+    if model.architecture == "esanet":
         return build_segmentation_network(spec)
-    if architecture != "concat":
-        raise ValueError(f"unknown architecture {architecture!r}; available: ['concat', 'esanet']")
-    dim = int(spec.model.get("embed_dim", 64))
-    encoders = {m: build_encoder(_encoder_spec(spec.model, m), spec.input_shapes[m], dim) for m in spec.modalities}
+    encoders = {
+        m: build_encoder(_encoder_spec(model, m), spec.input_shapes[m], model.embed_dim) for m in spec.modalities
+    }
     fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
-    decoder = build_decoder(spec.model.get("decoder", {"name": "mlp"}), fused, spec.num_classes)
-    masking, absent = spec.model.get("masking", "feature"), spec.model.get("absent", "zero")
-    return AnySubsetNet(modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=masking, absent=absent)
+    decoder = build_decoder(model.decoder, fused, spec.num_classes)
+    return AnySubsetNet(
+        modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=model.masking, absent=model.absent
+    )
 
 
-def build_regularization_decoder(spec: NetworkSpec, net: Any) -> nn.Module:
+def build_regularization_decoder(spec: NetworkSpec, net: SubsetNetwork) -> nn.Module:
     """A second decoder on the same fused features: the regularization network ``R`` (MAR)."""
     if isinstance(net, SegmentationNet):
         return _seg_decoder(spec, net.skip_channels)
-    return build_decoder(spec.model.get("decoder", {"name": "mlp"}), net.fused_shape, spec.num_classes)
+    assert isinstance(net, AnySubsetNet)
+    return build_decoder(spec.model.decoder, net.fused_shape, spec.num_classes)
 
 
 def _seg_decoder(spec: NetworkSpec, skip_channels: tuple[int, int, int]) -> SegDecoder:
-    options = dict(spec.model.get("decoder") or {})
+    options = dict(spec.model.decoder)
     if options.pop("name", "esanet") != "esanet":
-        raise ValueError(f"architecture esanet needs decoder name 'esanet', got {spec.model.get('decoder')}")
+        raise ValueError(f"architecture esanet needs decoder name 'esanet', got {spec.model.decoder}")
     unknown = sorted(set(options) - {"channels", "blocks"})
     if unknown:
         raise ValueError(f"esanet decoder: unknown options {unknown}; valid: ['blocks', 'channels']")
-    context = int(spec.model.get("context_channels", 512))
-    return SegDecoder(context, skip_channels, spec.num_classes, tuple(options.get("channels", (512, 256, 128))), int(options.get("blocks", 1)))
+    channels = tuple(options.get("channels", (512, 256, 128)))
+    return SegDecoder(
+        spec.model.context_channels, skip_channels, spec.num_classes, channels, int(options.get("blocks", 1))
+    )
 
 
 def build_segmentation_network(spec: NetworkSpec) -> SegmentationNet:
@@ -247,5 +275,10 @@ def build_segmentation_network(spec: NetworkSpec) -> SegmentationNet:
         encoders[m] = build_stage_encoder(entry, spec.input_shapes[m][0])
     widths = encoders[spec.modalities[0]].channels
     decoder = _seg_decoder(spec, (widths[3], widths[2], widths[1]))
-    context = int(spec.model.get("context_channels", 512))
-    return SegmentationNet(modalities=spec.modalities, encoders=encoders, decoder=decoder, context_channels=context, absent=spec.model.get("absent", "zero"))
+    return SegmentationNet(
+        modalities=spec.modalities,
+        encoders=encoders,
+        decoder=decoder,
+        context_channels=spec.model.context_channels,
+        absent=spec.model.absent,
+    )

@@ -84,11 +84,16 @@ def resnet(*, in_channels: int, depth: int = 34) -> StageEncoder:
         widths = [64, 128, 256, 512]
         outs = [w * Bottleneck.expansion for w in widths]
         ins = [64, *outs[:-1]]
-        layers = [_bottleneck_layer(i, w, b, 1 if k == 0 else 2) for k, (i, w, b) in enumerate(zip(ins, widths, blocks, strict=True))]
+        layers = [
+            _bottleneck_layer(i, w, b, 1 if k == 0 else 2)
+            for k, (i, w, b) in enumerate(zip(ins, widths, blocks, strict=True))
+        ]
     else:
         outs = [64, 128, 256, 512]
         ins = [64, *outs[:-1]]
-        layers = [resnet_layer(i, o, b, 1 if k == 0 else 2) for k, (i, o, b) in enumerate(zip(ins, outs, blocks, strict=True))]
+        layers = [
+            resnet_layer(i, o, b, 1 if k == 0 else 2) for k, (i, o, b) in enumerate(zip(ins, outs, blocks, strict=True))
+        ]
     layers[0] = nn.Sequential(nn.MaxPool2d(3, 2, 1), layers[0])
     return StageEncoder([_stem(in_channels), *layers], [64, *outs], in_channels)
 
@@ -100,7 +105,9 @@ def tiny(*, in_channels: int, width: int = 8) -> StageEncoder:
     stages: list[nn.Module] = []
     previous = in_channels
     for c in channels:
-        stages.append(nn.Sequential(nn.Conv2d(previous, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)))
+        stages.append(
+            nn.Sequential(nn.Conv2d(previous, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        )
         previous = c
     return StageEncoder(stages, channels, in_channels)
 

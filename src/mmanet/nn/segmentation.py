@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmanet.modality import check_modalities
+from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import NetOutput
 from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation
 from mmanet.nn.resnet import StageEncoder
@@ -50,14 +51,20 @@ class LearnedUpsample(nn.Module):
         self.factor = factor
         self.conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
         with torch.no_grad():
-            self.conv.weight.copy_(torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]).div(16).expand_as(self.conv.weight))
+            self.conv.weight.copy_(
+                torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]).div(16).expand_as(self.conv.weight)
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(F.interpolate(x, scale_factor=float(self.factor), mode="nearest"))
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
 
 
 class PyramidPooling(nn.Module):
@@ -66,7 +73,9 @@ class PyramidPooling(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, bins: Sequence[int] = (1, 2, 3, 6)) -> None:
         super().__init__()
         branch = max(1, in_channels // len(bins))
-        self.branches = nn.ModuleList(nn.Sequential(nn.AdaptiveAvgPool2d(b), _conv_bn_relu(in_channels, branch, 1)) for b in bins)
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.AdaptiveAvgPool2d(b), _conv_bn_relu(in_channels, branch, 1)) for b in bins
+        )
         self.fuse = _conv_bn_relu(in_channels + branch * len(bins), out_channels, 3)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -96,11 +105,18 @@ class SegDecoder(nn.Module):
     """
 
     def __init__(
-        self, context_channels: int, skip_channels: Sequence[int], num_classes: int, channels: Sequence[int] = (512, 256, 128), blocks: int = 1
+        self,
+        context_channels: int,
+        skip_channels: Sequence[int],
+        num_classes: int,
+        channels: Sequence[int] = (512, 256, 128),
+        blocks: int = 1,
     ) -> None:
         super().__init__()
         ins = [context_channels, *channels[:-1]]
-        self.modules_ = nn.ModuleList(_DecoderModule(i, o, num_classes, blocks) for i, o in zip(ins, channels, strict=True))
+        self.modules_ = nn.ModuleList(
+            _DecoderModule(i, o, num_classes, blocks) for i, o in zip(ins, channels, strict=True)
+        )
         self.skips = nn.ModuleList(_conv_bn_relu(s, o, 1) for s, o in zip(skip_channels, channels, strict=True))
         self.classifier = nn.Conv2d(channels[-1], num_classes, 3, padding=1)
         self.up = nn.Sequential(LearnedUpsample(num_classes), LearnedUpsample(num_classes))
@@ -118,8 +134,8 @@ class SegDecoder(nn.Module):
         return NetOutput(logits, (features.context, features.skips[0], features.skips[1]), tuple(sides))
 
 
-class SegmentationNet(nn.Module):
-    """Deployment network for dense prediction; same interface as :class:`mmanet.nn.AnySubsetNet`."""
+class SegmentationNet(SubsetNetwork):
+    """Deployment network for dense prediction (the :class:`~mmanet.nn.base.SubsetNetwork` contract)."""
 
     def __init__(
         self,
@@ -142,7 +158,9 @@ class SegmentationNet(nn.Module):
         self.input_shapes = {m: (encoders[m].in_channels, 0, 0) for m in self.modalities}
         self.norms = nn.ModuleDict({m: InputNorm((encoders[m].in_channels, 1, 1)) for m in self.modalities})
         self.encoders = nn.ModuleDict({m: encoders[m] for m in self.modalities})
-        self.se = nn.ModuleList(nn.ModuleDict({m: SqueezeExcitation(w, reduction) for m in self.modalities}) for w in widths)
+        self.se = nn.ModuleList(
+            nn.ModuleDict({m: SqueezeExcitation(w, reduction) for m in self.modalities}) for w in widths
+        )
         self.context = PyramidPooling(widths[-1], context_channels)
         self.decoder = decoder
         self.skip_channels = (widths[3], widths[2], widths[1])
@@ -150,18 +168,25 @@ class SegmentationNet(nn.Module):
             raise ValueError(f"absent must be 'zero' or 'learned', got {absent!r}")
         self.absent_embeddings: nn.ModuleList | None = None
         if absent == "learned":  # one (C,) vector per stage and modality, broadcast over space; starts at zero
-            self.absent_embeddings = nn.ModuleList(nn.ParameterDict({m: nn.Parameter(torch.zeros(w, 1, 1)) for m in self.modalities}) for w in widths)
+            self.absent_embeddings = nn.ModuleList(
+                nn.ParameterDict({m: nn.Parameter(torch.zeros(w, 1, 1)) for m in self.modalities}) for w in widths
+            )
 
     def _check(self, inputs: Mapping[str, Tensor], mask: Tensor | None) -> None:
         for m in self.modalities:
             x = inputs.get(m)
             if x is None or x.ndim != 4 or x.shape[1] != self.encoders[m].in_channels:  # type: ignore[union-attr]
                 got = None if x is None else tuple(x.shape)
-                raise ValueError(f"modality {m!r}: expected (B, {self.encoders[m].in_channels}, H, W), got {got}")  # type: ignore[union-attr]
+                channels = self.encoders[m].in_channels  # type: ignore[union-attr]
+                raise ValueError(f"modality {m!r}: expected (B, {channels}, H, W), got {got}")
             if x.shape[-1] % 32 or x.shape[-2] % 32:
                 raise ValueError(f"modality {m!r}: height and width must be multiples of 32, got {tuple(x.shape[-2:])}")
-        if mask is not None and (mask.dtype != torch.bool or mask.shape != (next(iter(inputs.values())).shape[0], len(self.modalities))):
-            raise ValueError(f"presence mask: expected bool (B, {len(self.modalities)}), got {mask.dtype} {tuple(mask.shape)}")
+        if mask is not None and (
+            mask.dtype != torch.bool or mask.shape != (next(iter(inputs.values())).shape[0], len(self.modalities))
+        ):
+            raise ValueError(
+                f"presence mask: expected bool (B, {len(self.modalities)}), got {mask.dtype} {tuple(mask.shape)}"
+            )
 
     def prepare(self, inputs: Mapping[str, Tensor]) -> dict[str, list[Tensor]]:
         """Stage outputs of every non-primary stream (they do not depend on the mask) plus the primary stem input."""
@@ -179,7 +204,9 @@ class SegmentationNet(nn.Module):
 
     def _fuse_stage(self, k: int, parts: list[Tensor], mask: Tensor) -> Tensor:
         se = cast(nn.ModuleDict, self.se[k])
-        weighted = [se[m](self._masked(k, j, p, mask)) for j, (m, p) in enumerate(zip(self.modalities, parts, strict=True))]
+        weighted = [
+            se[m](self._masked(k, j, p, mask)) for j, (m, p) in enumerate(zip(self.modalities, parts, strict=True))
+        ]
         return torch.stack(weighted).sum(0)
 
     def _fused_maps(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> list[Tensor]:
@@ -209,7 +236,9 @@ class SegmentationNet(nn.Module):
         """Each modality's own last-stage map ``{m: (B, C, H/32, W/32)}``: the other streams' stage 5,
         and for the primary stream its stage 5 under the primary-only mask (one extra primary pass)."""
         batch = prepared[self.modalities[0]][0].shape[0]
-        only_primary = torch.zeros(batch, len(self.modalities), dtype=torch.bool, device=prepared[self.modalities[0]][0].device)
+        only_primary = torch.zeros(
+            batch, len(self.modalities), dtype=torch.bool, device=prepared[self.modalities[0]][0].device
+        )
         only_primary[:, 0] = True
         out = {self.modalities[0]: self._fused_maps(prepared, only_primary)[4]}
         return out | {m: prepared[m][4] for m in self.modalities[1:]}
@@ -218,15 +247,3 @@ class SegmentationNet(nn.Module):
         """Encode and fuse under ``mask`` ``(B, M)``: the shared features every decoder reads."""
         self._check(inputs, mask)
         return self._fused(self.prepare(inputs), mask)
-
-    def predict(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> NetOutput:
-        """Output under ``mask`` from :meth:`prepare`'s result."""
-        return self.decoder(self._fused(prepared, mask))
-
-    def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
-        return self.decoder(self.fused_features(inputs, mask))
-
-    def fit_input_statistics(self, inputs: Mapping[str, Tensor], present: Tensor) -> None:
-        """Set per-channel input normalisation from training samples where each modality is present."""
-        for j, m in enumerate(self.modalities):
-            self.norms[m].fit(inputs[m][present[:, j]])  # type: ignore[operator]

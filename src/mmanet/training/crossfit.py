@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from mmanet.data import Batch, ReindexedSubset
 from mmanet.losses import prediction_entropy
-from mmanet.nn import AnySubsetNet
+from mmanet.nn import SubsetNetwork
 
 __all__ = ["fold_assignment", "held_out_entropy"]
 
@@ -35,11 +35,15 @@ def fold_assignment(labels: Tensor, folds: int, seed: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def _entropies(net: AnySubsetNet, dataset: Dataset[Batch], data_modalities: tuple[str, ...], temperature: float, batch: int = 256) -> Tensor:
+def _entropies(
+    net: SubsetNetwork, dataset: Dataset[Batch], data_modalities: tuple[str, ...], temperature: float, batch: int = 256
+) -> Tensor:
     """Entropy of ``net`` on every sample of ``dataset`` with every modality the data has."""
     net.eval()
     columns = [data_modalities.index(m) for m in net.modalities]
-    loader = DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=getattr(dataset, "collate_fn", None) or default_collate)
+    loader = DataLoader(
+        dataset, batch_size=batch, shuffle=False, collate_fn=getattr(dataset, "collate_fn", None) or default_collate
+    )
     device = next(net.parameters()).device
     out = []
     for b in loader:
@@ -55,7 +59,7 @@ def held_out_entropy(
     folds: int,
     seed: int,
     temperature: float,
-    fit_teacher: Callable[[int, np.ndarray], AnySubsetNet],
+    fit_teacher: Callable[[int, np.ndarray], SubsetNetwork],
 ) -> Tensor:
     """``(N_train,)`` entropy of each training sample under a teacher that never saw it.
 
@@ -70,5 +74,7 @@ def held_out_entropy(
     for fold in range(folds):
         held_out = np.nonzero(assignment == fold)[0]
         net = fit_teacher(fold, np.nonzero(assignment != fold)[0])
-        table[torch.as_tensor(held_out)] = _entropies(net, ReindexedSubset(train_eval, held_out.tolist()), data_modalities, temperature)
+        table[torch.as_tensor(held_out)] = _entropies(
+            net, ReindexedSubset(train_eval, held_out.tolist()), data_modalities, temperature
+        )
     return table

@@ -11,8 +11,8 @@ from torch.utils.data import Dataset
 
 from mmanet.config import TrainerConfig
 from mmanet.data import Batch, MultimodalDataModule
-from mmanet.evaluation import combination_outputs, data_columns
-from mmanet.metrics import CombinationMetrics, TaskMetrics, task_metrics
+from mmanet.evaluation import data_columns, update_combination_metrics
+from mmanet.metrics import CombinationMetrics, TaskMetrics, TaskSpec
 from mmanet.modality import combination_name
 from mmanet.modelfile import ModelFile
 from mmanet.training.trainer import quiet_lightning
@@ -22,8 +22,7 @@ __all__ = ["EvaluationModule", "evaluate_model_file", "model_task"]
 
 def model_task(model: ModelFile) -> TaskMetrics:
     """The metrics of the task the model was trained for (classification for older files)."""
-    options = dict(model.meta.get("task") or {"name": "classification"})
-    return task_metrics(options.pop("name"), **options)
+    return TaskSpec.from_dict(model.meta.get("task")).metrics()
 
 
 class EvaluationModule(L.LightningModule):
@@ -40,9 +39,7 @@ class EvaluationModule(L.LightningModule):
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         for net, serves, columns in zip(self.nets, self.serves, self.columns, strict=True):
-            outputs = combination_outputs(net, batch["inputs"], batch["present"][:, columns], serves)  # type: ignore[arg-type]
-            for name, out in outputs.items():
-                self.metrics.update(name, out.logits, batch["target"])
+            update_combination_metrics(net, batch, columns, serves, self.metrics)  # type: ignore[arg-type]
 
     def on_test_epoch_end(self) -> None:
         self.results = self.metrics.compute()
@@ -50,7 +47,12 @@ class EvaluationModule(L.LightningModule):
 
 
 def evaluate_model_file(
-    model: ModelFile, dataset: Dataset[Batch], trainer: TrainerConfig, data_modalities: Sequence[str], batch_size: int = 512, num_workers: int = 0
+    model: ModelFile,
+    dataset: Dataset[Batch],
+    trainer: TrainerConfig,
+    data_modalities: Sequence[str],
+    batch_size: int = 512,
+    num_workers: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """``{combination: {metric: value}}`` of ``model`` on every sample of ``dataset`` (each exactly once).
 
@@ -58,7 +60,9 @@ def evaluate_model_file(
     """
     quiet_lightning()
     datasets = {"train": dataset, "val": dataset, "test": dataset}
-    datamodule = MultimodalDataModule(datasets=datasets, batch_size=batch_size, eval_batch_size=batch_size, seed=0, num_workers=num_workers)
+    datamodule = MultimodalDataModule(
+        datasets=datasets, batch_size=batch_size, eval_batch_size=batch_size, seed=0, num_workers=num_workers
+    )
     module = EvaluationModule(model, data_modalities)
     runner = L.Trainer(
         accelerator=trainer.accelerator,

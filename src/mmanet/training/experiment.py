@@ -1,4 +1,5 @@
-"""Run an experiment: for each seed, split the data, train every method, test every combination.
+"""Run an experiment: for each seed, split the data, train the prerequisites (teacher, specialists,
+cross-fitted entropies) as explicit steps, then every method; test every combination; report.
 
 Output layout under ``cfg.out``::
 
@@ -16,17 +17,21 @@ from typing import Any
 
 import numpy as np
 import yaml
-from rich.console import Console
 
 from mmanet.config import ExperimentConfig, to_dict
 from mmanet.data import DataSource, load_dataset
-from mmanet.metrics import task_metrics
+from mmanet.io import atomic_write_text
 from mmanet.modality import all_combinations, combination_name
 from mmanet.provenance import provenance
-from mmanet.reporting import aggregate_method, atomic_write_text, write_reports
-from mmanet.training.fitting import MethodRun, is_global_zero, prepare_seed, train_method
-from mmanet.training.methods import MethodSpec, get_method
-from mmanet.training.progress import Mode, RunProgress
+from mmanet.reporting import aggregate_method, write_reports
+from mmanet.training.build import Prerequisites
+from mmanet.training.display import Display
+from mmanet.training.distributed import is_global_zero
+from mmanet.training.jobs import MethodRun, cross_fit_entropies, train_part
+from mmanet.training.methods import METHODS, MethodSpec, get_method
+from mmanet.training.resume import Mode, RunProgress
+from mmanet.training.seed import SeedData, prepare_seed, record_split
+from mmanet.training.teacher import ModelRef
 
 __all__ = ["build_report", "run_experiment"]
 
@@ -34,7 +39,7 @@ ESS_WARNING = 0.2
 
 
 def order_methods(names: list[str]) -> list[MethodSpec]:
-    """Methods in the order given, except that ``teacher`` and ``specialists`` come before the methods distilling from them."""
+    """Methods in the order given, except that ``teacher`` and ``specialists`` come first (others distil from them)."""
     methods = [get_method(n) for n in names]
     if len({m.name for m in methods}) != len(methods):
         raise ValueError(f"methods listed twice: {names}")
@@ -53,27 +58,37 @@ def _warnings(methods: dict[str, Any], higher_is_better: dict[str, bool]) -> lis
         sign = 1.0 if higher_is_better.get(metric, True) else -1.0
         if sign * np.mean(teacher) <= sign * np.mean(dropout_full):
             t, d = 100 * np.mean(teacher), 100 * np.mean(dropout_full)
-            out.append(f"{name}: the teacher ({metric} {t:.2f}%) is no better than the dropout student ({d:.2f}%) on the full combination: little to distil")
+            out.append(
+                f"{name}: the teacher ({metric} {t:.2f}%) is no better than the dropout student ({d:.2f}%) on "
+                "the full combination: little to distil"
+            )
         ess = [d["ess_share"] for d in diags.values() if d.get("ess_share") is not None]
         if ess and np.mean(ess) < ESS_WARNING:
             out.append(
-                f"{name}: MAD's weights fall on {100 * np.mean(ess):.0f}% of each batch (effective sample share < {ESS_WARNING}): a near-certain teacher"
+                f"{name}: MAD's weights fall on {100 * np.mean(ess):.0f}% of each batch (effective sample "
+                f"share < {ESS_WARNING}): a near-certain teacher"
             )
     return out
 
 
-def build_report(cfg: ExperimentConfig, source: DataSource, runs: dict[str, dict[int, MethodRun]], seconds: dict[str, list[float]]) -> dict[str, Any]:
+def build_report(cfg: ExperimentConfig, source: DataSource, runs: dict[str, dict[int, MethodRun]]) -> dict[str, Any]:
     """The ``report.json`` dictionary (see :mod:`mmanet.reporting`)."""
     names = [combination_name(c) for c in all_combinations(source.modalities)]
-    task = task_metrics(source.task, **source.task_options)
+    task = source.task_spec.metrics()
     methods: dict[str, Any] = {}
     for method, per_seed in runs.items():
-        served = [n for n in names if all(n in r.results for r in per_seed.values())]  # specialists serve the single modalities
+        served = [
+            n for n in names if all(n in r.results for r in per_seed.values())
+        ]  # specialists serve the single modalities
         entry = aggregate_method({s: r.results for s, r in per_seed.items()}, served, task.names, task.higher_is_better)
-        entry["seconds"] = float(np.mean(seconds[method]))
+        entry["seconds"] = float(np.mean([r.seconds for r in per_seed.values()]))
         entry["diagnostics"] = {str(s): r.diagnostics for s, r in per_seed.items()}
         entry["val_per_seed"] = {str(s): r.val_results for s, r in per_seed.items()}
-        weak = {str(s): r.diagnostics["weak_combinations"] for s, r in per_seed.items() if "weak_combinations" in r.diagnostics}
+        weak = {
+            str(s): r.diagnostics["weak_combinations"]
+            for s, r in per_seed.items()
+            if "weak_combinations" in r.diagnostics
+        }
         if weak:
             entry["weak_combinations"] = weak
         methods[method] = entry
@@ -94,14 +109,53 @@ def build_report(cfg: ExperimentConfig, source: DataSource, runs: dict[str, dict
     }
 
 
-def run_experiment(cfg: ExperimentConfig, console: Console | None = None, mode: Mode = "new") -> dict[str, Any]:
+def _needs(methods: list[MethodSpec], cfg: ExperimentConfig) -> tuple[bool, bool, bool]:
+    """Whether this run trains a teacher, the specialists, and cross-fitted entropies."""
+    plus = cfg.plus
+    teacher = any(m.name == "teacher" for m in methods) or (
+        cfg.distill.teacher is None and any(m.needs_teacher(plus) for m in methods)
+    )
+    specialists = any(m.name == "specialists" for m in methods) or (
+        plus.specialists_path is None and any(m.needs_specialists(plus) for m in methods)
+    )
+    cross_fit = cfg.distill.uncertainty == "cross_fit" and any(m.distillation(plus) == "mad" for m in methods)
+    return teacher, specialists, cross_fit
+
+
+def train_prerequisites(
+    data: SeedData, methods: list[MethodSpec], progress: RunProgress | None = None, display: Display | None = None
+) -> tuple[Prerequisites, dict[str, MethodRun]]:
+    """Train what the methods distil from, in order: the teacher, the specialists, cross-fitted
+    entropies. Returns the references and the runs of ``teacher`` / ``specialists``."""
+    cfg = data.cfg
+    display = display or Display()
+    needs_teacher, needs_specialists, cross_fit = _needs(methods, cfg)
+    runs: dict[str, MethodRun] = {}
+    if needs_teacher:
+        display.announce(f"seed {data.seed} · teacher (complete modalities)")
+        runs["teacher"] = train_part(data, METHODS["teacher"], Prerequisites(), progress, display)
+    if needs_specialists:
+        display.announce(f"seed {data.seed} · specialists (one model per modality)")
+        runs["specialists"] = train_part(data, METHODS["specialists"], Prerequisites(), progress, display)
+    teacher = cfg.distill.teacher or (str(runs["teacher"].model_path) if "teacher" in runs else None)
+    specialists = cfg.plus.specialists_path or (str(runs["specialists"].model_path) if "specialists" in runs else None)
+    table = cross_fit_entropies(data, display=display) if cross_fit else None
+    refs = Prerequisites(
+        teacher=ModelRef.of(teacher) if teacher else None,
+        specialists=ModelRef.of(specialists) if specialists else None,
+        entropy_table=table,
+    )
+    return refs, runs
+
+
+def run_experiment(cfg: ExperimentConfig, mode: Mode = "new", display: Display | None = None) -> dict[str, Any]:
     """Train and test every method on every seed, write the reports, return ``report.json``'s dict.
 
     ``mode``: ``new`` refuses an output directory holding an earlier run; ``resume`` reuses its
     finished parts and continues unfinished ones from their last checkpoint; ``overwrite``
-    deletes its parts first.
+    deletes its parts first. ``display`` receives the progress (nothing is printed here).
     """
-    console = console or Console(quiet=not is_global_zero())
+    display = display or Display()
     methods = order_methods(cfg.methods)
     source = load_dataset(cfg.data)
     progress = RunProgress(cfg, mode)
@@ -109,14 +163,15 @@ def run_experiment(cfg: ExperimentConfig, console: Console | None = None, mode: 
     if is_global_zero():
         atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
     runs: dict[str, dict[int, MethodRun]] = {m.name: {} for m in methods}
-    seconds: dict[str, list[float]] = {m.name: [] for m in methods}
     for seed in cfg.seeds:
-        ctx = prepare_seed(cfg, source, seed, console, progress)
+        data = prepare_seed(cfg, source, seed)
+        record_split(data)
+        refs, done = train_prerequisites(data, methods, progress, display)
         for i, method in enumerate(methods, 1):
-            console.print(f"[bold cyan]seed {seed}[/] · [bold]{method.name}[/] ({i}/{len(methods)}): {method.description}")
-            runs[method.name][seed] = run = train_method(ctx, method)
-            seconds[method.name].append(run.seconds)
-    report = build_report(cfg, source, runs, seconds)
+            display.announce(f"seed {seed} · {method.name} ({i}/{len(methods)}): {method.description}")
+            run = done.get(method.name) or train_part(data, method, refs, progress, display)
+            runs[method.name][seed] = run
+    report = build_report(cfg, source, runs)
     if is_global_zero():
         write_reports(report, out)
     return report

@@ -54,7 +54,9 @@ METHODS: dict[str, MethodSpec] = {
     m.name: m
     for m in (
         MethodSpec("teacher", "one model trained on complete modalities", sampling="full"),
-        MethodSpec("customized", "one model per combination, trained on it alone", sampling="full", per_combination=True),
+        MethodSpec(
+            "customized", "one model per combination, trained on it alone", sampling="full", per_combination=True
+        ),
         MethodSpec("dropout", "one unified model with uniform modality dropout"),
         MethodSpec("sp", "dropout + similarity-preserving distillation from the teacher", distill="sp"),
         MethodSpec("kd", "dropout + Hinton logit distillation from the teacher", distill="kd"),
@@ -68,7 +70,13 @@ METHODS: dict[str, MethodSpec] = {
             regularize=True,
             plus=True,
         ),
-        MethodSpec("specialists", "one model per single modality (what mmanet-plus distils from)", sampling="full", per_combination=True, single_only=True),
+        MethodSpec(
+            "specialists",
+            "one model per single modality (what mmanet-plus distils from)",
+            sampling="full",
+            per_combination=True,
+            single_only=True,
+        ),
     )
 }
 

@@ -1,7 +1,8 @@
-"""The MMANet training system: deployment network + frozen teacher (MAD/SP/KD) + regularization network (MAR).
+"""The MMANet training system: deployment network + frozen teacher (MAD/SP/KD) + regularization network (MAR),
+plus the ``mmanet-plus`` components (unimodal heads, single-modality passes, specialist KD).
 
-``L = CE + alpha * L_distill + beta * L_MAR`` (METHOD.md section 4); the distillation and MAR
-terms start at their ``begin_epoch``. Only the deployment network is exported.
+``L = CE + alpha * L_distill + beta * L_MAR (+ plus terms)`` (METHOD.md section 4); the
+distillation and MAR terms start at their ``begin_epoch``. Only the deployment network is exported.
 """
 
 from __future__ import annotations
@@ -9,20 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor
 
-from mmanet.config import DistillConfig, MARConfig, PlusConfig, from_dict
+from mmanet.config import DistillConfig, MARConfig, PlusConfig, to_dict
 from mmanet.data import Batch
+from mmanet.losses import DistillationLoss, build_distillation, effective_sample_share
 from mmanet.metrics import CombinationMetrics
 from mmanet.nn import NetOutput
-from mmanet.training.distillation import Distillation
-from mmanet.training.module import MultimodalClassifier
-from mmanet.training.plus import PlusComponents, concat_fused, split_output
+from mmanet.training.deployment import DeploymentModule
+from mmanet.training.distributed import check_same_on_every_rank
+from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
 from mmanet.training.regularization import ModalityRegularization
-from mmanet.training.teacher import FrozenTeacher, load_specialists, load_teacher
+from mmanet.training.teacher import FrozenTeacher, ModelRef, load_specialists, load_teacher
 
-__all__ = ["MMANetClassifier"]
+__all__ = ["MMANetModule"]
 
 
 class _Detached:
@@ -32,56 +33,93 @@ class _Detached:
         self.module = module
 
 
-class MMANetClassifier(MultimodalClassifier):
-    """A :class:`MultimodalClassifier` with distillation and/or MAR, as its method asks.
+class MMANetModule(DeploymentModule):
+    """A :class:`DeploymentModule` with distillation, MAR and the plus components, as its method asks.
 
     Extra args:
-        distill: :class:`mmanet.config.DistillConfig` as a dict.
-        mar: :class:`mmanet.config.MARConfig` as a dict.
-        teacher: ``{"path": ..., "sha256": ...}`` of the teacher ``model.pt`` (methods that distil).
+        distill: distillation settings (layer, variant, alpha, temperatures, ...).
+        mar: MAR settings (mining window, criterion, beta, ...).
+        plus: the ``mmanet-plus`` components (read only when the method is ``mmanet-plus``).
+        teacher: the teacher model file (methods that distil).
+        specialists: the per-modality specialists' model file (``plus.specialists > 0``).
         entropy_table: ``(num_train,)`` cross-fitted teacher entropies per training sample.
-        plus: :class:`mmanet.config.PlusConfig` as a dict (``mmanet-plus``).
-        specialists: ``{"path": ..., "sha256": ...}`` of the per-modality specialists' model file.
     """
-
-    entropy_table: Tensor | None
 
     def __init__(
         self,
         *,
-        distill: dict[str, Any],
-        mar: dict[str, Any],
-        teacher: dict[str, Any] | None = None,
+        distill: DistillConfig,
+        mar: MARConfig,
+        plus: PlusConfig | None = None,
+        teacher: ModelRef | None = None,
+        specialists: ModelRef | None = None,
         entropy_table: Tensor | None = None,
-        plus: dict[str, Any] | None = None,
-        specialists: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.save_hyperparameters(ignore=["entropy_table"])
-        self.distill_config = from_dict(DistillConfig, distill, prefix="distill")
-        self.mar_config = from_dict(MARConfig, mar, prefix="mar")
-        self.plus_config = from_dict(PlusConfig, plus or {}, prefix="plus")
+        plus = plus or PlusConfig()
+        self.save_hyperparameters({"distill": to_dict(distill), "mar": to_dict(mar), "plus": to_dict(plus)})
+        self.distill_config = distill
+        self.mar_config = mar
+        self.plus_config = plus
         self.register_buffer("entropy_table", entropy_table, persistent=entropy_table is not None)
-        self.distillation: Distillation | None = None
         self._teacher: _Detached | None = None
         self.teacher_info: dict[str, Any] = {}
         self.specialists_info: dict[str, Any] = {}
-        kind = self.method.distillation(self.plus_config)
-        if kind is not None:
-            if not teacher or not teacher.get("path"):
-                raise ValueError(f"method {self.method.name!r} needs a teacher: give distill.teacher or train one first")
-            frozen, info = load_teacher(teacher["path"], self.spec, teacher.get("sha256"))
-            self._teacher = _Detached(frozen)
-            self.teacher_info = info.to_dict()
-            self.distillation = Distillation(kind, self.distill_config, entropy_table)
-        regularize = self.method.regularizes(self.plus_config)
-        reg = ModalityRegularization(self.spec, self.net, self.mar_config, self.task.ignore_index) if regularize else None
+        self.distillation = self._distillation(teacher, entropy_table)
+        regularize = self.method.regularizes(plus)
+        reg = ModalityRegularization(self.spec, self.net, mar, self.task.ignore_index) if regularize else None
         self.regularization = reg
         self.plus = self._plus_components(specialists) if self.method.plus else None
-        begin = self.distill_config.begin_epoch
-        self.distill_begin = self.mar_config.begin_epoch if begin is None else begin
-        self.ess: list[float] = []
+        begin = distill.begin_epoch
+        self.distill_begin = mar.begin_epoch if begin is None else begin
+        self._ess = torch.zeros(2, dtype=torch.float64)  # running (sum, count) of MAD's effective sample share
+
+    def _distillation(self, teacher: ModelRef | None, entropy_table: Tensor | None) -> DistillationLoss | None:
+        """Load the frozen teacher and build the distillation loss, when the method distils."""
+        kind = self.method.distillation(self.plus_config)
+        if kind is None:
+            return None
+        if teacher is None:
+            raise ValueError(f"method {self.method.name!r} needs a teacher: give distill.teacher or train one first")
+        frozen, info = load_teacher(teacher.path, self.spec, teacher.sha256)
+        self._teacher = _Detached(frozen)
+        self.teacher_info = info.to_dict()
+        d = self.distill_config
+        return build_distillation(
+            kind,
+            layer=d.layer,
+            variant=d.variant,
+            dense=self.task.dense,
+            temperature=d.temperature,
+            teacher_temperature=d.teacher_temperature,
+            max_size=d.max_size,
+            chunk=d.chunk,
+            entropy_table=entropy_table,
+        )
+
+    def _plus_components(self, specialists: ModelRef | None) -> PlusComponents:
+        """The ``mmanet-plus`` parts, with the specialists loaded when their KD is on."""
+        cfg = self.plus_config
+        if self.net.masking != "feature":
+            raise ValueError("mmanet-plus reuses encoder outputs across combinations: it needs model.masking=feature")
+        frozen: FrozenSpecialists | None = None
+        if cfg.specialists > 0:
+            if specialists is None:
+                raise ValueError(
+                    "plus.specialists > 0 needs the specialists: give plus.specialists_path or train them first"
+                )
+            frozen, self.specialists_info = load_specialists(specialists.path, self.spec, specialists.sha256)
+        return PlusComponents(
+            self.net.modalities,
+            self.net.modality_feature_shapes(),
+            self.spec.num_classes,
+            cfg,
+            dense=self.task.dense,
+            ignore_index=self.task.ignore_index,
+            temperature=self.distill_config.temperature,
+            specialists=frozen,
+        )
 
     @property
     def teacher(self) -> FrozenTeacher:
@@ -91,29 +129,6 @@ class MMANetClassifier(MultimodalClassifier):
         if next(self._teacher.module.parameters()).device != self.device:
             self._teacher.module.to(self.device)
         return self._teacher.module
-
-    def _plus_components(self, specialists: dict[str, Any] | None) -> PlusComponents:
-        """The ``mmanet-plus`` parts, with the specialists loaded when their KD is on."""
-        cfg = self.plus_config
-        if self.net.masking != "feature":
-            raise ValueError("mmanet-plus reuses encoder outputs across combinations: it needs model.masking=feature")
-        frozen = None
-        if cfg.specialists > 0:
-            if not specialists or not specialists.get("path"):
-                raise ValueError("plus.specialists > 0 needs the per-modality specialists: give plus.specialists_path or train them first")
-            frozen, info = load_specialists(specialists["path"], self.spec, specialists.get("sha256"))
-            self.specialists_info = info
-        shapes = self.net.modality_feature_shapes()
-        return PlusComponents(
-            self.net.modalities,
-            shapes,
-            self.spec.num_classes,
-            cfg,
-            dense=self.task.dense,
-            ignore_index=self.task.ignore_index,
-            temperature=self.distill_config.temperature,
-            specialists=frozen,
-        )
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """Deployment network plus the regularization decoder and unimodal heads (never a teacher)."""
@@ -145,25 +160,30 @@ class MMANetClassifier(MultimodalClassifier):
             out = self.net.decoder(fused)
         terms = {"task": self.task_loss(out, batch["target"]), **extra}
         epoch = self.current_epoch
+        size = int(mask.shape[0])
         if self.distillation is not None and epoch >= self.distill_begin:
             teacher = self.teacher.layers(batch["inputs"], self.present(batch))
             student = {"fused": fused, "features": out.features, "logits": out.logits}
-            raw, diagnostics = self.distillation(student, teacher, batch["index"])
-            terms[self.distillation.kind] = self.distill_config.alpha * raw
-            if "ess_share" in diagnostics:
-                self.ess.append(diagnostics["ess_share"])
-                self.log("train/ess_share", diagnostics["ess_share"], on_step=False, on_epoch=True, batch_size=int(mask.shape[0]))
+            raw, weights = self.distillation(student, teacher, batch["index"])
+            terms[self.distillation.name] = self.distill_config.alpha * raw
+            if weights is not None:
+                ess = effective_sample_share(weights.detach())
+                self._ess = self._ess.to(ess.device) + torch.stack(
+                    [ess.double(), ess.new_ones((), dtype=torch.float64)]
+                )
+                self.log("train/ess_share", ess, on_step=False, on_epoch=True, batch_size=size)
         if self.regularization is not None:
             raw, count = self.regularization(fused, mask, batch["target"], epoch)
             terms["mar"] = self.mar_config.beta * raw
-            self.log("train/weak_share", count / mask.shape[0], on_step=False, on_epoch=True, batch_size=int(mask.shape[0]))
+            self.log("train/weak_share", count / size, on_step=False, on_epoch=True, batch_size=size)
         return terms
 
     # ------------------------------------------------------------------ mining
     def evaluate_batch(self, batch: Batch, metrics: CombinationMetrics) -> dict[str, NetOutput]:
         outputs = super().evaluate_batch(batch, metrics)
-        if self.regularization is not None and metrics is self.val_metrics and self.regularization.mining(self.current_epoch):
-            self.regularization.miner.update({n: o.logits for n, o in outputs.items()}, batch["target"])
+        reg = self.regularization
+        if reg is not None and metrics is self.val_metrics and reg.mining(self.current_epoch):
+            reg.miner.update({n: o.logits for n, o in outputs.items()}, batch["target"])
         return outputs
 
     def on_validation_epoch_end(self) -> None:
@@ -187,25 +207,22 @@ class MMANetClassifier(MultimodalClassifier):
     def _select_weak(self) -> None:
         assert self.regularization is not None
         weak = self.regularization.miner.select(self.current_epoch)
-        if dist.is_available() and dist.is_initialized():
-            gathered: list[Any] = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, weak)
-            if any(g != weak for g in gathered):
-                raise RuntimeError(f"ranks mined different weak combinations: {gathered}")
+        check_same_on_every_rank(self._trainer, weak, "the mined weak combinations")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["mmanet"]["ess"] = self.ess
+        checkpoint["mmanet"]["ess"] = [float(v) for v in self._ess]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        self.ess = list(checkpoint.get("mmanet", {}).get("ess", []))
+        self._ess = torch.tensor(checkpoint.get("mmanet", {}).get("ess", [0.0, 0.0]), dtype=torch.float64)
 
     def diagnostics(self) -> dict[str, Any]:
         """Mined set, mining scores per epoch and MAD's effective sample share, for the report."""
         out: dict[str, Any] = {}
-        if self.ess:
-            out["ess_share"] = float(sum(self.ess) / len(self.ess))
+        total, count = (float(v) for v in self._ess)
+        if count > 0:
+            out["ess_share"] = total / count
         if self.regularization is not None:
             out["weak_combinations"] = self.regularization.miner.weak_combinations_
             out["mining_scores"] = self.regularization.miner.history_

@@ -30,12 +30,16 @@ def lr_factor(cfg: OptimConfig) -> Callable[[int], float]:
     return factor
 
 
-def build_optimizer(cfg: OptimConfig, parameters: Iterable[nn.Parameter]) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+def build_optimizer(
+    cfg: OptimConfig, parameters: Iterable[nn.Parameter]
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """The optimiser named by ``cfg.optimizer`` and a per-epoch ``LambdaLR``."""
     params = [p for p in parameters if p.requires_grad]
     optimizer: torch.optim.Optimizer
     if cfg.optimizer == "sgd":
-        optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        )
     elif cfg.optimizer == "adamw":
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:

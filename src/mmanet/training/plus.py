@@ -94,7 +94,9 @@ def _weighted_kd(student: Tensor, teacher: Tensor, weight: Tensor, temperature: 
     """Hinton KD averaged over samples (dense: over pixels) with ``weight`` ``(B,)``."""
     if student.ndim == 4:
         k = student.shape[1]
-        per = kd_distances(student.permute(0, 2, 3, 1).reshape(-1, k), teacher.permute(0, 2, 3, 1).reshape(-1, k), temperature)
+        per = kd_distances(
+            student.permute(0, 2, 3, 1).reshape(-1, k), teacher.permute(0, 2, 3, 1).reshape(-1, k), temperature
+        )
         per = per.reshape(student.shape[0], -1).mean(1)
     else:
         per = kd_distances(student, teacher, temperature)
@@ -135,8 +137,14 @@ class PlusComponents(nn.Module):
         self.dense = dense
         self.ignore_index = ignore_index
         self.temperature = temperature
-        self.heads = nn.ModuleDict({m: _head(tuple(feature_shapes[m]), num_classes, dense) for m in self.modalities}) if cfg.unimodal_heads > 0 else None
-        self._specialists = [specialists] if specialists is not None else []  # outside the module tree: never trained or saved
+        self.heads = (
+            nn.ModuleDict({m: _head(tuple(feature_shapes[m]), num_classes, dense) for m in self.modalities})
+            if cfg.unimodal_heads > 0
+            else None
+        )
+        self._specialists = (
+            [specialists] if specialists is not None else []
+        )  # outside the module tree: never trained or saved
 
     @property
     def passes(self) -> bool:
@@ -151,10 +159,15 @@ class PlusComponents(nn.Module):
     def head_loss(self, features: Mapping[str, Tensor], target: Tensor, present: Tensor) -> Tensor:
         """Mean over modalities of each unimodal head's cross-entropy (samples holding that modality)."""
         assert self.heads is not None
-        losses = [_weighted_ce(self.heads[m](features[m]), target, present[:, j], self.ignore_index) for j, m in enumerate(self.modalities)]
+        losses = [
+            _weighted_ce(self.heads[m](features[m]), target, present[:, j], self.ignore_index)
+            for j, m in enumerate(self.modalities)
+        ]
         return torch.stack(losses).mean()
 
-    def pass_terms(self, outputs: Sequence[NetOutput], inputs: Mapping[str, Tensor], target: Tensor, present: Tensor) -> dict[str, Tensor]:
+    def pass_terms(
+        self, outputs: Sequence[NetOutput], inputs: Mapping[str, Tensor], target: Tensor, present: Tensor
+    ) -> dict[str, Tensor]:
         """``single`` (CE) and ``specialist`` (KD) terms, already weighted, from the single-modality outputs."""
         terms: dict[str, Tensor] = {}
         if self.cfg.single_passes > 0:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from mmanet.config import MARConfig
 from mmanet.losses import mar_loss, mar_loss_official
 from mmanet.miners import WeakCombinationMiner
-from mmanet.nn import NetworkSpec, SegFeatures, build_regularization_decoder
+from mmanet.nn import NetworkSpec, SegFeatures, SubsetNetwork, build_regularization_decoder
 
 __all__ = ["ModalityRegularization"]
 
@@ -26,13 +26,18 @@ class ModalityRegularization(nn.Module):
     gradient through it (``variant="official"`` runs it on every sample, as the public code).
     """
 
-    def __init__(self, spec: NetworkSpec, net: Any, cfg: MARConfig, ignore_index: int = -100) -> None:
+    def __init__(self, spec: NetworkSpec, net: SubsetNetwork, cfg: MARConfig, ignore_index: int = -100) -> None:
         super().__init__()
         self.cfg = cfg
         self.ignore_index = ignore_index
         self.decoder = build_regularization_decoder(spec, net)
         self.miner = WeakCombinationMiner(
-            net.modalities, spec.num_classes, criterion=cfg.criterion, candidates=cfg.candidates, top_k=cfg.top_k, ignore_index=ignore_index
+            net.modalities,
+            spec.num_classes,
+            criterion=cfg.criterion,
+            candidates=cfg.candidates,
+            top_k=cfg.top_k,
+            ignore_index=ignore_index,
         )
         self._needs_pairs = _has_batchnorm(self.decoder)
 

@@ -18,9 +18,10 @@ from torch import Tensor, nn
 
 from mmanet.modality import combination_name, full_combination
 from mmanet.modelfile import ModelFileError, load_model_file
-from mmanet.nn import AnySubsetNet, NetworkSpec
+from mmanet.nn import NetworkSpec, SubsetNetwork
+from mmanet.training.plus import FrozenSpecialists
 
-__all__ = ["FrozenTeacher", "TeacherInfo", "file_sha256", "load_specialists", "load_teacher"]
+__all__ = ["FrozenTeacher", "ModelRef", "TeacherInfo", "file_sha256", "load_specialists", "load_teacher"]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -30,6 +31,19 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRef:
+    """A model file another training step distils from, with the hash it had when referenced."""
+
+    path: str
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str | Path) -> ModelRef:
+        """Reference ``path`` with its current SHA-256."""
+        return cls(str(path), file_sha256(path))
 
 
 @dataclasses.dataclass
@@ -48,9 +62,9 @@ class TeacherInfo:
 
 
 class FrozenTeacher(nn.Module):
-    """Wraps a trained :class:`AnySubsetNet`; always eval, never trainable."""
+    """Wraps a trained :class:`SubsetNetwork`; always eval, never trainable."""
 
-    def __init__(self, net: AnySubsetNet) -> None:
+    def __init__(self, net: SubsetNetwork) -> None:
         super().__init__()
         self.net = net
         for parameter in self.net.parameters():
@@ -71,15 +85,23 @@ class FrozenTeacher(nn.Module):
 
 def _check_matches(teacher: NetworkSpec, student: NetworkSpec, path: str) -> None:
     if teacher.modalities != student.modalities:
-        raise ModelFileError(f"teacher {path}: modalities {list(teacher.modalities)} differ from the student's {list(student.modalities)}")
+        raise ModelFileError(
+            f"teacher {path}: modalities {list(teacher.modalities)} differ from the student's "
+            f"{list(student.modalities)}"
+        )
     for m in student.modalities:
         if teacher.input_shapes[m] != student.input_shapes[m]:
-            raise ModelFileError(f"teacher {path}: modality {m!r} has input shape {teacher.input_shapes[m]}, the student {student.input_shapes[m]}")
+            raise ModelFileError(
+                f"teacher {path}: modality {m!r} has input shape {teacher.input_shapes[m]}, the student "
+                f"{student.input_shapes[m]}"
+            )
     if teacher.num_classes != student.num_classes:
         raise ModelFileError(f"teacher {path}: {teacher.num_classes} classes, the student has {student.num_classes}")
 
 
-def load_teacher(path: str | Path, student: NetworkSpec, expected_sha256: str | None = None) -> tuple[FrozenTeacher, TeacherInfo]:
+def load_teacher(
+    path: str | Path, student: NetworkSpec, expected_sha256: str | None = None
+) -> tuple[FrozenTeacher, TeacherInfo]:
     """Load a teacher ``model.pt`` and check it fits the student (modalities, shapes, classes).
 
     Raises:
@@ -88,7 +110,9 @@ def load_teacher(path: str | Path, student: NetworkSpec, expected_sha256: str | 
     """
     sha = file_sha256(path)
     if expected_sha256 is not None and sha != expected_sha256:
-        raise ModelFileError(f"teacher {path}: SHA-256 {sha[:12]}... differs from the recorded {expected_sha256[:12]}...")
+        raise ModelFileError(
+            f"teacher {path}: SHA-256 {sha[:12]}... differs from the recorded {expected_sha256[:12]}..."
+        )
     model = load_model_file(path)
     if len(model.entries) != 1:
         raise ModelFileError(f"teacher {path}: expected one network, found {len(model.entries)} (a customized model?)")
@@ -98,11 +122,15 @@ def load_teacher(path: str | Path, student: NetworkSpec, expected_sha256: str | 
         raise ModelFileError(f"teacher {path}: does not serve the complete combination {full}")
     _check_matches(entry.spec, student, str(path))
     meta = model.meta
-    info = TeacherInfo(str(path), sha, str(meta.get("method")), dict(meta.get("config", {})), dict(meta.get("results", {})))
+    info = TeacherInfo(
+        str(path), sha, str(meta.get("method")), dict(meta.get("config", {})), dict(meta.get("results", {}))
+    )
     return FrozenTeacher(entry.net), info
 
 
-def load_specialists(path: str | Path, student: NetworkSpec, expected_sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
+def load_specialists(
+    path: str | Path, student: NetworkSpec, expected_sha256: str | None = None
+) -> tuple[FrozenSpecialists, dict[str, Any]]:
     """Load per-modality specialists (a model file with one network serving each single modality).
 
     Returns the frozen specialists and ``{"path", "sha256"}``.
@@ -111,11 +139,11 @@ def load_specialists(path: str | Path, student: NetworkSpec, expected_sha256: st
         ModelFileError: unreadable file, a modality without a specialist, or shapes/classes that
             differ from the student's.
     """
-    from mmanet.training.plus import FrozenSpecialists
-
     sha = file_sha256(path)
     if expected_sha256 is not None and sha != expected_sha256:
-        raise ModelFileError(f"specialists {path}: SHA-256 {sha[:12]}... differs from the recorded {expected_sha256[:12]}...")
+        raise ModelFileError(
+            f"specialists {path}: SHA-256 {sha[:12]}... differs from the recorded {expected_sha256[:12]}..."
+        )
     model = load_model_file(path)
     nets: dict[str, nn.Module] = {}
     for entry in model.entries:
@@ -128,7 +156,8 @@ def load_specialists(path: str | Path, student: NetworkSpec, expected_sha256: st
         spec = next(e.spec for e in model.entries if e.net is nets[m])
         if spec.input_shapes[m] != student.input_shapes[m] or spec.num_classes != student.num_classes:
             raise ModelFileError(
-                f"specialists {path}: modality {m!r} network has shape {spec.input_shapes[m]} and {spec.num_classes} classes, "
+                f"specialists {path}: modality {m!r} network has shape {spec.input_shapes[m]} and "
+                f"{spec.num_classes} classes, "
                 f"the student {student.input_shapes[m]} and {student.num_classes}"
             )
     return FrozenSpecialists({m: nets[m] for m in student.modalities}), {"path": str(path), "sha256": sha}

@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressB
 from lightning.pytorch.loggers import CSVLogger
 
 from mmanet.config import TrainerConfig
-from mmanet.training.progress import AtomicCheckpointIO
+from mmanet.training.resume import AtomicCheckpointIO
 
 __all__ = ["build_trainer", "quiet_lightning"]
 
@@ -28,11 +28,20 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
-def build_trainer(cfg: TrainerConfig, *, root: Path, epochs: int, extra_callbacks: list[Callback] | None = None) -> L.Trainer:
+def build_trainer(
+    cfg: TrainerConfig, *, root: Path, epochs: int, extra_callbacks: list[Callback] | None = None
+) -> L.Trainer:
     """A trainer that keeps the checkpoint with the best ``val/select`` and logs CSV under ``root``."""
     quiet_lightning()
     callbacks: list[Callback] = [
-        ModelCheckpoint(dirpath=root / "checkpoints", filename="best", monitor="val/select", mode="max", save_top_k=1, save_last=True),
+        ModelCheckpoint(
+            dirpath=root / "checkpoints",
+            filename="best",
+            monitor="val/select",
+            mode="max",
+            save_top_k=1,
+            save_last=True,
+        ),
     ]
     if cfg.progress:
         callbacks.append(TQDMProgressBar(leave=False))

@@ -1,4 +1,8 @@
-"""Miniature CASIA-SURF and CeFA trees in the exact on-disk layouts, made by the tests."""
+"""Miniature dataset trees in the exact on-disk layouts of CASIA-SURF, CeFA, NYUv2 and Cityscapes.
+
+Generated images (blobs plus noise), for the tests, the throughput benchmarks and anyone who
+wants to try a loader before the real data arrives.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,9 @@ def make_casia_surf(root: Path, per_split: dict[str, int] | None = None, ext: st
         lines = []
         for i in range(count):
             label = i % 2
-            rel = {m: f"{folder[split]}/{'real' if label else 'fake'}/{i:04d}/{m}.{ext}" for m in ("color", "depth", "ir")}
+            rel = {
+                m: f"{folder[split]}/{'real' if label else 'fake'}/{i:04d}/{m}.{ext}" for m in ("color", "depth", "ir")
+            }
             for k, (m, r) in enumerate(rel.items()):
                 write_image(root / r, 200 if label else 60, seed=i * 3 + k, mode="L" if m != "color" else "RGB")
             lines.append(f"{rel['color']} {rel['depth']} {rel['ir']} {label}")
@@ -70,7 +76,12 @@ def make_nyuv2(root: Path, train: int = 10, test: int = 4, size: tuple[int, int]
             rgb = np.stack([label * 6, 255 - label * 6, rng.integers(0, 255, size)], -1).astype(np.uint8)
             depth = (1000 + 50 * label).astype(np.uint16)
             depth[:3, :3] = 0
-            for folder, array in (("rgb", rgb), ("depth", depth), ("depth_raw", depth), ("labels_40", label.astype(np.uint8))):
+            for folder, array in (
+                ("rgb", rgb),
+                ("depth", depth),
+                ("depth_raw", depth),
+                ("labels_40", label.astype(np.uint8)),
+            ):
                 _write_png(root / split / folder / f"{name}.png", array)
         (root / f"{split}.txt").write_text("\n".join(names) + "\n")
     return root

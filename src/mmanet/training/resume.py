@@ -1,4 +1,4 @@
-"""Crash safety: atomic checkpoints, and which parts of a multi-method, multi-seed run are done.
+"""Crash safety: atomic checkpoints, random states, and which parts of a multi-method, multi-seed run are done.
 
 A *part* is one method for one seed (``seed_<s>/<method>/``). When it finishes, its results go to
 ``result.json`` (atomically); a rerun with ``--resume`` reuses finished parts and continues an
@@ -10,19 +10,21 @@ names the keys that differ.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import random
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from mmanet.config import ConfigError, ExperimentConfig, to_dict
-from mmanet.reporting import atomic_write_bytes, atomic_write_text
+from mmanet.io import atomic_save_torch, atomic_write_text
+from mmanet.training.distributed import is_global_zero
 
-__all__ = ["AtomicCheckpointIO", "Mode", "RunProgress", "config_fingerprint"]
+__all__ = ["AtomicCheckpointIO", "Mode", "RunProgress", "config_fingerprint", "rng_state", "set_rng_state"]
 
 Mode = Literal["new", "resume", "overwrite"]
 _IGNORED = ("name", "out", "seeds", "methods", "trainer")
@@ -37,18 +39,32 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        atomic_write_bytes(path, buffer.getvalue())
+        atomic_save_torch(path, checkpoint)
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
 
 
-def _rank_zero() -> bool:
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) random states, as plain values and tensors."""
+    kind, keys, position, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+    return {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
 
-    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`rng_state`."""
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _relevant(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -75,11 +91,14 @@ class RunProgress:
         self.mode = mode
         self.out = Path(cfg.out)
         self.fingerprint = config_fingerprint(cfg)
-        if not _rank_zero():
+        if not is_global_zero():
             return  # other DDP ranks start once rank 0 has begun: it alone checks and cleans
         previous = sorted(self.out.glob(f"seed_*/*/{PART}"))
         if previous and mode == "new":
-            raise ConfigError(f"{self.out} holds an earlier run ({len(previous)} parts): pass --resume to continue it or --overwrite to start over")
+            raise ConfigError(
+                f"{self.out} holds an earlier run ({len(previous)} parts): pass --resume to continue it or "
+                "--overwrite to start over"
+            )
         if mode == "overwrite":
             for path in sorted(self.out.glob("seed_*")):
                 shutil.rmtree(path)
@@ -91,7 +110,9 @@ class RunProgress:
         recorded = json.loads(marker.read_text())
         if recorded["fingerprint"] != self.fingerprint:
             keys = _differences(recorded.get("config", {}), _relevant(self.cfg))
-            raise ConfigError(f"{part} was trained with another configuration (differs in {keys[:5]}): pass --overwrite to start over")
+            raise ConfigError(
+                f"{part} was trained with another configuration (differs in {keys[:5]}): pass --overwrite to start over"
+            )
         return recorded
 
     def finished(self, part: Path) -> dict[str, Any] | None:
@@ -103,7 +124,9 @@ class RunProgress:
     def begin(self, part: Path) -> None:
         """Mark ``part`` as started with this configuration."""
         if self._check(part) is None:
-            atomic_write_text(part / PART, json.dumps({"fingerprint": self.fingerprint, "config": _relevant(self.cfg)}, default=str))
+            atomic_write_text(
+                part / PART, json.dumps({"fingerprint": self.fingerprint, "config": _relevant(self.cfg)}, default=str)
+            )
 
     def finish(self, part: Path, result: dict[str, Any]) -> None:
         """Record ``part`` as finished with ``result``."""

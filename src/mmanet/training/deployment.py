@@ -1,117 +1,108 @@
-"""The Lightning module that trains the deployment network and evaluates every combination.
+"""The Lightning module that trains one deployment network and evaluates every combination.
 
 Training returns named loss terms (``loss`` = their weighted sum, ``task``, and, for the
-MMANet methods, ``mad`` / ``mar``); validation and test evaluate every combination with a
+MMANet methods, ``mad`` / ``mar`` / ...); validation and test evaluate every combination with a
 fixed mask, reusing each encoder's features.
 """
 
 from __future__ import annotations
 
-import random
+from collections.abc import Sequence
 from typing import Any, cast
 
 import lightning as L
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmanet.config import OptimConfig, from_dict
-from mmanet.data import Batch
-from mmanet.evaluation import combination_outputs, data_columns
+from mmanet.config import OptimConfig, to_dict
+from mmanet.data import Batch, check_batch
+from mmanet.evaluation import data_columns, update_combination_metrics
 from mmanet.losses import segmentation_loss
-from mmanet.metrics import CombinationMetrics, task_metrics
+from mmanet.metrics import CombinationMetrics, TaskSpec
 from mmanet.modality import Combination, all_combinations, combination_name, full_combination, parse_combination
-from mmanet.nn import AnySubsetNet, InputNorm, NetOutput, NetworkSpec, build_network
-from mmanet.training.methods import get_method
+from mmanet.nn import InputNorm, NetOutput, NetworkSpec, SubsetNetwork, build_network
+from mmanet.training.methods import MethodSpec
 from mmanet.training.optim import build_optimizer
-from mmanet.training.sampling import ModalityDropout
+from mmanet.training.resume import rng_state, set_rng_state
+from mmanet.training.sampling import ModalityDropout, Policy
 
-__all__ = ["MultimodalClassifier", "NonFiniteLossError", "rng_state", "set_rng_state"]
+__all__ = ["DeploymentModule", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(RuntimeError):
     """A training loss term became NaN or infinite."""
 
 
-def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch (CPU and CUDA) random states, as plain values and tensors."""
-    kind, keys, position, has_gauss, gauss = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
-    return {
-        "python": random.getstate(),
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of :func:`rng_state`."""
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    kind, keys, *rest = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class MultimodalClassifier(L.LightningModule):
-    """Trains ``net`` by one method; hyper-parameters are plain values (safe ``weights_only`` loads).
+class DeploymentModule(L.LightningModule):
+    """Trains the deployment network of ``spec`` by one method's sampling policy and plain cross-entropy.
 
     Args:
-        network: :meth:`NetworkSpec.to_dict` of the deployment network.
+        spec: the deployment network.
         data_modalities: modality order of the data's presence mask (may include modalities the
             network does not use: a customized model sees a subset).
-        optim: :class:`mmanet.config.OptimConfig` as a dict.
-        method: a name from :data:`mmanet.training.METHODS`.
+        optim: optimiser, schedule and training-time regularisers.
+        method: what is trained (``teacher``: complete modalities; otherwise modality dropout).
         seed: keys the modality-dropout draws.
         num_train: number of training samples (dropout draws are made per sample index).
+        task: the task and its options (metrics, ignore label).
         eval_combinations: combinations evaluated on validation and test (default: all of the
             network's; a customized model evaluates only its own).
         select_combinations: names whose mean validation selection score (the task's selection
-            metric, e.g. accuracy, or ``1 - ACER``) selects the checkpoint (default: ``eval_combinations``).
-        task: ``{"name": "classification" | "anti_spoofing" | "segmentation", **options}``.
+            metric, e.g. accuracy, or ``1 - ACER``) selects the checkpoint (default:
+            ``eval_combinations``; the teacher selects on the full combination).
         class_weights: per-class weights of the segmentation cross-entropy (e.g. median frequency).
-        sampling: modality-dropout policy, ``uniform`` or ``size_uniform`` (see :class:`ModalityDropout`).
+        sampling: modality-dropout policy, ``uniform`` or ``size_uniform`` (:class:`ModalityDropout`).
     """
 
     def __init__(
         self,
         *,
-        network: dict[str, Any],
-        data_modalities: list[str],
-        optim: dict[str, Any],
-        method: str,
+        spec: NetworkSpec,
+        data_modalities: Sequence[str],
+        optim: OptimConfig,
+        method: MethodSpec,
         seed: int,
         num_train: int,
-        eval_combinations: list[str] | None = None,
-        select_combinations: list[str] | None = None,
-        task: dict[str, Any] | None = None,
-        class_weights: list[float] | None = None,
-        sampling: str = "uniform",
+        task: TaskSpec | None = None,
+        eval_combinations: Sequence[str] | None = None,
+        select_combinations: Sequence[str] | None = None,
+        class_weights: Sequence[float] | None = None,
+        sampling: Policy = "uniform",
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.spec = NetworkSpec.from_dict(network)
-        self.method = get_method(method)
-        self.optim_config = from_dict(OptimConfig, optim, prefix="optim")
-        self.net: AnySubsetNet = build_network(self.spec)
+        task = task or TaskSpec()
+        self.save_hyperparameters(  # plain values only: checkpoints load with weights_only=True
+            {
+                "network": spec.to_dict(),
+                "data_modalities": list(data_modalities),
+                "optim": to_dict(optim),
+                "method": method.name,
+                "seed": seed,
+                "task": task.to_dict(),
+                "sampling": sampling,
+            }
+        )
+        self.spec = spec
+        self.method = method
+        self.optim_config = optim
+        self.net: SubsetNetwork = build_network(spec)
         self.data_modalities = list(data_modalities)
         self.columns = data_columns(self.net, self.data_modalities)
+        modalities = self.net.modalities
         self.combinations: list[Combination] = (
-            [parse_combination(n, self.net.modalities) for n in eval_combinations] if eval_combinations else all_combinations(self.net.modalities)
+            [parse_combination(n, modalities) for n in eval_combinations]
+            if eval_combinations
+            else all_combinations(modalities)
         )
         names = [combination_name(c) for c in self.combinations]
-        self.select_names = [combination_name(parse_combination(n, self.net.modalities)) for n in (select_combinations or names)]
-        self.dropout = ModalityDropout(num_train, seed, sampling)  # type: ignore[arg-type]
-        task_options = dict(task or {"name": "classification"})
-        self.task = task_metrics(task_options.pop("name"), **task_options)
-        self.val_metrics = CombinationMetrics(names, self.spec.num_classes, self.task.factory)
-        self.test_metrics = CombinationMetrics(names, self.spec.num_classes, self.task.factory)
-        self.class_weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.select_names = [combination_name(parse_combination(n, modalities)) for n in (select_combinations or names)]
+        self.dropout = ModalityDropout(num_train, seed, sampling)
+        self.task = task.metrics()
+        self.val_metrics = CombinationMetrics(names, spec.num_classes, self.task.factory)
+        self.test_metrics = CombinationMetrics(names, spec.num_classes, self.task.factory)
+        self.class_weights = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights else None
         self.test_results: dict[str, dict[str, Any]] = {}
-        self.best_val: float | None = None
         self.val_history: list[dict[str, Any]] = []
 
     # ----------------------------------------------------------------- training
@@ -120,7 +111,8 @@ class MultimodalClassifier(L.LightningModule):
         self.net.fit_input_statistics(inputs, present[:, self.columns])
 
     def present(self, batch: Batch) -> Tensor:
-        """``(B, M_net)`` data-presence mask in the network's modality order."""
+        """``(B, M_net)`` data-presence mask in the network's modality order (checked)."""
+        check_batch(batch, len(self.data_modalities))
         return batch["present"][:, self.columns]
 
     def training_mask(self, batch: Batch) -> Tensor:
@@ -134,7 +126,10 @@ class MultimodalClassifier(L.LightningModule):
         """Cross-entropy of the deployment network: label smoothing for classification; per pixel with
         deep supervision, ignore label and optional class weights for segmentation."""
         if self.task.dense:
-            return segmentation_loss(out.logits, out.side, target, ignore_index=self.task.ignore_index, class_weights=self.class_weights)
+            ignore = self.task.ignore_index
+            return segmentation_loss(
+                out.logits, out.side, target, ignore_index=ignore, class_weights=self.class_weights
+            )
         return F.cross_entropy(out.logits.float(), target, label_smoothing=self.optim_config.label_smoothing)
 
     def loss_terms(self, batch: Batch, mask: Tensor) -> dict[str, Tensor]:
@@ -149,9 +144,9 @@ class MultimodalClassifier(L.LightningModule):
             return batch
         inputs = dict(batch["inputs"])
         for m in self.net.modalities:
-            std = cast(InputNorm, self.net.norms[m]).std
+            std = cast(InputNorm, self.net.norms[m]).std  # type: ignore[index]
             inputs[m] = inputs[m] + sigma * std * torch.randn_like(inputs[m])
-        return {**batch, "inputs": inputs}
+        return Batch(inputs=inputs, present=batch["present"], target=batch["target"], index=batch["index"])
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         batch = self.augment(batch)
@@ -173,7 +168,9 @@ class MultimodalClassifier(L.LightningModule):
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop:
             where = f"epoch {self.current_epoch}, batch {batch_idx}, global step {self.global_step}"
-            raise NonFiniteLossError(f"non-finite loss at {where}: terms {bad or '(on another rank)'}; the last good checkpoint is kept")
+            raise NonFiniteLossError(
+                f"non-finite loss at {where}: terms {bad or '(on another rank)'}; the last good checkpoint is kept"
+            )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["mmanet"] = {"rng": rng_state(), "val_history": self.val_history}
@@ -189,16 +186,14 @@ class MultimodalClassifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """Parameters the optimiser updates (subclasses add the regularization network)."""
+        """Parameters the optimiser updates (subclasses add their training-only networks)."""
         return list(self.net.parameters())
 
     # --------------------------------------------------------------- evaluation
     def evaluate_batch(self, batch: Batch, metrics: CombinationMetrics) -> dict[str, NetOutput]:
         """Update ``metrics`` with every combination's predictions for one batch."""
-        outputs = combination_outputs(self.net, batch["inputs"], self.present(batch), self.combinations)
-        for name, out in outputs.items():
-            metrics.update(name, out.logits, batch["target"])
-        return outputs
+        check_batch(batch, len(self.data_modalities))
+        return update_combination_metrics(self.net, batch, self.columns, self.combinations, metrics)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self.evaluate_batch(batch, self.val_metrics)

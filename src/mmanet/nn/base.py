@@ -1,0 +1,72 @@
+"""The contract every deployment network keeps: serve any subset of its modalities.
+
+A network is used in three steps, so that evaluating all ``2^M - 1`` combinations runs the
+mask-independent work (the encoders) once per batch:
+
+1. ``prepared = net.prepare(inputs)``: normalise and encode ``{modality: (B, *shape)}``;
+2. ``fused = net.fused_from(prepared, mask)``: fuse under a ``(B, M)`` boolean mask (absent
+   modalities replaced by zeros or a learned fill);
+3. ``net.decoder(fused)``: the head, giving :class:`~mmanet.nn.decoders.NetOutput`.
+
+``net(inputs, mask)`` does all three; ``net.predict(prepared, mask)`` steps 2-3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+from mmanet.nn.decoders import NetOutput
+
+__all__ = ["SubsetNetwork"]
+
+
+class SubsetNetwork(nn.Module):
+    """Base class of the deployment networks (:class:`AnySubsetNet`, :class:`SegmentationNet`).
+
+    Attributes:
+        modalities: modality names in mask-column order.
+        input_shapes: per-sample input shape of each modality.
+        masking: ``feature`` (absent modalities replaced after their encoder) or ``input``.
+        decoder: the head; maps fused features to :class:`NetOutput`.
+    """
+
+    modalities: tuple[str, ...]
+    input_shapes: dict[str, tuple[int, ...]]
+    masking: str
+    decoder: nn.Module
+
+    def prepare(self, inputs: Mapping[str, Tensor]) -> Any:
+        """Mask-independent work: normalise and encode every modality."""
+        raise NotImplementedError
+
+    def fused_from(self, prepared: Any, mask: Tensor) -> Any:
+        """Fused features under ``mask`` ``(B, M)`` from :meth:`prepare`'s result."""
+        raise NotImplementedError
+
+    def fused_features(self, inputs: Mapping[str, Tensor], mask: Tensor) -> Any:
+        """Encode under ``mask`` and fuse (what every decoder reads)."""
+        raise NotImplementedError
+
+    def predict(self, prepared: Any, mask: Tensor) -> NetOutput:
+        """Output under ``mask`` from :meth:`prepare`'s result (same as ``forward``)."""
+        return self.decoder(self.fused_from(prepared, mask))  # type: ignore[no-any-return]
+
+    def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
+        """Encode under ``mask`` ``(B, M)`` bool, fuse and decode."""
+        return self.decoder(self.fused_features(inputs, mask))  # type: ignore[no-any-return]
+
+    def modality_features(self, prepared: Any) -> dict[str, Tensor]:
+        """Each modality's own features (what a unimodal head reads)."""
+        raise NotImplementedError
+
+    def modality_feature_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample shape (dense networks: channels) of :meth:`modality_features`."""
+        raise NotImplementedError
+
+    def fit_input_statistics(self, inputs: Mapping[str, Tensor], present: Tensor) -> None:
+        """Set each modality's input normalisation from training samples where it is present."""
+        for j, m in enumerate(self.modalities):
+            self.norms[m].fit(inputs[m][present[:, j]])  # type: ignore[index, operator, union-attr]

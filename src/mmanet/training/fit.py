@@ -1,0 +1,62 @@
+"""Fit one module: train, restore the deployment network with the best validation score, test."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from mmanet.training.deployment import DeploymentModule
+from mmanet.training.seed import SeedData
+from mmanet.training.trainer import build_trainer
+
+__all__ = ["FitResult", "fit_module"]
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """What a fit produced.
+
+    Attributes:
+        test: ``{combination: {metric: value}}`` of the restored network on the test split.
+        val: the selected epoch's validation results per combination.
+        val_select: its selection score (``None`` if validation never ran).
+        trainer: the trainer (its strategy is what later steps synchronise through).
+    """
+
+    test: dict[str, dict[str, Any]]
+    val: dict[str, dict[str, Any]]
+    val_select: float | None
+    trainer: L.Trainer
+
+
+def _last_checkpoint(root: Path) -> str | None:
+    last = root / "checkpoints" / "last.ckpt"
+    return str(last) if last.exists() else None
+
+
+def fit_module(
+    module: DeploymentModule, data: SeedData, root: Path, *, resume: bool = False, callbacks: Sequence[Callback] = ()
+) -> FitResult:
+    """Fit ``module`` on ``data`` (continuing ``root/checkpoints/last.ckpt`` when ``resume``), restore
+    the deployment network of the best validation epoch, and test every combination it serves."""
+    L.seed_everything(data.seed, verbose=False)
+    trainer = build_trainer(data.cfg.trainer, root=root, epochs=data.cfg.optim.epochs, extra_callbacks=list(callbacks))
+    datamodule = data.datamodule()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=_last_checkpoint(root) if resume else None)
+    callback = trainer.checkpoint_callback
+    best = getattr(callback, "best_model_path", "")
+    score = None
+    if best:  # restore the deployment network only: the miner and diagnostics keep the whole run's history
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+        raw = getattr(callback, "best_model_score", None)
+        score = float(raw) if raw is not None else None
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    chosen = module.best_validation() or {}
+    return FitResult(module.test_results, chosen.get("combinations", {}), score, trainer)
