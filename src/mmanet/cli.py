@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="mmanet", description="Multimodal learning with missing modalities (MMANet).")
     parser.add_argument("--version", action="version", version=f"mmanet {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo", help="train and compare every method on the bundled UCI digits (or synthetic RGB-D scenes)"
@@ -146,7 +148,8 @@ def _cmd_run(args: argparse.Namespace, console: Console, preset: Path | None = N
     cfg = load_config(config_path, _run_overrides(args))
     mode = "resume" if args.resume else "overwrite" if args.overwrite else default_mode
     display = ConsoleDisplay(console if is_global_zero() else Console(quiet=True))
-    report = run_experiment(cfg, mode=mode, display=display)  # type: ignore[arg-type]
+    source_file = Path(config_path) if config_path is not None and preset is None else None
+    report = run_experiment(cfg, mode=mode, display=display, config_file=source_file)  # type: ignore[arg-type]
     if is_global_zero():
         print_report(report, console)
         console.print(f"reports written to [bold]{cfg.out}[/]: report.json, report.md, report.csv, report.png")
@@ -167,6 +170,17 @@ def _evaluation_config(args: argparse.Namespace, saved: dict[str, Any]) -> Any:
     return with_overrides(config_from_plain(saved), apply_overrides({}, flags))
 
 
+def _check_output_file(path: Path, flag: str) -> None:
+    """Refuse an output file that cannot be written, before any work is done."""
+    from mmanet.config import ConfigError
+
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a directory; give a file name")
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: no permission to write in {parent}")
+
+
 def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     from mmanet.data import load_dataset
     from mmanet.io import atomic_write_text
@@ -175,6 +189,8 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     from mmanet.training import evaluate_model_file, is_global_zero
     from mmanet.training.evaluate import model_task
 
+    if args.json_out:
+        _check_output_file(Path(args.json_out), "--json")
     model = load_model_file(args.checkpoint)
     cfg = _evaluation_config(args, model.meta["config"])
     source = load_dataset(cfg.data)
@@ -216,8 +232,25 @@ def _cmd_list(console: Console) -> int:
     return 0
 
 
+def _dispatch(args: argparse.Namespace, console: Console) -> int:
+    if args.command == "demo":
+        preset = "demo.yaml" if args.task == "classification" else "demo_segmentation.yaml"
+        demo = Path(str(resources.files("mmanet.presets").joinpath(preset)))
+        return _cmd_run(args, console, preset=demo, default_mode="resume")  # rerunning the demo reuses finished parts
+    if args.command == "run":
+        return _cmd_run(args, console)
+    if args.command == "evaluate":
+        return _cmd_evaluate(args, console)
+    return _cmd_list(console)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``mmanet`` console script."""
+    """Entry point of the ``mmanet`` console script.
+
+    Exit codes: 0 done; 2 refused input (config, data, model file, output directory; the message
+    names the file or key, no traceback unless ``--debug``); 3 training stopped on a non-finite
+    loss or weights; 1 an internal error; 130 interrupted.
+    """
     args = build_parser().parse_args(argv)
     console = Console()
     from mmanet.config import ConfigError
@@ -226,24 +259,35 @@ def main(argv: list[str] | None = None) -> int:
     from mmanet.modelfile import ModelFileError
     from mmanet.training import NonFiniteLossError
 
+    def say(kind: str, text: str) -> None:
+        console.print(f"[bold red]{kind}:[/] {text}", highlight=False, soft_wrap=True)
+
     try:
-        if args.command == "demo":
-            preset = "demo.yaml" if args.task == "classification" else "demo_segmentation.yaml"
-            demo = Path(str(resources.files("mmanet.presets").joinpath(preset)))
-            return _cmd_run(
-                args, console, preset=demo, default_mode="resume"
-            )  # rerunning the demo reuses finished parts
-        if args.command == "run":
-            return _cmd_run(args, console)
-        if args.command == "evaluate":
-            return _cmd_evaluate(args, console)
-        return _cmd_list(console)
+        return _dispatch(args, console)
     except (ConfigError, DataError, ModelFileError, UndefinedMetricError) as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        if args.debug:
+            raise
+        say("error", str(err))
+        return 2
+    except OSError as err:
+        if args.debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        say("error", f"{where}{err.strerror or err}")
         return 2
     except NonFiniteLossError as err:
-        console.print(f"[bold red]training stopped:[/] {err}", highlight=False, soft_wrap=True)
+        if args.debug:
+            raise
+        say("training stopped", str(err))
         return 3
+    except KeyboardInterrupt:
+        say("interrupted", "finished parts are kept; rerun with --resume to continue")
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        say("internal error", f"{type(err).__name__}: {err} (rerun with --debug for the traceback)")
+        return 1
 
 
 if __name__ == "__main__":

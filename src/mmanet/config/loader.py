@@ -10,7 +10,7 @@ import yaml
 from mmanet.config.schema import ConfigError, ExperimentConfig
 from mmanet.config.typed import from_dict, to_dict
 
-__all__ = ["apply_overrides", "load_config", "with_overrides"]
+__all__ = ["apply_overrides", "load_config", "parse_yaml", "with_overrides"]
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -24,13 +24,62 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+MAX_YAML_CHARS = 1_000_000
+MAX_YAML_NODES = 100_000
+
+
+def _expanded_nodes(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
+    """Number of nodes ``node`` has once every alias is expanded (counted without expanding)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise ConfigError("a YAML alias refers to itself")
+    active.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_nodes(child, memo, active) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_nodes(k, memo, active) + _expanded_nodes(v, memo, active) for k, v in node.value)
+    else:
+        size = 1
+    active.discard(key)
+    memo[key] = size
+    return size
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``text`` as YAML (safe types only), refusing more than ``MAX_YAML_CHARS`` characters or more
+    than ``MAX_YAML_NODES`` nodes once aliases are expanded (an alias bomb); errors name ``where``
+    (a file or ``--set key``)."""
+    if len(text) > MAX_YAML_CHARS:
+        raise ConfigError(f"{where}: {len(text)} characters of YAML, more than the limit of {MAX_YAML_CHARS}")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_nodes(node, {}, set())
+        if size > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{size} YAML nodes once aliases are expanded, more than {MAX_YAML_NODES} (an alias bomb?)"
+            )
+        return loader.construct_document(node)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err
+    except yaml.YAMLError as err:
+        problem = " ".join(str(err).split())
+        raise ConfigError(f"{where}: invalid YAML: {problem[:300]}") from err
+    finally:
+        loader.dispose()
+
+
 def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``key.sub=value`` strings (values parsed as YAML) onto a nested dict, in order."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=0.01")
-        _set_path(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+        _set_path(tree, key.strip(), parse_yaml(raw, f"--set {key.strip()}") if raw.strip() else None)
     return tree
 
 
@@ -53,9 +102,10 @@ def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if path.resolve() in seen:
         raise ConfigError(f"{path}: 'extends' loops back to itself")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read config: {err}") from err
+    loaded = parse_yaml(text, str(path)) or {}
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     parent = loaded.pop("extends", None)

@@ -29,6 +29,7 @@ class DataConfig:
     ``path``: a bring-your-own ``.npz``; ``root``: a dataset directory (CASIA-SURF, CeFA, ...);
     ``options``: dataset-specific settings (e.g. CeFA ``protocol``, ``on_missing``).
     ``num_workers``: loader processes (``null``: 0 for in-memory data, 2 for images on disk).
+    ``max_bytes``: an ``.npz`` whose arrays would take more memory is refused before loading.
     """
 
     dataset: str = "mfeat"
@@ -41,6 +42,7 @@ class DataConfig:
     eval_batch_size: int = 512
     num_workers: int | None = None
     normalize: bool = True
+    max_bytes: int = 1 << 30
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -54,6 +56,7 @@ class DataConfig:
         _check(self.batch_size >= 1, "data.batch_size", ">= 1", self.batch_size)
         _check(self.eval_batch_size >= 1, "data.eval_batch_size", ">= 1", self.eval_batch_size)
         _check(self.num_workers is None or self.num_workers >= 0, "data.num_workers", ">= 0 or null", self.num_workers)
+        _check(self.max_bytes >= 1, "data.max_bytes", ">= 1", self.max_bytes)
 
 
 @dataclasses.dataclass
@@ -235,15 +238,23 @@ class PlusConfig:
 
 @dataclasses.dataclass
 class TrainerConfig:
-    """Passed through to ``lightning.Trainer``."""
+    """Passed through to ``lightning.Trainer`` (checked by Lightning's own parsers before a run writes).
 
-    accelerator: str = "cpu"
+    ``accelerator: auto`` uses a GPU when there is one; ``precision: auto`` is ``bf16-mixed`` on a
+    CUDA GPU that supports bfloat16 and ``32-true`` otherwise (the CPU included).
+    """
+
+    accelerator: str = "auto"
     devices: int | str = 1
     num_nodes: int = 1
     strategy: str = "auto"
-    precision: str = "32-true"
+    precision: str = "auto"
     progress: bool = True
     log_every_n_steps: int = 10
+
+    def __post_init__(self) -> None:
+        _check(self.num_nodes >= 1, "trainer.num_nodes", ">= 1", self.num_nodes)
+        _check(self.log_every_n_steps >= 1, "trainer.log_every_n_steps", ">= 1", self.log_every_n_steps)
 
 
 @dataclasses.dataclass
@@ -265,7 +276,9 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         _check(len(self.seeds) >= 1, "seeds", "at least one seed", self.seeds)
         _check(len(set(self.seeds)) == len(self.seeds), "seeds", "distinct seeds", self.seeds)
+        _check(all(0 <= s < 1 << 31 for s in self.seeds), "seeds", "integers in [0, 2^31)", self.seeds)
         _check(len(self.methods) >= 1, "methods", "at least one method", self.methods)
+        _check(len(set(self.methods)) == len(self.methods), "methods", "each method once", self.methods)
 
 
 def _check(ok: bool, key: str, expected: str, got: Any) -> None:

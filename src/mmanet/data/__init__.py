@@ -22,6 +22,7 @@ from mmanet.data.seg_sources import CityscapesSource, NYUv2Source, SyntheticScen
 from mmanet.data.segmentation import SegDataset, SegmentationSource, median_frequency_weights
 from mmanet.data.source import ArraySource, DataSource, ReindexedSubset, SplitSet
 from mmanet.data.synthetic import make_synthetic
+from mmanet.data.validation import check_splits
 
 __all__ = [
     "CEFA_PROTOCOLS",
@@ -49,6 +50,7 @@ __all__ = [
     "SyntheticScenesSource",
     "arrays_from_mapping",
     "check_batch",
+    "check_splits",
     "load_dataset",
     "load_npz",
     "make_synthetic",
@@ -79,7 +81,7 @@ def _mfeat(cfg: DataConfig) -> DataSource:
 def _npz(cfg: DataConfig) -> DataSource:
     if not cfg.path:
         raise DataError("data.path: the npz dataset needs a file path (data.path=FILE.npz)")
-    return _arrays(cfg, load_npz(cfg.path, cfg.modalities), str(cfg.path))
+    return _arrays(cfg, load_npz(cfg.path, cfg.modalities, cfg.max_bytes), str(cfg.path))
 
 
 def _synthetic(cfg: DataConfig) -> DataSource:

@@ -13,6 +13,7 @@ import dataclasses
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,16 @@ from torch import Tensor
 
 from mmanet.modality import check_modalities
 
-__all__ = ["SPLITS", "DataError", "MultimodalArrays", "arrays_from_mapping", "load_npz", "stratified_split"]
+__all__ = [
+    "MAX_NPZ_BYTES",
+    "SPLITS",
+    "DataError",
+    "MultimodalArrays",
+    "arrays_from_mapping",
+    "inspect_npz",
+    "load_npz",
+    "stratified_split",
+]
 
 SPLITS = ("train", "val", "test")
 _RESERVED = ("labels", "split")
@@ -94,6 +104,17 @@ def _labels(raw: np.ndarray, source: str, n: int) -> Tensor:
         raise DataError(f"{source}: key 'labels' must hold integers, got dtype {raw.dtype}")
     if len(raw) and raw.min() < 0:
         raise DataError(f"{source}: key 'labels' has negative class {int(raw.min())}")
+    classes = np.unique(raw)
+    if len(classes) < 2:
+        raise DataError(
+            f"{source}: key 'labels' holds {len(classes)} class(es) {classes.tolist()}; at least 2 are needed"
+        )
+    absent = sorted(set(range(int(classes.max()) + 1)) - set(classes.tolist()))
+    if absent:
+        raise DataError(
+            f"{source}: key 'labels' must use the classes 0..K-1 with K = {int(classes.max()) + 1}, "
+            f"but classes {absent[:10]} have no sample; renumber the labels"
+        )
     return torch.as_tensor(raw.astype(np.int64))
 
 
@@ -110,16 +131,30 @@ def _split(raw: np.ndarray, source: str, n: int) -> np.ndarray:
     return values
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _modality(name: str, raw: np.ndarray, present: np.ndarray, source: str, n: int) -> Tensor:
     if raw.ndim < 2 or raw.shape[0] != n:
         raise DataError(f"{source}: key {name!r} must have shape (N={n}, ...), got {raw.shape}")
-    if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == bool):
+    if raw.dtype.kind == "c":
+        raise DataError(f"{source}: key {name!r} holds complex numbers; store the real and imaginary parts as channels")
+    if raw.dtype.kind not in "biuf":
         raise DataError(f"{source}: key {name!r} must be numeric, got dtype {raw.dtype}")
-    values = raw.astype(np.float32)
-    flat = values.reshape(n, -1)
-    bad = np.nonzero(present & ~np.isfinite(flat).all(1))[0]
+    if 0 in raw.shape[1:]:
+        raise DataError(f"{source}: key {name!r} has no features per sample (shape {raw.shape})")
+    flat = raw.reshape(n, -1)
+    finite = np.isfinite(flat).all(1) if raw.dtype.kind == "f" else np.ones(n, dtype=bool)
+    bad = np.nonzero(present & ~finite)[0]
     if len(bad):
         raise DataError(f"{source}: key {name!r} has NaN/inf in present sample {int(bad[0])} ({len(bad)} samples)")
+    if flat.size and raw.dtype.kind in "iuf" and raw.dtype.itemsize > 4:
+        big = np.nonzero(present & (np.abs(flat) > _FLOAT32_MAX).any(1))[0]
+        if len(big):
+            raise DataError(
+                f"{source}: key {name!r} has values beyond the float32 range (±3.4e38) in sample {int(big[0])}"
+            )
+    values = raw.astype(np.float32)
     values[~present] = 0.0
     return torch.from_numpy(values)
 
@@ -165,14 +200,67 @@ def arrays_from_mapping(
     return arrays.select(modalities) if modalities is not None else arrays.select(all_names)
 
 
-def load_npz(path: str | Path, modalities: Sequence[str] | None = None) -> MultimodalArrays:
-    """Load and validate a bring-your-own-data ``.npz`` file (no pickles are ever loaded)."""
+MAX_NPZ_BYTES = 1 << 30
+
+
+def _member_header(handle: Any, where: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from an ``.npy`` header, without reading the data."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version in ((2, 0), (3, 0)):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise DataError(f"{where}: unsupported .npy format version {version}")
+    return tuple(int(d) for d in shape), dtype
+
+
+def inspect_npz(path: Path, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{key: (shape, dtype)}`` of an ``.npz`` archive from its headers, before anything is allocated.
+
+    Refuses a file that is not a zip of ``.npy`` arrays, object (pickled) arrays, a member whose
+    header claims more data than it holds, and archives whose arrays would exceed ``max_bytes``.
+    """
+    members: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                key = info.filename.removesuffix(".npy")
+                where = f"{path}: member {key!r}"
+                with archive.open(info) as handle:
+                    shape, dtype = _member_header(handle, where)
+                if dtype.hasobject:
+                    raise DataError(f"{where} holds pickled objects (dtype {dtype}); only numeric arrays are read")
+                nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if nbytes > info.file_size:
+                    raise DataError(f"{where} claims shape {shape} ({nbytes} bytes) but holds {info.file_size} bytes")
+                total += nbytes
+                members[key] = (shape, dtype)
+    except DataError:
+        raise
+    except FileNotFoundError as err:
+        raise DataError(f"{path}: no such file") from err
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{path}: not an .npz archive (a zip of .npy arrays, as numpy.savez writes): {err}") from err
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: unreadable .npz archive: {err}") from err
+    if not members:
+        raise DataError(f"{path}: the archive holds no arrays")
+    if total > max_bytes:
+        raise DataError(f"{path}: its arrays take {total} bytes, more than data.max_bytes = {max_bytes}")
+    return members
+
+
+def load_npz(
+    path: str | Path, modalities: Sequence[str] | None = None, max_bytes: int = MAX_NPZ_BYTES
+) -> MultimodalArrays:
+    """Load and validate a bring-your-own-data ``.npz`` file (headers checked first; no pickles)."""
     path = Path(path)
+    inspect_npz(path, max_bytes)
     try:
         with np.load(path, allow_pickle=False) as npz:
             raw = {key: npz[key] for key in npz.files}
-    except FileNotFoundError as err:
-        raise DataError(f"{path}: no such file") from err
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise DataError(f"{path}: not a readable .npz file without pickled objects ({err})") from err
     return arrays_from_mapping(raw, str(path), modalities)

@@ -49,15 +49,29 @@ DECODERS: Registry[Decoder] = Registry("decoder")
 
 @DECODERS.register("mlp")
 def mlp(
-    *, in_shape: tuple[int, ...], num_classes: int, hidden: int = 128, depth: int = 2, dropout: float = 0.2
+    *,
+    in_shape: tuple[int, ...],
+    num_classes: int,
+    hidden: int = 128,
+    depth: int = 2,
+    dropout: float = 0.2,
+    norm: str = "batch",
 ) -> Decoder:
-    """``depth`` x (Linear, BatchNorm, ReLU, Dropout) then Linear to the classes; for vector features."""
+    """``depth`` x (Linear, norm, ReLU, Dropout) then Linear to the classes; for vector features.
+
+    ``norm``: ``batch`` (BatchNorm: statistics over the batch, i.e. over the mixture of
+    combinations) or ``layer`` (LayerNorm: each sample normalised on its own, whatever
+    modalities it holds).
+    """
     if len(in_shape) != 1:
         raise ValueError(f"decoder 'mlp' expects fused vectors (D,), got {in_shape}; use 'resnet' for feature maps")
+    norms = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
+    if norm not in norms:
+        raise ValueError(f"decoder 'mlp': norm must be one of {sorted(norms)}, got {norm!r}")
     layers: list[nn.Module] = []
     width = in_shape[0]
     for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        layers += [nn.Linear(width, hidden), norms[norm](hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
         width = hidden
     return Decoder(nn.Sequential(*layers), nn.Linear(hidden, num_classes), in_shape)
 

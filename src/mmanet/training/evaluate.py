@@ -15,7 +15,7 @@ from mmanet.evaluation import data_columns, update_combination_metrics
 from mmanet.metrics import CombinationMetrics, TaskMetrics, TaskSpec
 from mmanet.modality import combination_name
 from mmanet.modelfile import ModelFile
-from mmanet.training.trainer import quiet_lightning
+from mmanet.training.trainer import hardware, quiet_lightning
 
 __all__ = ["EvaluationModule", "evaluate_model_file", "model_task"]
 
@@ -65,11 +65,7 @@ def evaluate_model_file(
     )
     module = EvaluationModule(model, data_modalities)
     runner = L.Trainer(
-        accelerator=trainer.accelerator,
-        devices=trainer.devices,
-        num_nodes=trainer.num_nodes,
-        strategy=trainer.strategy,
-        precision=trainer.precision,  # type: ignore[arg-type]
+        **hardware(trainer),
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,

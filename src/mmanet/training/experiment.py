@@ -12,16 +12,19 @@ Output layout under ``cfg.out``::
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
 
-from mmanet.config import ExperimentConfig, to_dict
-from mmanet.data import DataSource, load_dataset
+from mmanet.config import ConfigError, ExperimentConfig, to_dict
+from mmanet.data import DataSource, check_splits, load_dataset
 from mmanet.io import atomic_write_text
 from mmanet.modality import all_combinations, combination_name
+from mmanet.nn import NetworkSpec, build_network, build_regularization_decoder
 from mmanet.provenance import provenance
 from mmanet.reporting import aggregate_method, write_reports
 from mmanet.training.build import Prerequisites
@@ -30,8 +33,10 @@ from mmanet.training.distributed import is_global_zero
 from mmanet.training.jobs import MethodRun, cross_fit_entropies, train_part
 from mmanet.training.methods import METHODS, MethodSpec, get_method
 from mmanet.training.resume import Mode, RunProgress
+from mmanet.training.rundir import RunDirectory, check_run_directory
 from mmanet.training.seed import SeedData, prepare_seed, record_split
-from mmanet.training.teacher import ModelRef
+from mmanet.training.teacher import ModelRef, load_specialists, load_teacher
+from mmanet.training.trainer import check_trainer
 
 __all__ = ["build_report", "run_experiment"]
 
@@ -40,10 +45,52 @@ ESS_WARNING = 0.2
 
 def order_methods(names: list[str]) -> list[MethodSpec]:
     """Methods in the order given, except that ``teacher`` and ``specialists`` come first (others distil from them)."""
-    methods = [get_method(n) for n in names]
-    if len({m.name for m in methods}) != len(methods):
-        raise ValueError(f"methods listed twice: {names}")
+    try:
+        methods = [get_method(n) for n in names]
+    except ValueError as err:
+        raise ConfigError(f"methods: {err}") from err
     return sorted(methods, key=lambda m: 0 if m.name in ("teacher", "specialists") else 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentPlan:
+    """A checked experiment: what :func:`plan_experiment` found, before anything was written."""
+
+    cfg: ExperimentConfig
+    methods: list[MethodSpec]
+    source: DataSource
+    warnings: list[str]
+
+
+def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> None:
+    """Build the networks once on the ``meta`` device (no memory): bad names, options or sizes fail here."""
+    try:
+        with torch.device("meta"):
+            net = build_network(spec)
+            if any(m.regularizes(plus) for m in methods):
+                build_regularization_decoder(spec, net)
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise ConfigError(f"model: cannot build the network: {' '.join(str(err).split())[:300]}") from err
+    if any(m.plus for m in methods) and spec.model.masking != "feature":
+        raise ConfigError("model.masking: mmanet-plus reuses encoder outputs across combinations; it needs 'feature'")
+
+
+def plan_experiment(cfg: ExperimentConfig) -> ExperimentPlan:
+    """Check everything a run can be refused for (methods, data, splits, networks, hardware flags,
+    given teacher and specialists) without writing anything."""
+    methods = order_methods(cfg.methods)
+    source = load_dataset(cfg.data)
+    warnings = check_splits(source, cfg.seeds)
+    data = prepare_seed(cfg, source, cfg.seeds[0])
+    teacher_data = data.with_overrides(cfg.distill.teacher_overrides)
+    _check_network(data.spec, methods, cfg.plus)
+    _check_network(teacher_data.spec, [], cfg.plus)
+    check_trainer(cfg.trainer)
+    if cfg.distill.teacher is not None and any(m.needs_teacher(cfg.plus) for m in methods):
+        load_teacher(cfg.distill.teacher, data.spec)
+    if cfg.plus.specialists_path is not None and any(m.needs_specialists(cfg.plus) for m in methods):
+        load_specialists(cfg.plus.specialists_path, data.spec)
+    return ExperimentPlan(cfg, methods, source, warnings)
 
 
 def _warnings(methods: dict[str, Any], higher_is_better: dict[str, bool]) -> list[str]:
@@ -148,30 +195,56 @@ def train_prerequisites(
     return refs, runs
 
 
-def run_experiment(cfg: ExperimentConfig, mode: Mode = "new", display: Display | None = None) -> dict[str, Any]:
+class _NoDirectory:
+    """What ranks other than 0 use instead of a :class:`RunDirectory` (they never write)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def created(self, name: str) -> Path:
+        return self.path / name
+
+
+def run_experiment(
+    cfg: ExperimentConfig, mode: Mode = "new", display: Display | None = None, config_file: Path | None = None
+) -> dict[str, Any]:
     """Train and test every method on every seed, write the reports, return ``report.json``'s dict.
 
-    ``mode``: ``new`` refuses an output directory holding an earlier run; ``resume`` reuses its
-    finished parts and continues unfinished ones from their last checkpoint; ``overwrite``
-    deletes its parts first. ``display`` receives the progress (nothing is printed here).
+    Everything that can be refused is checked first (:func:`plan_experiment`,
+    :func:`check_run_directory`), so a refused run writes nothing. ``mode``: ``new`` refuses an
+    output directory holding an earlier run; ``resume`` reuses its finished parts and continues
+    unfinished ones from their last checkpoint; ``overwrite`` removes what the earlier run
+    created. ``config_file``: the YAML the config came from (never overwritten). ``display``
+    receives the progress (nothing is printed here).
     """
-    display = display or Display()
-    methods = order_methods(cfg.methods)
-    source = load_dataset(cfg.data)
-    progress = RunProgress(cfg, mode)
+    plan = plan_experiment(cfg)
     out = Path(cfg.out)
+    if not is_global_zero():
+        return _execute(plan, mode, display or Display(), _NoDirectory(out))
+    check_run_directory(out, mode, config_file)
+    with RunDirectory(out, mode) as rundir:
+        return _execute(plan, mode, display or Display(), rundir)
+
+
+def _execute(plan: ExperimentPlan, mode: Mode, display: Display, rundir: RunDirectory | _NoDirectory) -> dict[str, Any]:
+    cfg, methods = plan.cfg, plan.methods
+    progress = RunProgress(cfg, mode)
     if is_global_zero():
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        atomic_write_text(rundir.created("config.yaml"), yaml.safe_dump(to_dict(cfg), sort_keys=False))
     runs: dict[str, dict[int, MethodRun]] = {m.name: {} for m in methods}
     for seed in cfg.seeds:
-        data = prepare_seed(cfg, source, seed)
+        rundir.created(f"seed_{seed}")
+        data = prepare_seed(cfg, plan.source, seed)
         record_split(data)
         refs, done = train_prerequisites(data, methods, progress, display)
         for i, method in enumerate(methods, 1):
             display.announce(f"seed {seed} · {method.name} ({i}/{len(methods)}): {method.description}")
             run = done.get(method.name) or train_part(data, method, refs, progress, display)
             runs[method.name][seed] = run
-    report = build_report(cfg, source, runs)
+    report = build_report(cfg, plan.source, runs)
+    report["warnings"] = plan.warnings + report["warnings"]
     if is_global_zero():
-        write_reports(report, out)
+        for kind in ("json", "md", "csv", "png"):
+            rundir.created(f"report.{kind}")
+        write_reports(report, rundir.path)
     return report

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -22,7 +21,6 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from mmanet.config import ConfigError, ExperimentConfig, to_dict
 from mmanet.io import atomic_save_torch, atomic_write_text
-from mmanet.training.distributed import is_global_zero
 
 __all__ = ["AtomicCheckpointIO", "Mode", "RunProgress", "config_fingerprint", "rng_state", "set_rng_state"]
 
@@ -84,56 +82,50 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 class RunProgress:
-    """Finished and unfinished parts under ``cfg.out``; ``mode`` decides what a rerun does."""
+    """Finished and unfinished parts of a run; ``mode`` (``new``, ``resume``, ``overwrite``) says
+    whether an interrupted fit continues from its last checkpoint.
+
+    Every part records the configuration fingerprint it was trained with, in ``part.json`` when it
+    starts and in ``result.json`` when it ends; a part whose fingerprint differs from the current
+    configuration is refused, naming the keys that differ, so a report never mixes configurations.
+    """
 
     def __init__(self, cfg: ExperimentConfig, mode: Mode = "new") -> None:
         self.cfg = cfg
         self.mode = mode
-        self.out = Path(cfg.out)
         self.fingerprint = config_fingerprint(cfg)
-        if not is_global_zero():
-            return  # other DDP ranks start once rank 0 has begun: it alone checks and cleans
-        previous = sorted(self.out.glob(f"seed_*/*/{PART}"))
-        if previous and mode == "new":
+
+    def _refuse(self, part: Path, recorded: dict[str, Any]) -> None:
+        if recorded.get("fingerprint") != self.fingerprint:
+            keys = _differences(recorded.get("config", {}), _relevant(self.cfg)) or ["(unrecorded)"]
             raise ConfigError(
-                f"{self.out} holds an earlier run ({len(previous)} parts): pass --resume to continue it or "
-                "--overwrite to start over"
+                f"{part} was trained with another configuration (differs in {keys[:5]}): pass --overwrite to start over"
             )
-        if mode == "overwrite":
-            for path in sorted(self.out.glob("seed_*")):
-                shutil.rmtree(path)
 
     def _check(self, part: Path) -> dict[str, Any] | None:
         marker = part / PART
         if not marker.exists():
             return None
         recorded = json.loads(marker.read_text())
-        if recorded["fingerprint"] != self.fingerprint:
-            keys = _differences(recorded.get("config", {}), _relevant(self.cfg))
-            raise ConfigError(
-                f"{part} was trained with another configuration (differs in {keys[:5]}): pass --overwrite to start over"
-            )
+        self._refuse(part, recorded)
         return recorded
 
     def finished(self, part: Path) -> dict[str, Any] | None:
         """The stored result of a finished part, or ``None``."""
         if self._check(part) is None or not (part / RESULT).exists():
             return None
-        return json.loads((part / RESULT).read_text())
+        stored = json.loads((part / RESULT).read_text())
+        self._refuse(part, {"config": stored.pop("config", {}), "fingerprint": stored.pop("fingerprint", None)})
+        return stored
 
     def begin(self, part: Path) -> None:
         """Mark ``part`` as started with this configuration."""
         if self._check(part) is None:
-            atomic_write_text(
-                part / PART, json.dumps({"fingerprint": self.fingerprint, "config": _relevant(self.cfg)}, default=str)
-            )
+            atomic_write_text(part / PART, json.dumps(self._stamp(), default=str))
 
     def finish(self, part: Path, result: dict[str, Any]) -> None:
-        """Record ``part`` as finished with ``result``."""
-        atomic_write_text(part / RESULT, json.dumps(result, default=str))
+        """Record ``part`` as finished with ``result`` (stamped with this configuration)."""
+        atomic_write_text(part / RESULT, json.dumps({**result, **self._stamp()}, default=str))
 
-    @staticmethod
-    def resume_checkpoint(root: Path) -> str | None:
-        """``root/checkpoints/last.ckpt`` if an interrupted fit left one."""
-        last = root / "checkpoints" / "last.ckpt"
-        return str(last) if last.exists() else None
+    def _stamp(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "config": _relevant(self.cfg)}

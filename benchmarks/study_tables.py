@@ -1,0 +1,336 @@
+"""Tables of the study, computed from the per-seed records alone (no training).
+
+``docs/results.md`` marks every generated table with a block::
+
+    <!-- study summary phase=final setting=trio arms=teacher,dropout,mmanet versus=dropout -->
+    ...the table...
+    <!-- /study -->
+
+:func:`render_page` regenerates the content of every block from the records; ``study.py page
+--check`` fails when the page differs from what the records give.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from study_arms import DESCRIPTIONS, METRIC
+
+Records = dict[str, dict[int, dict[str, Any]]]  # arm -> seed -> record
+
+__all__ = ["load_records", "paired", "render_page", "summary"]
+
+
+def load_records(root: Path, phase: str, setting: str) -> Records:
+    """Records by arm and seed; customized chunks are merged once every chunk of a seed is there."""
+    records: Records = {}
+    chunks: dict[int, list[dict[str, Any]]] = {}
+    for path in sorted((root / phase / setting).glob("*/seed_*.json")):
+        rec = json.loads(path.read_text())
+        if "chunk" in rec:
+            chunks.setdefault(rec["seed"], []).append(rec)
+        else:
+            records.setdefault(rec["arm"], {})[rec["seed"]] = rec
+    for seed, parts in chunks.items():
+        if len(parts) == parts[0]["chunk"][1]:
+            merged = dict(parts[0], test={}, val={}, seconds=sum(p["seconds"] for p in parts))
+            merged["peak_rss_bytes"] = max((p.get("peak_rss_bytes") or 0 for p in parts), default=0) or None
+            for p in parts:
+                merged["test"].update(p["test"])
+                merged["val"].update(p["val"])
+            records.setdefault("customized", {})[seed] = merged
+    return records
+
+
+def t_quantile(df: int) -> float:
+    """Two-sided 95% Student-t quantile (table for small df, normal beyond)."""
+    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+    table |= {10: 2.228, 11: 2.201, 12: 2.179, 14: 2.145, 19: 2.093, 29: 2.045}
+    for key in sorted(table):
+        if df <= key:
+            return table[key]
+    return 1.96
+
+
+def summary(values: dict[str, dict[str, Any]], metric: str | None = None) -> tuple[float, float]:
+    """(mean over combinations, worst combination) of one seed (accuracy, or mIoU for segmentation)."""
+    metric = metric or ("miou" if "miou" in next(iter(values.values())) else "accuracy")
+    scores = [v[metric] for v in values.values()]
+    return float(np.mean(scores)), float(np.min(scores))
+
+
+def _score(record: dict[str, Any], split: str, what: str) -> float:
+    """One seed's ``mean``, ``worst`` or a combination's value (points)."""
+    values = record[split]
+    if what == "mean":
+        return 100 * summary(values)[0]
+    if what == "worst":
+        return 100 * summary(values)[1]
+    metric = "miou" if "miou" in values[what] else "accuracy"
+    return 100 * float(values[what][metric])
+
+
+def paired_diffs(
+    records: dict[int, dict[str, Any]], reference: dict[int, dict[str, Any]], split: str, what: str
+) -> list[float]:
+    """Per-seed differences (points) of ``what`` (``mean``, ``worst`` or a combination) over shared seeds."""
+    seeds = sorted(set(records) & set(reference))
+    return [_score(records[s], split, what) - _score(reference[s], split, what) for s in seeds]
+
+
+def interval(diffs: list[float]) -> tuple[float, float, int]:
+    """Mean and 95% Student-t half-width of paired differences."""
+    if len(diffs) < 2:
+        return (diffs[0] if diffs else math.nan), math.nan, len(diffs)
+    sd = float(np.std(diffs, ddof=1))
+    return float(np.mean(diffs)), t_quantile(len(diffs) - 1) * sd / math.sqrt(len(diffs)), len(diffs)
+
+
+def paired(
+    records: dict[int, dict[str, Any]], reference: dict[int, dict[str, Any]], split: str, index: int
+) -> tuple[float, float, int]:
+    """Mean paired difference (points) and 95% half-width of the mean (``index`` 0) or worst (1)."""
+    return interval(paired_diffs(records, reference, split, ("mean", "worst")[index]))
+
+
+def _cell(values: list[float]) -> str:
+    mean, std = 100 * float(np.mean(values)), 100 * float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def _ci(value: tuple[float, float, int]) -> str:
+    mean, half, _ = value
+    return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+
+
+def _pm(value: tuple[float, float, int]) -> str:
+    mean, half, _ = value
+    return f"{mean:+.2f} ± {half:.2f}"
+
+
+def _peak_mib(records: dict[int, dict[str, Any]], key: str) -> str:
+    """Largest recorded peak (bytes under ``key``) over seeds, in MiB, or ``-`` if none was recorded."""
+    peaks = [r[key] for r in records.values() if r.get(key)]
+    return f"{max(peaks) / 2**20:.0f}" if peaks else "-"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+# ---------------------------------------------------------------------------------------------- blocks
+def block_summary(records: Records, setting: str, arms: list[str], versus: list[str], split: str = "test") -> list[str]:
+    """Mean and worst per method with paired intervals to each reference, time and peak memory."""
+    header = ["method", "seeds", "mean", "worst"]
+    for ref in versus:
+        header += [f"Δ mean vs {ref} [95% CI]", f"Δ worst vs {ref} [95% CI]"]
+    header += ["time / seed (s)", "peak RSS MiB", "peak GPU MiB"]
+    rows = []
+    for arm in [a for a in arms if a in records]:
+        recs = records[arm]
+        means = [summary(r[split])[0] for r in recs.values()]
+        worsts = [summary(r[split])[1] for r in recs.values()]
+        row = [arm, str(len(recs)), _cell(means), _cell(worsts)]
+        for ref in versus:
+            same = arm == ref or ref not in records
+            row += ["-" if same else _ci(paired(recs, records[ref], split, i)) for i in (0, 1)]
+        seconds = float(np.mean([r["seconds"] for r in recs.values()]))
+        row += [f"{seconds:.0f}", _peak_mib(recs, "peak_rss_bytes"), _peak_mib(recs, "peak_cuda_bytes")]
+        rows.append(row)
+    return _table(header, rows)
+
+
+def block_combinations(records: Records, setting: str, arms: list[str], split: str = "test") -> list[str]:
+    """Per-combination mean ± std over seeds (in a collapsed section)."""
+    arms = [a for a in arms if a in records]
+    names = max((list(next(iter(records[a].values()))[split]) for a in arms), key=len)
+    metric = METRIC[setting]
+    rows = []
+    for name in names:
+        cells = [
+            _cell([r[split][name][metric] for r in records[a].values()]) if name in _served(records[a]) else "-"
+            for a in arms
+        ]
+        rows.append([name, *cells])
+    return ["<details><summary>table</summary>", "", *_table(["combination", *arms], rows), "", "</details>"]
+
+
+def _served(recs: dict[int, dict[str, Any]]) -> set[str]:
+    return set(next(iter(recs.values()))["test"])
+
+
+def block_mining(records: Records, setting: str, arms: list[str]) -> list[str]:
+    """Final mined set per seed, its stability, and the first set mined (before any re-mining)."""
+    header = ["method", "final weak set per seed", "most frequent final set (seeds)", "most frequent first set (seeds)"]
+    header.append("seeds whose set changed on re-mining")
+    rows = []
+    for arm in [a for a in arms if a in records]:
+        recs = records[arm]
+        sets = {s: r["diagnostics"].get("weak_combinations") for s, r in sorted(recs.items())}
+        if not any(sets.values()):
+            continue
+        keys = [", ".join(v) if v else "-" for v in sets.values()]
+        top = max(sorted(set(keys)), key=keys.count)
+        selections = [r["diagnostics"].get("selections") or [] for _, r in sorted(recs.items())]
+        firsts = [", ".join(sel[0]["weak_combinations"]) for sel in selections if sel]
+        first = max(sorted(set(firsts)), key=firsts.count) if firsts else "-"
+        changed = sum(len({tuple(x["weak_combinations"]) for x in sel}) > 1 for sel in selections)
+        per_seed = "; ".join(f"{s}: {', '.join(v or [])}" for s, v in sets.items())
+        first_count = f"{first} ({firsts.count(first)}/{len(firsts)})"
+        rows.append(
+            [arm, per_seed, f"{top} ({keys.count(top)}/{len(keys)})", first_count, f"{changed}/{len(selections)}"]
+        )
+    return _table(header, rows)
+
+
+def block_diagnostics(records: Records, setting: str, arms: list[str]) -> list[str]:
+    """Teacher and student on the full combination, MAD's effective sample share."""
+    metric = METRIC[setting]
+    header = ["method", f"teacher full-combination {metric}", f"student full-combination {metric}"]
+    header.append("MAD effective sample share")
+    rows = []
+    for arm in [a for a in arms if a in records]:
+        diags = [r["diagnostics"] for _, r in sorted(records[arm].items())]
+        teacher = [d["teacher_full"] for d in diags if d.get("teacher_full") is not None]
+        if not teacher:
+            continue
+        student = [d["student_full"] for d in diags if d.get("student_full") is not None]
+        ess = [d["ess_share"] for d in diags if d.get("ess_share") is not None]
+        rows.append([arm, _cell(teacher), _cell(student), f"{np.mean(ess):.2f}" if ess else "-"])
+    return _table(header, rows)
+
+
+def block_tune(records: Records, setting: str, arms: list[str], reference: str = "dropout") -> list[str]:
+    """Validation table of tuning arms: paired difference to ``reference`` (± 95% half-width)."""
+    ref = records.get(reference, {})
+    header = ["arm", "what it changes", "val mean", "val worst", "Δ mean", "Δ worst", "sec"]
+    rows = []
+    for arm in [a for a in arms if a in records]:
+        recs = records[arm]
+        means = [summary(r["val"]) for r in recs.values()]
+        mean, worst = 100 * np.mean([m[0] for m in means]), 100 * np.mean([m[1] for m in means])
+        dm = "-" if arm == reference else _pm(paired(recs, ref, "val", 0))
+        dw = "-" if arm == reference else _pm(paired(recs, ref, "val", 1))
+        sec = float(np.mean([r["seconds"] for r in recs.values()]))
+        rows.append([f"`{arm}`", DESCRIPTIONS.get(arm, ""), f"{mean:.2f}", f"{worst:.2f}", dm, dw, f"{sec:.0f}"])
+    return _table(header, rows)
+
+
+def rule_scores(
+    root: Path, phase: str, settings: list[str], arms: list[str], reference: str = "dropout"
+) -> dict[str, Any]:
+    """Per arm: the paired validation gains (mean + worst) over ``reference`` in each setting and their sum."""
+    out: dict[str, Any] = {}
+    for setting in settings:
+        records = load_records(root, phase, setting)
+        for arm in [a for a in arms if a in records and a != reference]:
+            gain = (
+                paired(records[arm], records[reference], "val", 0)[0]
+                + paired(records[arm], records[reference], "val", 1)[0]
+            )
+            out.setdefault(arm, {})[setting] = gain
+    return {a: v | {"total": sum(v.values()) if len(v) == len(settings) else math.nan} for a, v in out.items()}
+
+
+def block_score(root: Path, phase: str, settings: list[str], arms: list[str], reference: str = "dropout") -> list[str]:
+    """The selection rule: sum over settings of the paired validation gains (mean + worst) over ``reference``."""
+    scores = rule_scores(root, phase, settings, arms, reference)
+    header = ["arm", "what it changes", *[f"{s}: Δ mean + Δ worst" for s in settings], "score (sum)"]
+    rows = []
+    for arm in [a for a in arms if a in scores]:
+        cells = [f"{scores[arm].get(s, math.nan):+.2f}" for s in settings]
+        rows.append([f"`{arm}`", DESCRIPTIONS.get(arm, ""), *cells, f"{scores[arm]['total']:+.2f}"])
+    return _table(header, rows)
+
+
+def block_goal(root: Path, phase: str, settings: list[str], arm: str) -> list[str]:
+    """Issue 10's criteria for ``arm`` per setting, against ``customized`` and ``dropout`` (test split)."""
+    header = ["setting", "seeds", "worst combination gap to customized (seed means)"]
+    header += ["Δ mean vs customized", "Δ worst vs customized", "Δ mean vs dropout", "Δ worst vs dropout"]
+    header += ["Δ complete vs dropout", "all met"]
+    rows = []
+    for setting in settings:
+        records = load_records(root, phase, setting)
+        if arm not in records or "customized" not in records or "dropout" not in records:
+            continue
+        recs, cust, drop = records[arm], records["customized"], records["dropout"]
+        names = sorted(_served(cust))
+        gaps = {n: float(np.mean(paired_diffs(recs, cust, "test", n))) for n in names}
+        lowest = min(gaps, key=lambda n: gaps[n])
+        full = max(names, key=lambda n: n.count("+"))
+        vs_c = [interval(paired_diffs(recs, cust, "test", w)) for w in ("mean", "worst")]
+        vs_d = [interval(paired_diffs(recs, drop, "test", w)) for w in ("mean", "worst", full)]
+        met = gaps[lowest] >= -0.5 and all(m + h >= 0 for m, h, _ in vs_c) and all(m - h > 0 for m, h, _ in vs_d[:2])
+        met = met and vs_d[2][0] + vs_d[2][1] >= 0
+        gap = f"{gaps[lowest]:+.2f} ({lowest})"
+        rows.append([setting, str(len(recs)), gap, *map(_ci, vs_c), *map(_ci, vs_d), "yes" if met else "no"])
+    return _table(header, rows)
+
+
+def block_verdict(root: Path, phase: str, settings: list[str], arm: str, candidates: list[str]) -> list[str]:
+    """``arm`` against dropout per setting, and the unified method with the largest mean gain."""
+    header = [
+        "setting",
+        "seeds",
+        f"`{arm}` − `dropout`, mean over combinations",
+        f"`{arm}` − `dropout`, worst combination",
+    ]
+    header.append("best unified method on the mean")
+    rows = []
+    for setting in settings:
+        records = load_records(root, phase, setting)
+        if arm not in records:
+            continue
+        drop = records["dropout"]
+        gains = {c: paired(records[c], drop, "test", 0) for c in candidates if c in records}
+        best = max(gains, key=lambda c: gains[c][0])
+        resolved = "resolved" if gains[best][0] - gains[best][1] > 0 else "not resolved"
+        vs_drop = [_ci(paired(records[arm], drop, "test", i)) for i in (0, 1)]
+        rows.append([setting, str(len(records[arm])), *vs_drop, f"`{best}` {_ci(gains[best])} ({resolved})"])
+    return _table(header, rows)
+
+
+# ------------------------------------------------------------------------------------------------ page
+_BLOCK = re.compile(r"(<!-- study (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(\n<!-- /study -->)", re.DOTALL)
+
+
+def _options(spec: str) -> tuple[str, dict[str, str]]:
+    kind, *pairs = spec.split()
+    return kind, dict(p.split("=", 1) for p in pairs)
+
+
+def render_block(spec: str, root: Path) -> str:
+    """The generated content of one block (``spec`` = ``kind key=value ...``)."""
+    kind, opt = _options(spec)
+    lists = {k: v.split(",") for k, v in opt.items() if k in ("arms", "versus", "settings", "candidates")}
+    phase = opt.get("phase", "final")
+    per_setting: dict[str, Callable[..., list[str]]] = {
+        "summary": lambda r, s: block_summary(
+            r, s, lists["arms"], lists.get("versus", ["dropout"]), opt.get("split", "test")
+        ),
+        "combinations": lambda r, s: block_combinations(r, s, lists["arms"], opt.get("split", "test")),
+        "mining": lambda r, s: block_mining(r, s, lists["arms"]),
+        "diagnostics": lambda r, s: block_diagnostics(r, s, lists["arms"]),
+        "tune": lambda r, s: block_tune(r, s, lists["arms"], opt.get("reference", "dropout")),
+    }
+    if kind in per_setting:
+        return "\n".join(per_setting[kind](load_records(root, phase, opt["setting"]), opt["setting"]))
+    if kind == "score":
+        return "\n".join(block_score(root, phase, lists["settings"], lists["arms"], opt.get("reference", "dropout")))
+    if kind == "goal":
+        return "\n".join(block_goal(root, phase, lists["settings"], opt["arm"]))
+    if kind == "verdict":
+        return "\n".join(block_verdict(root, phase, lists["settings"], opt["arm"], lists["candidates"]))
+    raise ValueError(f"unknown study block {kind!r} in <!-- study {spec} -->")
+
+
+def render_page(text: str, root: Path) -> str:
+    """``text`` with every study block's content regenerated from the records under ``root``."""
+    return _BLOCK.sub(lambda m: m.group(1) + render_block(m.group("spec"), root) + m.group(4), text)
