@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from study_arms import BASE, NOISY_TEACHER, SETTING_FILES, SETTINGS, final_arm, known_arms
+from study_arms import BASE, NOISY_TEACHER, ONLY_SETTINGS, SETTING_FILES, SETTINGS, final_arm, known_arms
 from study_tables import load_records, paired, summary
 
 
@@ -174,6 +174,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     expanded = [a for a in arms if a not in teacher_arms and a != "customized"]
     if "customized" in arms:
         expanded = [f"customized#{k}/{args.chunks}" for k in range(args.chunks)] + expanded
+    expanded = [a for a in expanded if args.setting in ONLY_SETTINGS.get(a, (args.setting,))]
     rest = [(str(args.root), args.phase, args.setting, s, a, extra) for a in expanded for s in seeds]
     with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:  # fresh process: peak RSS per job
         for phase_jobs in (teachers, rest):

@@ -105,7 +105,12 @@ PLUS_ARMS: dict[str, list[str]] = {
     "plus-single": [*PLUS_OFF, "plus.single_passes=1"],
     "plus-spec": [*PLUS_OFF, "plus.specialists=1"],
     "plus-absent": [*PLUS_OFF, "model.absent=learned"],
+    # round 1b, added after round 1 (mask-aware normalisation, a mechanism the issue names): each
+    # sample's fused features normalised on their own instead of by batch statistics over a
+    # mixture of combinations. Classification decoder only; its segmentation gain counts as 0.
+    "plus-layernorm": [*PLUS_OFF, "model.decoder={name: mlp, hidden: 128, dropout: 0.2, norm: layer}"],
 }
+ONLY_SETTINGS: dict[str, tuple[str, ...]] = {"plus-layernorm": ("trio", "six")}
 
 
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
@@ -163,6 +168,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-single": "single-modality passes (weight 1)",
     "plus-spec": "KD from per-modality specialists on single passes",
     "plus-absent": "learned absent-modality features",
+    "plus-layernorm": "LayerNorm instead of BatchNorm in the decoder (classification)",
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from study_arms import DESCRIPTIONS, METRIC
+from study_arms import DESCRIPTIONS, METRIC, ONLY_SETTINGS
 
 Records = dict[str, dict[int, dict[str, Any]]]  # arm -> seed -> record
 
@@ -230,6 +230,8 @@ def rule_scores(
     out: dict[str, Any] = {}
     for setting in settings:
         records = load_records(root, phase, setting)
+        for arm in [a for a in arms if a in ONLY_SETTINGS and setting not in ONLY_SETTINGS[a]]:
+            out.setdefault(arm, {})[setting] = 0.0  # the component does not exist in this setting
         for arm in [a for a in arms if a in records and a != reference]:
             gain = (
                 paired(records[arm], records[reference], "val", 0)[0]

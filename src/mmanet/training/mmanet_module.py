@@ -145,7 +145,7 @@ class MMANetModule(DeploymentModule):
         masks = [mask, *(self.plus.single_masks(present) if self.plus.passes else [])]
         parts = [self.net.fused_from(prepared, m) for m in masks]
         outputs = split_output(self.net.decoder(concat_fused(parts)), int(mask.shape[0]), len(masks))
-        terms = self.plus.head_term(self.net.modality_features(prepared), batch["target"], present)
+        terms = self.plus.head_term(self.net, prepared, batch["target"], present)
         if self.plus.passes:
             terms |= self.plus.pass_terms(outputs[1:], batch["inputs"], batch["target"], present)
         return parts[0], outputs[0], terms

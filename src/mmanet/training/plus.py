@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from mmanet.config import PlusConfig
 from mmanet.losses import kd_distances
 from mmanet.metrics import upsample_logits
-from mmanet.nn import NetOutput, SegFeatures
+from mmanet.nn import NetOutput, SegFeatures, SubsetNetwork
 
 __all__ = ["FrozenSpecialists", "PlusComponents", "concat_fused", "split_output"]
 
@@ -182,8 +182,9 @@ class PlusComponents(nn.Module):
             terms["specialist"] = self.cfg.specialists * torch.stack(kd).mean()
         return terms
 
-    def head_term(self, features: Mapping[str, Tensor], target: Tensor, present: Tensor) -> dict[str, Tensor]:
-        """``unimodal`` term, already weighted (empty when the heads are off)."""
+    def head_term(self, net: SubsetNetwork, prepared: Any, target: Tensor, present: Tensor) -> dict[str, Tensor]:
+        """``unimodal`` term, already weighted; empty (and no extra pass through ``net``) when the heads are off."""
         if self.heads is None:
             return {}
+        features = net.modality_features(prepared)
         return {"unimodal": self.cfg.unimodal_heads * self.head_loss(features, target, present)}

@@ -1,0 +1,190 @@
+"""mmanet-plus components: size-balanced sampling, unimodal heads, single-modality passes,
+specialist KD, learned absent features; with every component off it must be exactly dropout."""
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from tests.helpers.reference import reference_kd
+
+from mmanet.cli import main
+from mmanet.config import PlusConfig
+from mmanet.modality import sample_masks_by_size
+from mmanet.nn import NetworkSpec, build_network
+from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
+
+TINY = [
+    "--set", "model.encoders={default: {name: tiny, dim: 4}}", "--set", "model.decoder={name: mlp, hidden: 8, depth: 1}",
+    "--set", "data.dataset=synthetic", "--set", "data.options={num_samples: 160, seed: 1}",
+    "--epochs", "3", "--seeds", "0", "--no-progress",
+]  # fmt: skip
+SEG_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_rgbd.yaml"
+SEG_TINY = [
+    "--set", "data.options={num_samples: 24, height: 64, width: 64, objects: 3, workers: false}",
+    "--set", "model.encoders={default: {name: tiny, width: 8}}", "--set", "model.decoder={name: esanet, channels: [8, 8, 8]}",
+    "--set", "model.context_channels=8", "--epochs", "2", "--seeds", "0", "--no-progress",
+]  # fmt: skip
+OFF = ["--set", "plus.mad=false", "--set", "plus.mar=false"]
+
+
+def _per_seed(out: Path, method: str) -> dict:
+    return json.loads((out / "report.json").read_text())["methods"][method]["per_seed"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["classification", "segmentation"])
+def test_every_component_off_is_exactly_dropout(tmp_path, task):
+    config, extra = ([str(SEG_CONFIG)], SEG_TINY) if task == "segmentation" else ([], TINY)
+    assert main(["run", *config, "--methods", "dropout", "--out", str(tmp_path / "d"), *extra]) == 0
+    assert main(["run", *config, "--methods", "mmanet-plus", "--out", str(tmp_path / "p"), *extra, *OFF]) == 0
+    assert _per_seed(tmp_path / "p", "mmanet-plus") == _per_seed(tmp_path / "d", "dropout")
+
+
+@pytest.mark.slow
+def test_every_component_on_trains_and_records_its_specialists(tmp_path):
+    on = ["--set", "plus.unimodal_heads=1", "--set", "plus.single_passes=1", "--set", "plus.specialists=1"]
+    on += ["--set", "plus.sampling=size_uniform", "--set", "model.absent=learned", "--set", "mar.mine_start=0"]
+    assert (
+        main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *on, "--set", "mar.begin_epoch=1"]) == 0
+    )
+    model = torch.load(tmp_path / "seed_0" / "mmanet-plus" / "model.pt", weights_only=True)
+    assert model["meta"]["specialists"]["path"].endswith("specialists/model.pt")
+    assert not any(k.startswith(("heads", "plus")) for k in model["entries"][0]["state_dict"])  # dropped at export
+    log = (tmp_path / "seed_0" / "mmanet-plus" / "logs" / "metrics.csv").read_text().splitlines()[0]
+    assert all(term in log for term in ("train/unimodal", "train/single", "train/specialist", "train/mad", "train/mar"))
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_size_uniform_sampling_gives_each_size_one_share(m):
+    n = 12_000
+    uniform = (torch.arange(n, dtype=torch.float64) + 0.5) / n  # an exact grid: frequencies are exact
+    masks = sample_masks_by_size(torch.ones(n, m, dtype=torch.bool), uniform.float())
+    counts = Counter(tuple(row) for row in masks.int().tolist())
+    assert len(counts) == 2**m - 1
+    for subset, count in counts.items():
+        expected = n / m / math.comb(m, sum(subset))  # size uniform, then subsets of that size uniform
+        assert abs(count - expected) <= 2, (subset, count, expected)
+
+
+def test_size_uniform_sampling_stays_within_present_modalities():
+    present = torch.tensor([[1, 0, 1], [0, 1, 0], [1, 1, 1]], dtype=torch.bool).repeat(200, 1)
+    masks = sample_masks_by_size(present, torch.rand(600, generator=torch.Generator().manual_seed(0)))
+    assert (masks & ~present).sum() == 0 and masks.any(1).all()
+    assert (masks[1::3] == present[1::3]).all()  # one modality present: it is the only choice
+
+
+def _net(absent="zero", hidden=8):
+    model = {
+        "embed_dim": 4,
+        "encoders": {"default": {"name": "tiny", "dim": 4}},
+        "decoder": {"name": "mlp", "hidden": hidden},
+    }
+    spec = NetworkSpec(("a", "b", "c"), {"a": (5,), "b": (6,), "c": (3,)}, 3, {**model, "absent": absent})
+    return build_network(spec)
+
+
+def _inputs(batch=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "a": torch.randn(batch, 5, generator=g),
+        "b": torch.randn(batch, 6, generator=g),
+        "c": torch.randn(batch, 3, generator=g),
+    }
+
+
+def test_unimodal_heads_send_each_gradient_to_its_own_encoder_only():
+    torch.manual_seed(0)
+    net = _net()
+    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, PlusConfig(unimodal_heads=1.0))
+    inputs, target = _inputs(), torch.randint(0, 3, (10,))
+    features = net.modality_features(net.prepare(inputs))
+    present = torch.ones(10, 3, dtype=torch.bool)
+    for j, m in enumerate(net.modalities):
+        only = present.clone()
+        only[:, [k for k in range(3) if k != j]] = False  # the loss of head m alone
+        net.zero_grad()
+        plus.head_loss(features, target, only).backward(retain_graph=True)
+        for other in net.modalities:
+            grads = [p.grad for p in net.encoders[other].parameters()]
+            has = any(g is not None and g.abs().sum() > 0 for g in grads)
+            assert has == (other == m), (m, other)
+
+
+def test_single_passes_in_one_decoder_call_equal_separate_calls_in_eval():
+    torch.manual_seed(1)
+    net = _net().eval()
+    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, PlusConfig(single_passes=1.0))
+    inputs = _inputs()
+    present = torch.ones(10, 3, dtype=torch.bool)
+    prepared = net.prepare(inputs)
+    masks = plus.single_masks(present)
+    together = split_output(net.decoder(concat_fused([net.fused_from(prepared, m) for m in masks])), 10, 3)
+    for mask, out in zip(masks, together, strict=True):
+        assert mask.sum(1).eq(1).all()
+        torch.testing.assert_close(out.logits, net(inputs, mask).logits)
+
+
+def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies():
+    torch.manual_seed(2)
+    nets = {m: _net().eval() for m in ("a", "b", "c")}
+    specialists = FrozenSpecialists({m: _single(m) for m in nets})
+    plus = PlusComponents(
+        ("a", "b", "c"), _net().modality_feature_shapes(), 3, PlusConfig(specialists=2.0), specialists=specialists
+    )
+    inputs, present = _inputs(6), torch.ones(6, 3, dtype=torch.bool)
+    target = torch.zeros(6, dtype=torch.long)
+    student = [torch.randn(6, 3) for _ in range(3)]
+    from mmanet.nn import NetOutput
+
+    terms = plus.pass_terms([NetOutput(s, None) for s in student], inputs, target, present)
+    teacher = [specialists.logits(m, inputs) for m in ("a", "b", "c")]
+    expected = 2.0 * sum(reference_kd(s, t, 4.0) for s, t in zip(student, teacher, strict=True)) / 3
+    assert float(terms["specialist"]) == pytest.approx(expected, rel=1e-5)
+    copied = plus.pass_terms([NetOutput(t.clone(), None) for t in teacher], inputs, target, present)
+    assert float(copied["specialist"]) == pytest.approx(0.0, abs=1e-6)
+
+
+def _single(m):
+    shapes = {"a": (5,), "b": (6,), "c": (3,)}
+    model = {
+        "embed_dim": 4,
+        "encoders": {"default": {"name": "tiny", "dim": 4}},
+        "decoder": {"name": "tiny", "hidden": 4},
+    }
+    return build_network(NetworkSpec((m,), {m: shapes[m]}, 3, model)).eval()
+
+
+def test_learned_absent_features_start_at_zero_and_learn_only_from_absent_samples():
+    torch.manual_seed(3)
+    zero, learned = _net("zero").eval(), _net("learned").eval()
+    learned.load_state_dict(zero.state_dict(), strict=False)
+    inputs = _inputs()
+    mask = torch.tensor([[1, 0, 1]] * 5 + [[1, 1, 1]] * 5, dtype=torch.bool)
+    torch.testing.assert_close(learned(inputs, mask).logits, zero(inputs, mask).logits)
+    F.cross_entropy(learned(inputs, mask).logits, torch.zeros(10, dtype=torch.long)).backward()
+    grads = {m: learned.absent_embeddings[m].grad for m in ("a", "b", "c")}
+    assert grads["a"] is None or grads["a"].abs().sum() == 0  # never absent here
+    assert grads["b"].abs().sum() > 0  # absent in the first five samples
+    learned.zero_grad()
+    F.cross_entropy(
+        learned(inputs, torch.ones(10, 3, dtype=torch.bool)).logits, torch.zeros(10, dtype=torch.long)
+    ).backward()
+    assert all(
+        learned.absent_embeddings[m].grad is None or learned.absent_embeddings[m].grad.abs().sum() == 0 for m in "abc"
+    )
+
+
+def test_layer_norm_decoder_normalises_each_sample_alone():
+    torch.manual_seed(4)
+    from mmanet.nn.decoders import build_decoder
+
+    decoder = build_decoder({"name": "mlp", "hidden": 16, "norm": "layer", "dropout": 0.0}, (12,), 3).eval()
+    x = torch.randn(8, 12)
+    alone = torch.cat([decoder(x[i : i + 1]).logits for i in range(8)])
+    torch.testing.assert_close(decoder(x).logits, alone)  # no statistic is shared across the batch
+    with pytest.raises(ValueError, match="norm must be one of"):
+        build_decoder({"name": "mlp", "norm": "group"}, (12,), 3)
