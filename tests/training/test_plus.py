@@ -18,14 +18,16 @@ from mmanet.nn import NetworkSpec, build_network
 from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
 
 TINY = [
-    "--set", "model.encoders={default: {name: tiny, dim: 4}}", "--set", "model.decoder={name: mlp, hidden: 8, depth: 1}",
+    "--set", "model.encoders={default: {name: tiny, dim: 4}}",
+    "--set", "model.decoder={name: mlp, hidden: 8, depth: 1}",
     "--set", "data.dataset=synthetic", "--set", "data.options={num_samples: 160, seed: 1}",
     "--epochs", "3", "--seeds", "0", "--no-progress",
 ]  # fmt: skip
 SEG_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_rgbd.yaml"
 SEG_TINY = [
     "--set", "data.options={num_samples: 24, height: 64, width: 64, objects: 3, workers: false}",
-    "--set", "model.encoders={default: {name: tiny, width: 8}}", "--set", "model.decoder={name: esanet, channels: [8, 8, 8]}",
+    "--set", "model.encoders={default: {name: tiny, width: 8}}",
+    "--set", "model.decoder={name: esanet, channels: [8, 8, 8]}",
     "--set", "model.context_channels=8", "--epochs", "2", "--seeds", "0", "--no-progress",
 ]  # fmt: skip
 OFF = ["--set", "plus.mad=false", "--set", "plus.mar=false"]
