@@ -212,6 +212,12 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         "higher_is_better": task.higher_is_better,
         "methods": {model.meta["method"]: summary},
     }
+    stored = model.meta.get("data_fingerprint")
+    if stored and not (args.data or args.dataset) and stored != source.fingerprint():
+        report["warnings"] = [
+            f"{source.name} changed since {args.checkpoint} was trained (data fingerprint differs): "
+            "the seeded split may now put training samples in the evaluated split"
+        ]
     print_report(report, console)
     if args.json_out:
         atomic_write_text(args.json_out, json.dumps(report, indent=2) + "\n")

@@ -72,8 +72,26 @@ def test_truncated_image_found_at_load_time(tmp_path):
     augment = ImageAugment(8, 10)
     with pytest.raises(DataError, match=r"a\.png: unreadable image \(listed at list.txt:9\)"):
         ImageSampleDataset([sample], ["rgb"], {"rgb": 3}, augment, train=False)[0]
-    absent = ImageSampleDataset([sample], ["rgb"], {"rgb": 3}, augment, train=False, on_missing="absent")[0]
-    assert absent["present"].tolist() == [False]
+    with pytest.raises(DataError, match=r"sample listed at list.txt:9: no image of it could be read \(.*a\.png\)"):
+        ImageSampleDataset([sample], ["rgb"], {"rgb": 3}, augment, train=False, on_missing="absent")[0]
+    good = tmp_path / "b.png"
+    write_image(good, 100)
+    pair = ImageSample({"rgb": path, "ir": good}, 1, "list.txt:9")
+    absent = ImageSampleDataset([pair], ["rgb", "ir"], {"rgb": 3, "ir": 3}, augment, train=False, on_missing="absent")[
+        0
+    ]
+    assert absent["present"].tolist() == [False, True]
+
+
+def test_a_jpeg_cut_after_its_header_is_found_before_training(tmp_path):
+    root = make_casia_surf(tmp_path / "surf")
+    line = (root / "train_list.txt").read_text().splitlines()[2]
+    depth = root / line.split()[1]
+    depth.write_bytes(depth.read_bytes()[:200])  # header intact, scan cut
+    with pytest.raises(DataError, match=rf"{depth.name}: unreadable image \(listed at .*train_list.txt:3\)"):
+        CasiaSurfSource(root)
+    source = CasiaSurfSource(root, options={"on_missing": "absent"})
+    assert source.info["missing"]["train"]["depth"] == 1
 
 
 def test_joint_augmentation_is_identical_across_modalities_and_keyed_on_epoch(tmp_path):

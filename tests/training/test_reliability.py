@@ -1,5 +1,6 @@
 """Crash safety and safe inputs: kill and resume, skip finished parts, NaN stop, refusing pickles."""
 
+import csv
 import json
 import os
 import pickle
@@ -69,6 +70,9 @@ def test_killed_run_resumes_with_the_same_mined_set_and_a_report(tmp_path):
     assert [s["epoch"] for s in scores] == [1, 2]  # mined once, not again after the restart
     for name, values in expected["combinations"].items():
         assert resumed["combinations"][name]["accuracy"] == pytest.approx(values["accuracy"], abs=0.02), name
+    with open(out / "seed_0" / "mar" / "logs" / "metrics.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("train/loss")]
+    assert sorted(int(float(r["epoch"])) for r in rows) == list(range(14))  # every epoch once, none lost
 
 
 @pytest.mark.slow

@@ -16,6 +16,8 @@ for the sample (``on_missing: absent``); counts are in ``source.info``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -102,6 +104,10 @@ class ImageSource(DataSource):
         datasets["train_eval"] = self._dataset("train", False, seed)
         labels = {s: torch.tensor([x.label for x in self.samples[s]], dtype=torch.long) for s in SPLIT_NAMES}
         return SplitSet(datasets, labels)
+
+    def fingerprint(self) -> str:
+        listed = {s: [[str(p) for p in x.paths.values()] + [x.label] for x in self.samples[s]] for s in SPLIT_NAMES}
+        return hashlib.sha256(json.dumps([self.name, list(self.modalities), listed]).encode()).hexdigest()
 
     def everything(self) -> ImageSampleDataset:
         all_samples = [x for s in SPLIT_NAMES for x in self.samples[s]]

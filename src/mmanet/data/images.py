@@ -51,12 +51,13 @@ def read_image(path: Path, channels: int, where: str = "") -> Image.Image:
 
 
 def check_image(path: Path) -> bool:
-    """Whether ``path`` opens as an image (header only, fast)."""
+    """Whether ``path`` decodes as an image: the whole file, so a JPEG cut after its header fails here,
+    not in the middle of training."""
     try:
         with Image.open(path) as image:
-            image.size  # noqa: B018 - parsing the header is the check
+            image.load()
         return True
-    except (OSError, UnidentifiedImageError, ValueError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         return False
 
 
@@ -166,6 +167,9 @@ class ImageSampleDataset(Dataset[Batch]):
                         raise
             present.append(tensor is not None)
             inputs[m] = tensor if tensor is not None else torch.zeros(self.channels[m], size, size)
+        if not any(present):
+            files = ", ".join(str(p) for p in sample.paths.values() if p is not None)
+            raise DataError(f"sample listed at {sample.where}: no image of it could be read ({files})")
         return {
             "inputs": inputs,
             "present": torch.tensor(present),

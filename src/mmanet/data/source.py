@@ -9,6 +9,8 @@ datasets on disk have fixed splits and augment the training split.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +62,15 @@ class DataSource:
         """The task and its options (what a model file records)."""
         return TaskSpec(self.task, dict(self.task_options))
 
+    def fingerprint(self) -> str:
+        """SHA-256 that changes when the data changes (stored in model files; ``evaluate`` compares).
+
+        The base form hashes the description (modalities, shapes, classes, sample counts);
+        in-memory data hashes the arrays, image datasets the listed files and labels.
+        """
+        description = [self.name, list(self.modalities), self.input_shapes, self.num_classes, self.info]
+        return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()
+
     def splits(self, seed: int) -> SplitSet:
         """Train/val/test datasets for ``seed``."""
         raise NotImplementedError
@@ -108,6 +119,14 @@ class ArraySource(DataSource):
 
     def everything(self) -> Dataset[Batch]:
         return MultimodalDataset(self.arrays)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        a = self.arrays
+        for tensor in (a.labels, a.present, *(a.inputs[m] for m in a.modalities)):
+            digest.update(tensor.contiguous().numpy().tobytes())
+        digest.update(json.dumps([list(a.modalities), None if a.split is None else a.split.tolist()]).encode())
+        return digest.hexdigest()
 
 
 class ReindexedSubset(Dataset[Batch]):

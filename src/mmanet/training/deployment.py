@@ -27,11 +27,24 @@ from mmanet.training.optim import build_optimizer
 from mmanet.training.resume import rng_state, set_rng_state
 from mmanet.training.sampling import ModalityDropout, Policy
 
-__all__ = ["DeploymentModule", "NonFiniteLossError"]
+__all__ = ["DeploymentModule", "NonFiniteLossError", "NonFiniteWeightsError", "check_finite_weights"]
 
 
 class NonFiniteLossError(RuntimeError):
     """A training loss term became NaN or infinite."""
+
+
+class NonFiniteWeightsError(NonFiniteLossError):
+    """A trained network holds NaN or infinite weights (it is not exported)."""
+
+
+def check_finite_weights(net: torch.nn.Module, label: str) -> None:
+    """Raise :class:`NonFiniteWeightsError` naming the first non-finite weights of ``net``."""
+    bad = [k for k, v in net.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise NonFiniteWeightsError(
+            f"{label}: non-finite weights in {bad[:3]} ({len(bad)} tensors); the model is not exported"
+        )
 
 
 class DeploymentModule(L.LightningModule):

@@ -34,6 +34,7 @@ def model_meta(
         "seed": data.seed,
         "data_modalities": list(data.modalities),
         "task": data.task.to_dict(),
+        "data_fingerprint": data.source.fingerprint(),  # evaluate warns when the data changed since training
         "config": to_dict(data.cfg),
         "results": results,
         "provenance": provenance(),

@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback
 
 from mmanet.training.deployment import DeploymentModule
 from mmanet.training.seed import SeedData
-from mmanet.training.trainer import build_trainer
+from mmanet.training.trainer import build_trainer, kept_log_rows
 
 __all__ = ["FitResult", "fit_module"]
 
@@ -46,9 +46,15 @@ def fit_module(
     """Fit ``module`` on ``data`` (continuing ``root/checkpoints/last.ckpt`` when ``resume``), restore
     the deployment network of the best validation epoch, and test every combination it serves."""
     L.seed_everything(data.seed, verbose=False)
-    trainer = build_trainer(data.cfg.trainer, root=root, epochs=data.cfg.optim.epochs, extra_callbacks=list(callbacks))
+    checkpoint = _last_checkpoint(root) if resume else None
+    kept = None
+    if checkpoint is not None:  # the log rows of the epochs the checkpoint holds stay in metrics.csv
+        last_epoch = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"])
+        kept = kept_log_rows(root / "logs" / "metrics.csv", last_epoch)
+    epochs = data.cfg.optim.epochs
+    trainer = build_trainer(data.cfg.trainer, root=root, epochs=epochs, extra_callbacks=list(callbacks), kept_logs=kept)
     datamodule = data.datamodule()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=_last_checkpoint(root) if resume else None)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
     callback = trainer.checkpoint_callback
     best = getattr(callback, "best_model_path", "")
     score = None

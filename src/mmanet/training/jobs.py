@@ -19,7 +19,7 @@ from mmanet.modality import all_combinations, combination_name
 from mmanet.nn import NetworkSpec, SubsetNetwork
 from mmanet.training.build import Prerequisites, build_module
 from mmanet.training.crossfit import held_out_entropy
-from mmanet.training.deployment import DeploymentModule
+from mmanet.training.deployment import DeploymentModule, check_finite_weights
 from mmanet.training.display import Display
 from mmanet.training.distributed import barrier, is_global_zero
 from mmanet.training.export import export_model, model_meta, write_prediction_grid
@@ -86,6 +86,7 @@ def train_unified(
     display.model_started(f"seed {data.seed} · {method.name}")
     fit = fit_module(module, data, root, resume=resume, callbacks=display.callbacks())
     path = root / "model.pt"
+    check_finite_weights(module.net, f"seed {data.seed} · {method.name}")
     if is_global_zero():
         names = [combination_name(c) for c in all_combinations(data.modalities)]
         results = {"test": fit.test, "val": fit.val, "val_select": fit.val_select}
@@ -119,6 +120,7 @@ def train_per_combination(
         spec = data.spec.restricted(combination)
         module = build_module(data, method, spec=spec, combinations=[name])
         fit = fit_module(module, data, data.root / method.name / name, resume=resume, callbacks=display.callbacks())
+        check_finite_weights(module.net, f"seed {data.seed} · {method.name} · {name}")
         results[name] = fit.test[name]
         val[name] = fit.val.get(name, {})
         entries.append((module.net, spec, [name]))

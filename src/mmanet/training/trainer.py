@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import warnings
 from pathlib import Path
@@ -9,13 +10,15 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
 from mmanet.config import ConfigError, TrainerConfig
 from mmanet.training.resume import AtomicCheckpointIO
 
-__all__ = ["build_trainer", "check_trainer", "hardware", "quiet_lightning", "resolve_precision"]
+__all__ = ["ResumableCSVLogger", "build_trainer", "check_trainer", "hardware", "kept_log_rows", "quiet_lightning"]
 
 
 def quiet_lightning() -> None:
@@ -28,6 +31,38 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def kept_log_rows(metrics_csv: Path, last_epoch: int) -> list[dict[str, str]]:
+    """Rows of an earlier ``metrics.csv`` up to ``last_epoch`` (the epochs a resumed fit does not repeat)."""
+    if not metrics_csv.exists():
+        return []
+    with open(metrics_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [r for r in rows if r.get("epoch") not in (None, "") and float(r["epoch"]) <= last_epoch]
+
+
+class _KeepingWriter(ExperimentWriter):
+    def __init__(self, log_dir: str, kept: list[dict[str, str]]) -> None:
+        super().__init__(log_dir=log_dir)  # removes the old metrics.csv ...
+        self.metrics = [dict(row) for row in kept]  # type: ignore[arg-type]  # written back at the first save
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSV logger, except that a resumed fit keeps the rows of the epochs it continues from
+    (Lightning's own writer deletes ``metrics.csv`` when it starts)."""
+
+    def __init__(self, *args: Any, kept: list[dict[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept = list(kept or [])
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:  # type: ignore[override]
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _KeepingWriter(self.log_dir, self._kept)
+        return self._experiment  # type: ignore[return-value]
 
 
 def resolve_precision(cfg: TrainerConfig) -> str:
@@ -62,13 +97,20 @@ def check_trainer(cfg: TrainerConfig) -> None:
             enable_model_summary=False,
         )
     except Exception as err:  # Lightning raises ValueError, TypeError or MisconfigurationException
-        raise ConfigError(f"trainer: {' '.join(str(err).split())[:400]}") from err
+        given = ", ".join(f"{k}={v!r}" for k, v in hardware(cfg).items())
+        raise ConfigError(f"trainer: {' '.join(str(err).split())[:400]} (given {given})") from err
 
 
 def build_trainer(
-    cfg: TrainerConfig, *, root: Path, epochs: int, extra_callbacks: list[Callback] | None = None
+    cfg: TrainerConfig,
+    *,
+    root: Path,
+    epochs: int,
+    extra_callbacks: list[Callback] | None = None,
+    kept_logs: list[dict[str, str]] | None = None,
 ) -> L.Trainer:
-    """A trainer that keeps the checkpoint with the best ``val/select`` and logs CSV under ``root``."""
+    """A trainer that keeps the checkpoint with the best ``val/select`` and logs CSV under ``root``
+    (``kept_logs``: rows of an interrupted fit's ``metrics.csv`` to keep)."""
     quiet_lightning()
     callbacks: list[Callback] = [
         ModelCheckpoint(
@@ -87,7 +129,7 @@ def build_trainer(
         max_epochs=epochs,
         **hardware(cfg),
         callbacks=callbacks,
-        logger=CSVLogger(root, name="logs", version=""),
+        logger=ResumableCSVLogger(root, name="logs", version="", kept=kept_logs),
         enable_progress_bar=cfg.progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
