@@ -3,7 +3,9 @@
 mmanet demo                                    every method on the bundled data
 mmanet run CONFIG.yaml --set optim.lr=0.01     an experiment from a config file
 mmanet run --data FILE.npz --methods dropout,customized --seeds 0,1,2 --epochs 30 --out DIR
-mmanet evaluate runs/demo/seed_0/dropout/model.pt
+mmanet evaluate runs/demo/seed_0/dropout/model.pt --failure-rates pix=0.1,fou=0.05,mor=0.2
+mmanet predict runs/demo/seed_0/mmanet/model.pt --data new.npz --out predictions.csv
+mmanet export runs/demo/seed_0/mmanet/model.pt --format onnx --out model.onnx
 mmanet list                                    methods, datasets, encoders, decoders
 """
 
@@ -94,7 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", default="test", choices=["train", "val", "test", "all"], help="which split (default: test)"
     )
     evaluate.add_argument("--json", dest="json_out", help="also write the results to this JSON file")
+    evaluate.add_argument(
+        "--failure-rates", help="expected score when each modality fails independently, e.g. rgb=0.1,depth=0.05"
+    )
     _add_trainer_flags(evaluate)
+    predict = sub.add_parser("predict", help="predict with a model.pt from whatever modalities a file holds")
+    predict.add_argument("checkpoint", help="model.pt written by `mmanet run`")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--data", help=".npz in the training format (labels and split not needed; modalities may be missing)"
+    )
+    source.add_argument("--data-root", help="a directory of the model's dataset (images, segmentation)")
+    predict.add_argument("--split", default="test", choices=["train", "val", "test", "all"], help="with --data-root")
+    predict.add_argument(
+        "--out", required=True, help="CSV file (classification) or directory of label PNGs (segmentation)"
+    )
+    predict.add_argument("--batch-size", type=int, default=256)
+    predict.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    export = sub.add_parser("export", help="export a model.pt as one ONNX or TorchScript graph for every subset")
+    export.add_argument("checkpoint", help="model.pt written by `mmanet run`")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    export.add_argument("--out", required=True, help="output file")
     sub.add_parser("list", help="list methods, datasets, encoders and decoders")
     return parser
 
@@ -212,6 +234,8 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         "higher_is_better": task.higher_is_better,
         "methods": {model.meta["method"]: summary},
     }
+    if args.failure_rates:
+        _add_expected(report, summary, list(results), source.modalities, args.failure_rates, task.names)
     stored = model.meta.get("data_fingerprint")
     if stored and not (args.data or args.dataset) and stored != source.fingerprint():
         report["warnings"] = [
@@ -221,6 +245,125 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     print_report(report, console)
     if args.json_out:
         atomic_write_text(args.json_out, json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _add_expected(
+    report: dict[str, Any], summary: dict[str, Any], names: list[str], modalities: Any, text: str, metrics: Any
+) -> None:
+    """``methods.<method>.expected.<metric>`` under the given failure rates."""
+    from mmanet.config import ConfigError
+    from mmanet.robustness import expected_metric, parse_failure_rates
+
+    try:
+        rates = parse_failure_rates(text)
+        per = summary["combinations"]
+        served = [m for m in modalities if any(m in n.split("+") for n in names)]
+        expected = {k: expected_metric({n: per[n][k] for n in names}, served, rates) for k in metrics}
+    except ValueError as err:
+        raise ConfigError(f"--failure-rates: {err}") from err
+    summary["expected"] = expected
+    summary["failure_rates"] = rates
+    report["failure_rates"] = rates
+
+
+def _predict_rows(predictor: Any, out: Any, start: int) -> list[list[Any]]:
+    rows = []
+    for i, (probs, combo) in enumerate(zip(out.probabilities, out.combinations, strict=True)):
+        rows.append([start + i, combo, int(probs.argmax()), *(f"{p:.6f}" for p in probs)])
+    return rows
+
+
+def _cmd_predict(args: argparse.Namespace, console: Console) -> int:
+    import mmanet
+    from mmanet.modelfile import ModelFileError
+
+    predictor = mmanet.load(args.checkpoint, device=args.device)
+    dense = predictor.task == "segmentation"
+    if args.data:
+        from mmanet.data import DataError, read_inputs
+
+        shapes = predictor.deployed.input_shapes
+        inputs, present = read_inputs(args.data, predictor.modalities, shapes, dense=dense)
+        try:
+            batches = [(0, predictor.predict(inputs, present, args.batch_size))]
+        except ValueError as err:
+            raise DataError(f"{args.data}: {err}") from err
+    else:
+        batches = _predict_dataset(predictor, args)
+    if dense:
+        count = _write_label_maps(Path(args.out), batches)
+        console.print(f"{count} label maps written to [bold]{args.out}[/]")
+        return 0
+    if not str(args.out).endswith(".csv") and Path(args.out).is_dir():
+        raise ModelFileError(f"--out {args.out} is a directory; give a .csv file")
+    header = ["index", "combination", "prediction", *(f"prob_{k}" for k in range(predictor.num_classes))]
+    rows = [row for start, out in batches for row in _predict_rows(predictor, out, start)]
+    _write_csv(Path(args.out), header, rows)
+    console.print(f"{len(rows)} predictions written to [bold]{args.out}[/]")
+    return 0
+
+
+def _predict_dataset(predictor: Any, args: argparse.Namespace) -> list[tuple[int, Any]]:
+    """Predictions over a dataset directory of the model's dataset kind, in batches."""
+    from torch.utils.data import DataLoader, default_collate
+
+    from mmanet.config import apply_overrides, config_from_plain, with_overrides
+    from mmanet.data import load_dataset
+
+    flags = [f"data.root={json.dumps(str(args.data_root))}"]
+    cfg = with_overrides(config_from_plain(predictor.model.meta["config"]), apply_overrides({}, flags))
+    source = load_dataset(cfg.data)
+    seed = int(predictor.model.meta.get("seed", 0))
+    dataset = source.everything() if args.split == "all" else source.splits(seed).datasets[args.split]
+    collate = getattr(dataset, "collate_fn", None) or default_collate
+    columns = [source.modalities.index(m) for m in predictor.modalities]
+    out, start = [], 0
+    for batch in DataLoader(dataset, batch_size=args.batch_size, shuffle=False, collate_fn=collate):
+        present = batch["present"][:, columns]
+        out.append((start, predictor.predict(batch["inputs"], present, args.batch_size)))
+        start += len(present)
+    return out
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    import csv
+    import io
+
+    from mmanet.io import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _write_label_maps(out: Path, batches: list[tuple[int, Any]]) -> int:
+    """One PNG of predicted class indices per sample, ``<index>.png``."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from mmanet.io import atomic_write_bytes
+
+    count = 0
+    for start, prediction in batches:
+        for i, labels in enumerate(prediction.labels):
+            buffer = io.BytesIO()
+            Image.fromarray(labels.astype(np.uint8 if labels.max() < 256 else np.uint16)).save(buffer, format="PNG")
+            atomic_write_bytes(out / f"{start + i:06d}.png", buffer.getvalue())
+            count += 1
+    return count
+
+
+def _cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from mmanet.export import export_model_file
+
+    _check_output_file(Path(args.out), "--out")
+    path = export_model_file(args.checkpoint, args.out, args.format)
+    console.print(f"{args.format} graph for every subset written to [bold]{path}[/]")
     return 0
 
 
@@ -247,6 +390,10 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         return _cmd_run(args, console)
     if args.command == "evaluate":
         return _cmd_evaluate(args, console)
+    if args.command == "predict":
+        return _cmd_predict(args, console)
+    if args.command == "export":
+        return _cmd_export(args, console)
     return _cmd_list(console)
 
 

@@ -58,14 +58,17 @@ def update_combination_metrics(
     columns: Sequence[int],
     combinations: Iterable[Combination],
     metrics: CombinationMetrics,
+    temperature: Mapping[str, float] | None = None,
 ) -> dict[str, NetOutput]:
     """Add one batch's predictions under every combination to ``metrics``; returns the outputs.
 
-    ``columns``: the network's modalities in the batch's presence mask (:func:`data_columns`).
+    ``columns``: the network's modalities in the batch's presence mask (:func:`data_columns`);
+    ``temperature``: per-combination divisors of the logits (calibration), 1 when absent.
     """
     outputs = combination_outputs(net, batch["inputs"], batch["present"][:, list(columns)], combinations)
     for name, out in outputs.items():
-        metrics.update(name, out.logits, batch["target"])
+        scale = (temperature or {}).get(name, 1.0)
+        metrics.update(name, out.logits / scale if scale != 1.0 else out.logits, batch["target"])
     return outputs
 
 

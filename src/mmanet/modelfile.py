@@ -16,14 +16,16 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from mmanet.data import DataSource
 from mmanet.io import atomic_save_torch
 from mmanet.modality import Combination, parse_combination
 from mmanet.nn import NetworkSpec, SubsetNetwork, build_network
+
+if TYPE_CHECKING:
+    from mmanet.data import DataSource
 
 __all__ = [
     "MODEL_FORMAT",

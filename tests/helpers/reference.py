@@ -176,3 +176,18 @@ def reference_miou(
     valid = target != ignore_index
     seen = [v for v in ious if v is not None]
     return float(np.mean(seen)), float((pred[valid] == target[valid]).mean()), ious
+
+
+def reference_ece(probabilities: torch.Tensor, target: torch.Tensor, bins: int = 15) -> float:
+    """Top-label expected calibration error by loops over equal-width confidence bins."""
+    total, n = 0.0, len(target)
+    edges = [i / bins for i in range(bins + 1)]
+    rows = [(max(p), p.index(max(p)), int(y)) for p, y in zip(probabilities.double().tolist(), target.tolist(), strict=True)]
+    for b in range(bins):
+        lo, hi = edges[b], edges[b + 1]
+        chosen = [(c, k == y) for c, k, y in rows if (lo < c <= hi) or (b == 0 and c == 0)]
+        if chosen:
+            accuracy = sum(ok for _, ok in chosen) / len(chosen)
+            confidence = sum(c for c, _ in chosen) / len(chosen)
+            total += len(chosen) / n * abs(accuracy - confidence)
+    return total

@@ -7,6 +7,7 @@ every run, checkpoint and report (:func:`to_dict`).
 
 from mmanet.config.loader import apply_overrides, load_config, with_overrides
 from mmanet.config.schema import (
+    CalibrationConfig,
     ConfigError,
     DataConfig,
     DistillConfig,
@@ -20,6 +21,7 @@ from mmanet.config.schema import (
 from mmanet.config.typed import config_from_plain, from_dict, to_dict
 
 __all__ = [
+    "CalibrationConfig",
     "ConfigError",
     "DataConfig",
     "DistillConfig",

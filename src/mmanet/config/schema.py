@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any, Literal
 
 __all__ = [
+    "CalibrationConfig",
     "ConfigError",
     "DataConfig",
     "DistillConfig",
@@ -237,6 +238,25 @@ class PlusConfig:
 
 
 @dataclasses.dataclass
+class CalibrationConfig:
+    """Confidence calibration fitted on the validation split after training; stored in ``model.pt``
+    and applied by ``predict`` and ``export``.
+
+    ``temperature``: one temperature per combination (classification and anti-spoofing).
+    ``threshold`` (anti-spoofing): the decision threshold on ``p(bona fide)`` per combination used
+    for HTER and predicted labels: ``eer`` (equal-error point), ``apcer`` (APCER at most
+    ``target_apcer``) or ``none`` (0.5). ACER is always reported at 0.5.
+    """
+
+    temperature: bool = True
+    threshold: Literal["eer", "apcer", "none"] = "eer"
+    target_apcer: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check(0 < self.target_apcer < 1, "calibration.target_apcer", "in (0, 1)", self.target_apcer)
+
+
+@dataclasses.dataclass
 class TrainerConfig:
     """Passed through to ``lightning.Trainer`` (checked by Lightning's own parsers before a run writes).
 
@@ -271,6 +291,7 @@ class ExperimentConfig:
     distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
     mar: MARConfig = dataclasses.field(default_factory=MARConfig)
     plus: PlusConfig = dataclasses.field(default_factory=PlusConfig)
+    calibration: CalibrationConfig = dataclasses.field(default_factory=CalibrationConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from mmanet.config import DataConfig
 from mmanet.data.antispoofing import CEFA_PROTOCOLS, CasiaSurfSource, CefaSource, ImageSource
-from mmanet.data.arrays import SPLITS, DataError, MultimodalArrays, arrays_from_mapping, load_npz, stratified_split
+from mmanet.data.arrays import (
+    SPLITS,
+    DataError,
+    MultimodalArrays,
+    arrays_from_mapping,
+    load_npz,
+    read_inputs,
+    stratified_split,
+)
 from mmanet.data.datasets import (
     Batch,
     EpochTaggedSampler,
@@ -56,6 +64,7 @@ __all__ = [
     "make_synthetic",
     "median_frequency_weights",
     "mfeat_path",
+    "read_inputs",
     "split_arrays",
     "stratified_split",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "arrays_from_mapping",
     "inspect_npz",
     "load_npz",
+    "read_inputs",
     "stratified_split",
 ]
 
@@ -281,3 +282,54 @@ def stratified_split(labels: Tensor, fractions: Sequence[float], seed: int) -> n
     if missing:
         raise DataError(f"split {list(fractions)} of {len(y)} samples leaves {missing} empty")
     return out
+
+
+def read_inputs(
+    path: str | Path,
+    modalities: Sequence[str],
+    shapes: Mapping[str, tuple[int, ...]],
+    *,
+    dense: bool = False,
+    max_bytes: int = MAX_NPZ_BYTES,
+) -> tuple[dict[str, np.ndarray | None], np.ndarray]:
+    """Inputs to predict on from an ``.npz`` in the training format (``labels`` and ``split`` not needed).
+
+    A modality absent from the file is missing for every sample; ``present_<m>`` marks per-sample
+    gaps. Returns ``{m: (N, *shape) float32 or None}`` and the ``(N, M)`` presence mask. The same
+    checks as training data (shapes, dtypes, finite values where present) name the file and key.
+    ``dense`` (segmentation): images of any size with the model's channels.
+    """
+    path = Path(path)
+    inspect_npz(path, max_bytes)
+    with np.load(path, allow_pickle=False) as npz:
+        raw = {key: npz[key] for key in npz.files}
+    found = [m for m in modalities if m in raw]
+    if not found:
+        raise DataError(
+            f"{path}: none of the model's modalities {list(modalities)} is in the file (keys: {sorted(raw)})"
+        )
+    n = int(raw[found[0]].shape[0]) if np.ndim(raw[found[0]]) else -1
+    inputs: dict[str, np.ndarray | None] = {}
+    present = np.zeros((n, len(modalities)), dtype=bool)
+    for j, m in enumerate(modalities):
+        if m not in raw:
+            inputs[m] = None
+            continue
+        mask = (
+            _present(np.asarray(raw[f"{_PRESENT}{m}"]), f"{_PRESENT}{m}", str(path), n)
+            if f"{_PRESENT}{m}" in raw
+            else np.ones(n, bool)
+        )
+        values = _modality(m, np.asarray(raw[m]), mask, str(path), n).numpy()
+        expected = tuple(shapes[m])
+        if (dense and (values.ndim != 4 or values.shape[1] != expected[0])) or (
+            not dense and values.shape[1:] != expected
+        ):
+            raise DataError(
+                f"{path}: key {m!r} must have shape (N, {', '.join(map(str, expected))}), got {values.shape}"
+            )
+        inputs[m], present[:, j] = values, mask
+    empty = np.nonzero(~present.any(1))[0]
+    if len(empty):
+        raise DataError(f"{path}: sample {int(empty[0])} has no modality present ({len(empty)} such samples)")
+    return inputs, present

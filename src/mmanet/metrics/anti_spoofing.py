@@ -5,9 +5,10 @@ With the decision "bona fide" when ``p(bona fide) >= 0.5`` (the argmax of two cl
 - APCER = attack presentations accepted as bona fide / attack presentations;
 - BPCER = bona fide presentations rejected / bona fide presentations;
 - ACER = (APCER + BPCER) / 2;
-- HTER = (FAR + FRR) / 2 with FAR = APCER and FRR = BPCER at this one threshold (so HTER
-  equals ACER here; it differs from ACER only when attacks are split into species);
-- accuracy, and ROC AUC of ``p(bona fide)``.
+- HTER = (FAR + FRR) / 2 at the decision ``threshold`` on ``p(bona fide)`` chosen on validation
+  data (the equal-error point by default, as papers report it); with the default threshold 0.5
+  it equals ACER;
+- accuracy, ROC AUC of ``p(bona fide)``, and ``ece`` (top-label expected calibration error).
 
 Which class index is bona fide is set per dataset (CASIA-SURF: 1, CeFA: 0). A split with no
 attack or no bona fide samples makes APCER/BPCER undefined: :meth:`compute` raises a clear
@@ -19,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.functional.classification import binary_auroc
+from torchmetrics.functional.classification import binary_auroc, multiclass_calibration_error
 from torchmetrics.utilities import dim_zero_cat
 
 __all__ = ["AntiSpoofingMetrics", "UndefinedMetricError"]
@@ -40,11 +41,12 @@ class AntiSpoofingMetrics(Metric):
     scores: list[Tensor]
     is_bona_fide: list[Tensor]
 
-    def __init__(self, bona_fide_label: int = 1) -> None:
+    def __init__(self, bona_fide_label: int = 1, threshold: float = 0.5) -> None:
         super().__init__()
         if bona_fide_label not in (0, 1):
             raise ValueError(f"bona_fide_label must be 0 or 1, got {bona_fide_label}")
         self.bona_fide_label = bona_fide_label
+        self.threshold = float(threshold)
         for name in ("attacks", "attacks_accepted", "bona_fide", "bona_fide_rejected"):
             self.add_state(name, torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("scores", [], dist_reduce_fx="cat")
@@ -73,5 +75,10 @@ class AntiSpoofingMetrics(Metric):
         acer = (apcer + bpcer) / 2
         wrong = self.attacks_accepted + self.bona_fide_rejected
         accuracy = 1 - wrong.float() / (self.attacks + self.bona_fide)
-        auc = binary_auroc(dim_zero_cat(self.scores), dim_zero_cat(self.is_bona_fide))
-        return {"acer": acer, "apcer": apcer, "bpcer": bpcer, "hter": acer.clone(), "accuracy": accuracy, "auc": auc}
+        scores, real = dim_zero_cat(self.scores), dim_zero_cat(self.is_bona_fide).bool()
+        far = ((scores >= self.threshold) & ~real).sum().float() / self.attacks
+        frr = ((scores < self.threshold) & real).sum().float() / self.bona_fide
+        auc = binary_auroc(scores, real.long())
+        ece = multiclass_calibration_error(torch.stack([1 - scores, scores], 1), real.long(), num_classes=2, n_bins=15)
+        out = {"acer": acer, "apcer": apcer, "bpcer": bpcer, "hter": (far + frr) / 2, "accuracy": accuracy, "auc": auc}
+        return out | {"ece": ece}

@@ -6,24 +6,26 @@ same numbers as one process.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
 
 __all__ = ["CombinationMetrics", "MetricFactory", "classification_metrics"]
 
-MetricFactory = Callable[[int], nn.Module]
+MetricFactory = Callable[..., nn.Module]
 
 
 def classification_metrics(num_classes: int) -> MetricCollection:
-    """``accuracy`` (micro: share of samples right) and ``macro_f1`` (F1 averaged over classes)."""
+    """``accuracy`` (micro: share of samples right), ``macro_f1`` (F1 averaged over classes) and
+    ``ece`` (top-label expected calibration error, 15 equal-width bins)."""
     return MetricCollection(
         {
             "accuracy": MulticlassAccuracy(num_classes=num_classes, average="micro"),
             "macro_f1": MulticlassF1Score(num_classes=num_classes, average="macro"),
+            "ece": MulticlassCalibrationError(num_classes=num_classes, n_bins=15, norm="l1"),
         }
     )
 
@@ -36,12 +38,23 @@ def _plain(value: Tensor) -> Any:
 
 
 class CombinationMetrics(nn.Module):
-    """A metric set per combination name (``"pix+fou"``); each returns ``{metric: value}``."""
+    """A metric set per combination name (``"pix+fou"``); each returns ``{metric: value}``.
 
-    def __init__(self, names: Sequence[str], num_classes: int, factory: MetricFactory = classification_metrics) -> None:
+    ``options``: per-combination keyword arguments of the factory (e.g. the anti-spoofing decision
+    threshold chosen on validation for that combination).
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        num_classes: int,
+        factory: MetricFactory = classification_metrics,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         super().__init__()
         self.names = list(names)
-        self.collections = nn.ModuleDict({name: factory(num_classes) for name in self.names})
+        options = options or {}
+        self.collections = nn.ModuleDict({n: factory(num_classes, **options.get(n, {})) for n in self.names})
 
     def update(self, name: str, logits: Tensor, target: Tensor) -> None:
         """Add one batch of ``(B, K)`` logits and ``(B,)`` targets for combination ``name``."""

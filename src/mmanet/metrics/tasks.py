@@ -1,8 +1,8 @@
 """Which metrics a task reports, which one selects checkpoints, and which direction is better.
 
-- ``classification``: ``accuracy``, ``macro_f1``; selection on accuracy.
-- ``anti_spoofing``: ``acer``, ``apcer``, ``bpcer``, ``hter``, ``accuracy``, ``auc``; selection on
-  ACER (lower is better); option ``bona_fide`` (the bona fide class index).
+- ``classification``: ``accuracy``, ``macro_f1``, ``ece``; selection on accuracy.
+- ``anti_spoofing``: ``acer``, ``apcer``, ``bpcer``, ``hter``, ``accuracy``, ``auc``, ``ece``;
+  selection on ACER (lower is better); option ``bona_fide`` (the bona fide class index).
 - ``segmentation``: ``miou``, ``pixel_accuracy`` (and ``iou_per_class``); selection on mIoU;
   option ``ignore_index`` (label of void pixels, 255 by default).
 """
@@ -46,19 +46,18 @@ class TaskMetrics:
 def _classification(**options: Any) -> TaskMetrics:
     if options:
         raise ValueError(f"task 'classification' takes no options, got {sorted(options)}")
-    return TaskMetrics(
-        ("accuracy", "macro_f1"), "accuracy", {"accuracy": True, "macro_f1": True}, classification_metrics
-    )
+    better = {"accuracy": True, "macro_f1": True, "ece": False}
+    return TaskMetrics(("accuracy", "macro_f1", "ece"), "accuracy", better, classification_metrics)
 
 
 def _anti_spoofing(bona_fide: int = 1) -> TaskMetrics:
-    names = ("acer", "apcer", "bpcer", "hter", "accuracy", "auc")
-    better = {"acer": False, "apcer": False, "bpcer": False, "hter": False, "accuracy": True, "auc": True}
+    names = ("acer", "apcer", "bpcer", "hter", "accuracy", "auc", "ece")
+    better = {"acer": False, "apcer": False, "bpcer": False, "hter": False, "accuracy": True, "auc": True, "ece": False}
 
-    def factory(num_classes: int) -> nn.Module:
+    def factory(num_classes: int, threshold: float = 0.5) -> nn.Module:
         if num_classes != 2:
             raise ValueError(f"anti-spoofing needs 2 classes (bona fide, attack), got {num_classes}")
-        return AntiSpoofingMetrics(bona_fide)
+        return AntiSpoofingMetrics(bona_fide, threshold)
 
     return TaskMetrics(names, "acer", better, factory)
 

@@ -22,6 +22,7 @@ from mmanet.losses import segmentation_loss
 from mmanet.metrics import CombinationMetrics, TaskSpec
 from mmanet.modality import Combination, all_combinations, combination_name, full_combination, parse_combination
 from mmanet.nn import InputNorm, NetOutput, NetworkSpec, SubsetNetwork, build_network
+from mmanet.training.calibrate import Calibration
 from mmanet.training.methods import MethodSpec
 from mmanet.training.optim import build_optimizer
 from mmanet.training.resume import rng_state, set_rng_state
@@ -117,6 +118,7 @@ class DeploymentModule(L.LightningModule):
         self.class_weights = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights else None
         self.test_results: dict[str, dict[str, Any]] = {}
         self.val_history: list[dict[str, Any]] = []
+        self.calibration = Calibration()
 
     # ----------------------------------------------------------------- training
     def fit_input_statistics(self, inputs: dict[str, Tensor], present: Tensor) -> None:
@@ -227,8 +229,18 @@ class DeploymentModule(L.LightningModule):
             return None
         return max(self.val_history, key=lambda e: (e["select"], -e["epoch"]))
 
+    def use_calibration(self, calibration: Calibration) -> None:
+        """Test with the calibration fitted on validation: logits divided by each combination's
+        temperature, anti-spoofing HTER at its threshold."""
+        self.calibration = calibration
+        names = [combination_name(c) for c in self.combinations]
+        options = calibration.metric_options()
+        self.test_metrics = CombinationMetrics(names, self.spec.num_classes, self.task.factory, options)
+
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self.evaluate_batch(batch, self.test_metrics)
+        check_batch(batch, len(self.data_modalities))
+        temperature = self.calibration.temperature
+        update_combination_metrics(self.net, batch, self.columns, self.combinations, self.test_metrics, temperature)
 
     def on_test_epoch_start(self) -> None:
         self.test_metrics.reset()

@@ -15,6 +15,7 @@ from mmanet.evaluation import data_columns, update_combination_metrics
 from mmanet.metrics import CombinationMetrics, TaskMetrics, TaskSpec
 from mmanet.modality import combination_name
 from mmanet.modelfile import ModelFile
+from mmanet.training.calibrate import Calibration
 from mmanet.training.trainer import hardware, quiet_lightning
 
 __all__ = ["EvaluationModule", "evaluate_model_file", "model_task"]
@@ -34,12 +35,15 @@ class EvaluationModule(L.LightningModule):
         self.serves = [e.serves for e in model.entries]
         self.columns = [data_columns(e.net, data_modalities) for e in model.entries]
         names = [combination_name(c) for serves in self.serves for c in serves]
-        self.metrics = CombinationMetrics(names, model.num_classes, model_task(model).factory)
+        self.calibration = Calibration.from_dict(model.meta.get("calibration"))
+        options = self.calibration.metric_options()
+        self.metrics = CombinationMetrics(names, model.num_classes, model_task(model).factory, options)
         self.results: dict[str, dict[str, float]] = {}
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
+        temperature = self.calibration.temperature
         for net, serves, columns in zip(self.nets, self.serves, self.columns, strict=True):
-            update_combination_metrics(net, batch, columns, serves, self.metrics)  # type: ignore[arg-type]
+            update_combination_metrics(net, batch, columns, serves, self.metrics, temperature)  # type: ignore[arg-type]
 
     def on_test_epoch_end(self) -> None:
         self.results = self.metrics.compute()

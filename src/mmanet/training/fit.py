@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from mmanet.training.calibrate import Calibration, fit_calibration
 from mmanet.training.deployment import DeploymentModule
 from mmanet.training.seed import SeedData
 from mmanet.training.trainer import build_trainer, kept_log_rows
@@ -27,12 +28,14 @@ class FitResult:
         val: the selected epoch's validation results per combination.
         val_select: its selection score (``None`` if validation never ran).
         trainer: the trainer (its strategy is what later steps synchronise through).
+        calibration: temperatures and thresholds fitted on validation (test results use them).
     """
 
     test: dict[str, dict[str, Any]]
     val: dict[str, dict[str, Any]]
     val_select: float | None
     trainer: L.Trainer
+    calibration: Calibration
 
 
 def _last_checkpoint(root: Path) -> str | None:
@@ -63,6 +66,10 @@ def fit_module(
         module.net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
         raw = getattr(callback, "best_model_score", None)
         score = float(raw) if raw is not None else None
+    calibration = fit_calibration(
+        module.net, data, module.columns, module.combinations, data.cfg.calibration, data.task
+    )
+    module.use_calibration(calibration)
     trainer.test(module, datamodule=datamodule, verbose=False)
     chosen = module.best_validation() or {}
-    return FitResult(module.test_results, chosen.get("combinations", {}), score, trainer)
+    return FitResult(module.test_results, chosen.get("combinations", {}), score, trainer, calibration)

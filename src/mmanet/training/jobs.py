@@ -90,7 +90,8 @@ def train_unified(
     if is_global_zero():
         names = [combination_name(c) for c in all_combinations(data.modalities)]
         results = {"test": fit.test, "val": fit.val, "val_select": fit.val_select}
-        export_model(path, [(module.net, data.spec, names)], model_meta(data, method, results, module))
+        meta = model_meta(data, method, results, module) | {"calibration": fit.calibration.to_dict()}
+        export_model(path, [(module.net, data.spec, names)], meta)
         if module.task.dense:
             write_prediction_grid(root / "predictions.png", module.net, data)
     barrier(fit.trainer)
@@ -111,6 +112,7 @@ def train_per_combination(
     results: dict[str, dict[str, Any]] = {}
     val: dict[str, dict[str, Any]] = {}
     entries: list[tuple[SubsetNetwork, NetworkSpec, list[str]]] = []
+    calibration: dict[str, dict[str, float]] = {"temperature": {}, "threshold": {}}
     trainer = None
     for combination in all_combinations(data.modalities):
         name = combination_name(combination)
@@ -124,10 +126,13 @@ def train_per_combination(
         results[name] = fit.test[name]
         val[name] = fit.val.get(name, {})
         entries.append((module.net, spec, [name]))
+        for key, values in fit.calibration.to_dict().items():
+            calibration[key].update(values)
         trainer = fit.trainer
     path = data.root / method.name / "model.pt"
     if is_global_zero():
-        export_model(path, entries, model_meta(data, method, {"test": results, "val": val}))
+        meta = model_meta(data, method, {"test": results, "val": val}) | {"calibration": calibration}
+        export_model(path, entries, meta)
     barrier(trainer)
     return MethodRun(results, {}, path, val)
 
