@@ -182,7 +182,9 @@ def reference_ece(probabilities: torch.Tensor, target: torch.Tensor, bins: int =
     """Top-label expected calibration error by loops over equal-width confidence bins."""
     total, n = 0.0, len(target)
     edges = [i / bins for i in range(bins + 1)]
-    rows = [(max(p), p.index(max(p)), int(y)) for p, y in zip(probabilities.double().tolist(), target.tolist(), strict=True)]
+    rows = [
+        (max(p), p.index(max(p)), int(y)) for p, y in zip(probabilities.double().tolist(), target.tolist(), strict=True)
+    ]
     for b in range(bins):
         lo, hi = edges[b], edges[b + 1]
         chosen = [(c, k == y) for c, k, y in rows if (lo < c <= hi) or (b == 0 and c == 0)]
