@@ -7,7 +7,6 @@ import itertools
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,7 +74,7 @@ def test_predict_with_any_subset_equals_the_network_under_that_mask(trained, met
     np.testing.assert_allclose(out.probabilities, _reference_probabilities(path, inputs, present), atol=1e-6)
     np.testing.assert_allclose(out.probabilities.sum(1), 1, atol=1e-5)
     assert out.combinations == [
-        combination_name(c) for c in [tuple(m for m, k in zip("abc", r) if k) for r in present.tolist()]
+        combination_name(c) for c in [tuple(m for m, k in zip("abc", r, strict=True) if k) for r in present.tolist()]
     ]
     partial = predictor.predict({"b": inputs["b"], "c": None})  # a and c missing for every sample
     assert set(partial.combinations) == {"b"}
@@ -211,7 +210,7 @@ def test_anti_spoofing_thresholds_and_hter_at_the_validation_threshold():
 
 
 def test_importing_mmanet_for_inference_loads_no_training_code():
-    code = "import sys, mmanet; bad = [m for m in sys.modules if m.startswith(('lightning', 'mmanet.training'))]; print(bad)"
+    code = "import sys, mmanet; print([m for m in sys.modules if m.startswith(('lightning', 'mmanet.training'))])"
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )
