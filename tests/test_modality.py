@@ -98,3 +98,9 @@ def test_no_bit_lists_outside_modality_module():
             if needle in text:
                 offenders.append((path.name, needle))
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize("name", ["rgb depth", "a+b", "x.y", "", "mean of all"])
+def test_modality_names_are_identifiers_so_summary_rows_never_collide(name):
+    with pytest.raises(ValueError, match="letters, digits"):
+        check_modalities(["ok", name])

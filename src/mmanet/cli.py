@@ -162,14 +162,13 @@ def _run_overrides(args: argparse.Namespace) -> list[str]:
 
 def _cmd_run(args: argparse.Namespace, console: Console, preset: Path | None = None, default_mode: str = "new") -> int:
     from mmanet.config import load_config
-    from mmanet.console import ConsoleDisplay
-    from mmanet.reporting import print_report
+    from mmanet.console import ConsoleDisplay, print_report
     from mmanet.training import is_global_zero, run_experiment
 
     config_path = preset if preset is not None else args.config
     cfg = load_config(config_path, _run_overrides(args))
     mode = "resume" if args.resume else "overwrite" if args.overwrite else default_mode
-    display = ConsoleDisplay(console if is_global_zero() else Console(quiet=True))
+    display = ConsoleDisplay(console if is_global_zero() else Console(quiet=True), enabled=cfg.trainer.progress)
     source_file = Path(config_path) if config_path is not None and preset is None else None
     report = run_experiment(cfg, mode=mode, display=display, config_file=source_file)  # type: ignore[arg-type]
     if is_global_zero():
@@ -204,10 +203,11 @@ def _check_output_file(path: Path, flag: str) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
+    from mmanet.console import print_report
     from mmanet.data import load_dataset
     from mmanet.io import atomic_write_text
     from mmanet.modelfile import check_compatible, load_model_file
-    from mmanet.reporting import aggregate_method, print_report
+    from mmanet.reporting import aggregate_method
     from mmanet.training import evaluate_model_file, is_global_zero
     from mmanet.training.evaluate import model_task
 

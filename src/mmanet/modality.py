@@ -16,6 +16,7 @@ is a ``(M,)`` boolean tensor; a batch of per-sample masks is ``(B, M)``.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -39,16 +40,17 @@ __all__ = [
 
 Combination = tuple[str, ...]
 _SEPARATOR = "+"
+_NAME = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 def check_modalities(modalities: Sequence[str]) -> tuple[str, ...]:
-    """Validate modality names (non-empty, unique, no ``+`` or ``.``) and return them as a tuple."""
+    """Validate modality names (letters, digits, ``_``, ``-``; unique) and return them as a tuple."""
     names = tuple(modalities)
     if not names:
         raise ValueError("at least one modality is needed, got none")
     for name in names:
-        if not isinstance(name, str) or not name or _SEPARATOR in name or "." in name:
-            raise ValueError(f"invalid modality name {name!r}: use a non-empty string without '+' or '.'")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(f"invalid modality name {name!r}: use letters, digits, '_' or '-' (no spaces, '+' or '.')")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"duplicate modality names: {duplicates}")

@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 
 from mmanet.io import atomic_write_bytes, atomic_write_text
+from mmanet.report_plots import render_report_png
 
 __all__ = [
     "aggregate_method",
     "format_cell",
-    "print_report",
     "render_csv",
     "render_markdown",
-    "render_plot",
+    "table_rows",
     "write_reports",
 ]
 
@@ -111,7 +111,7 @@ def format_cell(values: Mapping[str, float], metric: str, with_std: bool = True)
     return f"{100 * value:.2f} ± {100 * std:.2f}"
 
 
-def _rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+def table_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     names = max((list(e["combinations"]) for e in report["methods"].values()), key=len)
     return [(name, "combinations") for name in names] + [("mean", "mean"), ("worst", "worst")]
 
@@ -144,7 +144,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             "| combination | " + " | ".join(methods) + " |",
             "|---" * (len(methods) + 1) + "|",
         ]
-        for row in _rows(report):
+        for row in table_rows(report):
             label = f"**{row[0]}**" if row[1] != "combinations" else row[0]
             lines.append(f"| {label} | " + " | ".join(_cell(report, m, row, metric) for m in methods) + " |")
     for warning in report.get("warnings", []):
@@ -158,7 +158,7 @@ def render_csv(report: Mapping[str, Any]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["method", "combination", "metric", "mean", "std", "n_seeds"])
     for method, entry in report["methods"].items():
-        for row in _rows(report):
+        for row in table_rows(report):
             values = _values(entry, row)
             if values is None:
                 continue
@@ -176,51 +176,6 @@ def render_csv(report: Mapping[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def render_plot(report: Mapping[str, Any], metric: str) -> bytes:
-    """PNG of grouped bars: one group per combination (+ mean, worst), one bar per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = _rows(report)
-    methods = list(report["methods"])
-    width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(rows) * max(1, len(methods)) ** 0.5 + 2), 4.5))
-    for i, method in enumerate(methods):
-        entry = report["methods"][method]
-        values = [_values(entry, row) or {metric: math.nan, f"{metric}_std": 0.0} for row in rows]
-        xs = np.arange(len(rows)) + (i - (len(methods) - 1) / 2) * width
-        ax.bar(
-            xs,
-            [100 * v[metric] for v in values],
-            width,
-            yerr=[100 * v[f"{metric}_std"] for v in values],
-            label=method,
-            capsize=2,
-        )
-    ax.set_xticks(
-        np.arange(len(rows)),
-        [n for n, _ in rows],
-        rotation=45 if len(rows) > 8 else 0,
-        ha="right" if len(rows) > 8 else "center",
-    )
-    ax.set_ylabel(f"{metric} (%)")
-    ax.set_title(
-        f"{report['dataset']}: {metric} per modality combination ({report['split']}, {len(report['seeds'])} seed(s))"
-    )
-    lows = [100 * (report["methods"][m]["worst"][metric]) for m in methods]
-    ax.set_ylim(max(0.0, min(lows) - 10), 100)
-    ax.legend(
-        fontsize="small", ncol=min(6, len(methods)), loc="upper center", bbox_to_anchor=(0.5, 1.0 - 1.12), frameon=False
-    )
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def write_reports(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write all report files atomically; returns ``{kind: path}``."""
     out = Path(out_dir)
@@ -228,26 +183,5 @@ def write_reports(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, P
     atomic_write_text(paths["json"], json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
     atomic_write_text(paths["md"], render_markdown(report))
     atomic_write_text(paths["csv"], render_csv(report))
-    atomic_write_bytes(paths["png"], render_plot(report, report["metrics"][0]))
+    atomic_write_bytes(paths["png"], render_report_png(report, report["metrics"][0]))
     return paths
-
-
-def print_report(report: Mapping[str, Any], console: Any, metric: str | None = None) -> None:
-    """Print the ``metric`` table (default: the first) to a ``rich`` console, then any warnings."""
-    from rich.table import Table
-
-    metric = metric or report["metrics"][0]
-    methods = list(report["methods"])
-    table = Table(
-        title=f"{report['dataset']} · {metric} (%) on {report['split']} · seeds {report['seeds']}", title_justify="left"
-    )
-    table.add_column("combination")
-    for method in methods:
-        table.add_column(method, justify="right")
-    rows = _rows(report)
-    for i, row in enumerate(rows):
-        cells = [_cell(report, m, row, metric) for m in methods]
-        table.add_row(row[0], *cells, style="bold" if i >= len(rows) - 2 else None, end_section=i == len(rows) - 3)
-    console.print(table)
-    for warning in report.get("warnings", []):
-        console.print(f"[bold yellow]warning:[/] {warning}")

@@ -73,7 +73,7 @@ def evaluate_model_file(
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
-        enable_progress_bar=trainer.progress,
+        enable_progress_bar=False,
         use_distributed_sampler=False,
     )
     runner.test(module, datamodule=datamodule, verbose=False)

@@ -226,7 +226,29 @@ def run_experiment(
         return _execute(plan, mode, display or Display(), rundir)
 
 
+def count_models(plan: ExperimentPlan) -> int:
+    """How many models the run fits (for the progress display's ETA; finished parts count too)."""
+    cfg, m = plan.cfg, len(plan.source.modalities)
+    needs_teacher, needs_specialists, cross_fit = _needs(plan.methods, cfg)
+    per_seed = int(needs_teacher) + m * int(needs_specialists) + cfg.distill.folds * int(cross_fit)
+    for method in plan.methods:
+        if method.name in ("teacher", "specialists"):
+            continue
+        per_seed += (m if method.single_only else (1 << m) - 1) if method.per_combination else 1
+    return per_seed * len(cfg.seeds)
+
+
 def _execute(plan: ExperimentPlan, mode: Mode, display: Display, rundir: RunDirectory | _NoDirectory) -> dict[str, Any]:
+    display.begin(count_models(plan), plan.cfg.optim.epochs)
+    try:
+        return _train_all(plan, mode, display, rundir)
+    finally:
+        display.end()
+
+
+def _train_all(
+    plan: ExperimentPlan, mode: Mode, display: Display, rundir: RunDirectory | _NoDirectory
+) -> dict[str, Any]:
     cfg, methods = plan.cfg, plan.methods
     progress = RunProgress(cfg, mode)
     if is_global_zero():

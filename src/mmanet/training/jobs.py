@@ -83,8 +83,10 @@ def train_unified(
     display = display or Display()
     root = data.root / method.name
     module = build_module(data, method, prerequisites=prerequisites)
-    display.model_started(f"seed {data.seed} · {method.name}")
+    label = f"seed {data.seed} · {method.name}"
+    display.model_started(label)
     fit = fit_module(module, data, root, resume=resume, callbacks=display.callbacks())
+    display.model_finished(label)
     path = root / "model.pt"
     check_finite_weights(module.net, f"seed {data.seed} · {method.name}")
     if is_global_zero():
@@ -118,10 +120,12 @@ def train_per_combination(
         name = combination_name(combination)
         if (only is not None and name not in only) or (method.single_only and len(combination) > 1):
             continue
-        display.model_started(f"seed {data.seed} · {method.name} · {name}")
+        label = f"seed {data.seed} · {method.name} · {name}"
+        display.model_started(label)
         spec = data.spec.restricted(combination)
         module = build_module(data, method, spec=spec, combinations=[name])
         fit = fit_module(module, data, data.root / method.name / name, resume=resume, callbacks=display.callbacks())
+        display.model_finished(label)
         check_finite_weights(module.net, f"seed {data.seed} · {method.name} · {name}")
         results[name] = fit.test[name]
         val[name] = fit.val.get(name, {})
@@ -144,10 +148,12 @@ def cross_fit_entropies(data: SeedData, *, display: Display | None = None) -> to
     folds = data.cfg.distill.folds
 
     def fit_teacher(fold: int, kept: np.ndarray) -> SubsetNetwork:
-        display.announce(f"cross-fitted teacher, fold {fold + 1}/{folds}")
+        label = f"seed {data.seed} · cross-fitted teacher {fold + 1}/{folds}"
+        display.model_started(label)
         fold_data = teacher_data.with_training_subset(kept.tolist(), data.root)
         module = build_module(fold_data, METHODS["teacher"])
         fit_module(module, fold_data, data.root / "teacher_folds" / f"fold_{fold}", callbacks=display.callbacks())
+        display.model_finished(label)
         return module.net
 
     d = data.cfg.distill

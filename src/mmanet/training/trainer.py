@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
@@ -122,15 +122,13 @@ def build_trainer(
             save_last=True,
         ),
     ]
-    if cfg.progress:
-        callbacks.append(TQDMProgressBar(leave=False))
     callbacks += extra_callbacks or []
     return L.Trainer(
         max_epochs=epochs,
         **hardware(cfg),
         callbacks=callbacks,
         logger=ResumableCSVLogger(root, name="logs", version="", kept=kept_logs),
-        enable_progress_bar=cfg.progress,
+        enable_progress_bar=False,  # the run's own display follows the epochs (mmanet.console)
         enable_model_summary=False,
         num_sanity_val_steps=0,
         use_distributed_sampler=False,
