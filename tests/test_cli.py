@@ -1,6 +1,8 @@
 """End to end: `mmanet run` on the bundled data with tiny models, then `mmanet evaluate` (1 and 2 processes)."""
 
+import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -136,9 +138,10 @@ def test_version_and_list(capsys):
 @pytest.mark.slow
 def test_two_process_ddp_training_mines_one_weak_set(tmp_path):
     """Each rank mines on its shard; the synced statistics must give every rank the same set
-    (the module raises if ranks disagree), and the report records it."""
+    (the module raises if ranks disagree), and the report records it. MAD runs on the gathered
+    global batch (its gradient through the gather)."""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "mmanet", "run", "--methods", "mar", "--epochs", "3", "--out", str(out), *TINY]
+    cmd = [sys.executable, "-m", "mmanet", "run", "--methods", "mmanet", "--epochs", "3", "--out", str(out), *TINY]
     cmd += [
         "--set",
         "mar.mine_start=0",
@@ -154,8 +157,11 @@ def test_two_process_ddp_training_mines_one_weak_set(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
-    weak = report["methods"]["mar"]["weak_combinations"]["0"]
+    weak = report["methods"]["mmanet"]["weak_combinations"]["0"]
     assert weak and set(weak) <= set(NAMES)
+    with open(out / "seed_0" / "mmanet" / "logs" / "metrics.csv", newline="") as handle:
+        mad = [r["train/mad"] for r in csv.DictReader(handle) if r.get("train/mad")]
+    assert mad and all(math.isfinite(float(v)) for v in mad)
 
 
 def _epoch_losses(path):

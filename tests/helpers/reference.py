@@ -193,3 +193,32 @@ def reference_ece(probabilities: torch.Tensor, target: torch.Tensor, bins: int =
             confidence = sum(c for c, _ in chosen) / len(chosen)
             total += len(chosen) / n * abs(accuracy - confidence)
     return total
+
+
+def reference_dense_official(
+    student: torch.Tensor, teacher: torch.Tensor, teacher_logits: torch.Tensor, size: tuple[int, int]
+) -> float:
+    """The public segmentation MAD of one map by loops (METHOD.md section 2): rows X (N x C), the N
+    columns of X X^T split in halves, each row of each half normalised on its own, d_i summed over
+    both halves (no 1/N), entropy weights over the N rows."""
+    import torch.nn.functional as F
+
+    s = F.adaptive_avg_pool2d(student.double(), size).permute(0, 2, 3, 1).reshape(-1, student.shape[1]).tolist()
+    t = F.adaptive_avg_pool2d(teacher.double(), size).permute(0, 2, 3, 1).reshape(-1, teacher.shape[1]).tolist()
+    n = len(s)
+    halves = [range(0, n // 2), range(n // 2, n)]
+
+    def row(x: list[list[float]], i: int, cols: range) -> list[float]:
+        g = [sum(a * b for a, b in zip(x[i], x[j], strict=True)) for j in cols]
+        norm = max(sum(v * v for v in g) ** 0.5, 1e-12)
+        return [v / norm for v in g]
+
+    d = []
+    for i in range(n):
+        d.append(sum(sum((a - b) ** 2 for a, b in zip(row(s, i, h), row(t, i, h), strict=True)) for h in halves))
+    probs = torch.softmax(teacher_logits.double(), 1)
+    probs = F.adaptive_avg_pool2d(probs, size)
+    probs = probs / probs.sum(1, keepdim=True)
+    entropy = (-(probs * probs.clamp_min(1e-12).log()).sum(1)).reshape(-1).tolist()
+    total = sum(entropy)
+    return sum(e / total * di for e, di in zip(entropy, d, strict=True))

@@ -123,3 +123,31 @@ def test_sizes_must_be_multiples_of_32():
     x = {"rgb": torch.randn(1, 3, 60, 64), "depth": torch.randn(1, 1, 60, 64), "ir": torch.randn(1, 1, 60, 64)}
     with pytest.raises(ValueError, match="multiples of 32"):
         net(x, torch.ones(1, 3, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dense_official_is_the_public_half_column_formula(seed):
+    from tests.helpers.reference import reference_dense_official
+
+    g = torch.Generator().manual_seed(seed)
+    student, teacher = torch.randn(2, 6, 5, 3, generator=g), torch.randn(2, 6, 5, 3, generator=g)  # N = 30 rows
+    logits = torch.randn(2, 4, 10, 6, generator=g)
+    got = float(dense_mad_loss([student], [teacher], logits, max_size=(5, 3), chunk=7, variant="official"))
+    assert got == pytest.approx(reference_dense_official(student, teacher, logits, (5, 3)), rel=1e-5)
+
+
+def test_dense_mad_value_and_gradient_hold_under_bf16_autocast():
+    torch.manual_seed(0)
+    teacher = [torch.randn(2, 16, 8, 8) for _ in range(3)]
+    student = [
+        (t * (1 + 0.01 * torch.randn_like(t))).requires_grad_() for t in teacher
+    ]  # a student close to its teacher
+    logits = torch.randn(2, 5, 32, 32)
+    reference = dense_mad_loss(student, teacher, logits, max_size=(8, 8), chunk=32)
+    grad = torch.autograd.grad(reference, student[0])[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = dense_mad_loss(student, teacher, logits, max_size=(8, 8), chunk=32)
+    mixed_grad = torch.autograd.grad(mixed, student[0])[0]
+    assert mixed.dtype == torch.float32
+    assert float(mixed) == pytest.approx(float(reference), rel=1e-5)
+    assert float((mixed_grad - grad).norm() / grad.norm()) < 1e-5

@@ -14,12 +14,16 @@ mad    SP similarity rows           :class:`EntropyReducer` (teacher entropy) or
 =====  ===========================  ==========================================
 
 No reducer reads a value back to the host, so a training step on a GPU is not synchronised.
+Under DDP the features, teacher outputs and indices are gathered over every process first
+(gradients flow back through the gather), so the loss is that of one process on the global
+batch: ``distill.alpha`` and the ``official`` scale (which grows with the batch) mean the same on
+one GPU and on eight at the same global batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from torch import Tensor
@@ -28,6 +32,9 @@ from mmanet.losses.dense import dense_similarity_distances, pixel_entropy_weight
 from mmanet.losses.distillation import kd_distances
 from mmanet.losses.reductions import entropy_weights, normalize_weights, weighted_sum
 from mmanet.losses.similarity import Axis, similarity_distances
+
+DenseAxis = Literal["row", "column", "halves"]
+Gather = Callable[[Tensor, bool], Tensor]
 
 __all__ = [
     "Context",
@@ -91,7 +98,7 @@ class DenseSimilarityDistance:
 
     max_size: tuple[int, int] = (30, 40)
     chunk: int = 1024
-    axis: Axis = "row"
+    axis: DenseAxis = "row"
 
     def __call__(self, student: Tensor, teacher: Tensor) -> Tensor:
         rows = (pool_rows(student, self.max_size), pool_rows(teacher, self.max_size))
@@ -166,17 +173,27 @@ class DistillationLoss:
         self.reducer = reducer
 
     def __call__(
-        self, student: Mapping[str, Any], teacher: Mapping[str, Any], index: Tensor
+        self, student: Mapping[str, Any], teacher: Mapping[str, Any], index: Tensor, gather: Gather | None = None
     ) -> tuple[Tensor, Tensor | None]:
-        """``(loss, weights of the first map or None)``."""
+        """``(loss, weights of the first map or None)``.
+
+        ``gather(tensor, grad)``: concatenate a tensor over every process of a distributed run
+        (with gradient for the student's), so the Gram matrices and the MAD weights cover the
+        global batch and the loss equals one process on it; ``None`` in one process.
+        """
         s_maps, t_maps = _maps(student[self.layer]), _maps(teacher[self.layer])
+        logits = teacher["logits"]
+        if gather is not None:
+            s_maps = [gather(x, True) for x in s_maps]
+            t_maps = [gather(x, False) for x in t_maps]
+            logits, index = gather(logits, False), gather(index, False)
         if len(s_maps) != len(t_maps):
             raise ValueError(f"{len(s_maps)} student maps vs {len(t_maps)} teacher maps on layer {self.layer!r}")
         if len(s_maps) == 1:
-            return self._one(s_maps[0], t_maps[0], teacher["logits"], index)
+            return self._one(s_maps[0], t_maps[0], logits, index)
         total, first = None, None
         for s_map, t_map in zip(s_maps, t_maps, strict=True):
-            loss, weights = self._one(s_map, t_map, teacher["logits"], index)
+            loss, weights = self._one(s_map, t_map, logits, index)
             total = loss if total is None else total + loss
             first = weights if first is None else first
         assert total is not None
@@ -201,8 +218,10 @@ def build_distillation(
 ) -> DistillationLoss:
     """The distillation loss ``kind`` (see the module docstring).
 
-    ``variant`` picks MAD's reduction axis (``paper``: rows, ``official``: the public code's
-    columns); dense SP follows it too. ``dense``: pixels are the samples (segmentation).
+    ``variant`` picks MAD's form: ``paper`` (row distances); ``official`` the public code's, which
+    is per-column sums for classification and the half-column form for segmentation
+    (:func:`~mmanet.losses.dense.dense_similarity_distances`); dense SP follows it too.
+    ``dense``: pixels are the samples (segmentation).
     """
     if kind not in ("sp", "kd", "mad"):
         raise ValueError(f"unknown distillation {kind!r}; available: ['kd', 'mad', 'sp']")

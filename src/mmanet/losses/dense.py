@@ -29,11 +29,14 @@ def _pooled_size(h: int, w: int, max_size: tuple[int, int]) -> tuple[int, int]:
 
 
 def pool_rows(feature_map: Tensor, max_size: tuple[int, int] = (30, 40)) -> Tensor:
-    """``(B, C, H, W)`` -> average-pooled to at most ``max_size`` -> ``(B h w, C)`` rows."""
+    """``(B, C, H, W)`` -> average-pooled to at most ``max_size`` -> ``(B h w, C)`` float32 rows
+    (pooled outside autocast: mixed precision never reaches the Gram matrices)."""
     c, h, w = feature_map.shape[1:]
     size = _pooled_size(h, w, max_size)
-    pooled = F.adaptive_avg_pool2d(feature_map, size) if size != (h, w) else feature_map
-    return pooled.permute(0, 2, 3, 1).reshape(-1, c)
+    with torch.autocast(device_type=feature_map.device.type, enabled=False):
+        x = feature_map.float()
+        pooled = F.adaptive_avg_pool2d(x, size) if size != (h, w) else x
+        return pooled.permute(0, 2, 3, 1).reshape(-1, c)
 
 
 def _chunk_distances(student_rows: Tensor, teacher_rows: Tensor, student_all: Tensor, teacher_all: Tensor) -> Tensor:
@@ -42,31 +45,48 @@ def _chunk_distances(student_rows: Tensor, teacher_rows: Tensor, student_all: Te
     return (gs - gt).pow(2)
 
 
+def _chunk_halves(student_rows: Tensor, teacher_rows: Tensor, student_all: Tensor, teacher_all: Tensor) -> Tensor:
+    """The public segmentation form: columns split in two halves, each row normalised per half."""
+    half = student_all.shape[0] // 2
+    parts = []
+    for columns in (slice(0, half), slice(half, None)):
+        gs = F.normalize(student_rows @ student_all[columns].T, dim=1)
+        gt = F.normalize(teacher_rows @ teacher_all[columns].T, dim=1)
+        parts.append((gs - gt).pow(2))
+    return torch.cat(parts, dim=1)
+
+
 def dense_similarity_distances(
-    student: Tensor, teacher: Tensor, chunk: int = 1024, axis: Literal["row", "column"] = "row"
+    student: Tensor, teacher: Tensor, chunk: int = 1024, axis: Literal["row", "column", "halves"] = "row"
 ) -> Tensor:
     """Per-row SP distances for ``(N, C)`` student and teacher rows, computed ``chunk`` rows at a time.
 
-    ``row``: ``d_i = (1/N) sum_j E_ij``; ``column``: ``d_j = sum_i E_ij`` (the public code's form).
+    ``row``: ``d_i = (1/N) sum_j E_ij``; ``column``: ``d_j = sum_i E_ij`` (the public
+    classification code's form); ``halves``: the public segmentation code's form (METHOD.md
+    section 2): the N columns split into halves ``0..N/2-1`` and ``N/2..N-1``, each row of each
+    half normalised on its own, ``d_i = sum_j E_ij`` over both halves (no ``1/N``).
     """
     if student.shape[0] != teacher.shape[0]:
         raise ValueError(f"student and teacher have {student.shape[0]} and {teacher.shape[0]} rows")
     if chunk < 1:
         raise ValueError(f"chunk must be positive, got {chunk}")
     n = student.shape[0]
-    s_all = student.float()
-    t_all = teacher.detach().float()
-    rows, columns = [], torch.zeros(n, device=student.device)
-    for start in range(0, n, chunk):
-        args = (s_all[start : start + chunk], t_all[start : start + chunk], s_all, t_all)
-        diff = (
-            checkpoint(_chunk_distances, *args, use_reentrant=False) if s_all.requires_grad else _chunk_distances(*args)
-        )
-        if axis == "row":
-            rows.append(diff.mean(dim=1))
-        else:
-            columns = columns + diff.sum(dim=0)
-    return torch.cat(rows) if axis == "row" else columns
+    with torch.autocast(device_type=student.device.type, enabled=False):  # Gram products in float32, always
+        s_all = student.float()
+        t_all = teacher.detach().float()
+        rows, columns = [], torch.zeros(n, device=student.device)
+        for start in range(0, n, chunk):
+            args = (s_all[start : start + chunk], t_all[start : start + chunk], s_all, t_all)
+            grad = s_all.requires_grad
+            piece = _chunk_halves if axis == "halves" else _chunk_distances
+            diff = checkpoint(piece, *args, use_reentrant=False) if grad else piece(*args)
+            if axis == "row":
+                rows.append(diff.mean(dim=1))
+            elif axis == "halves":
+                rows.append(diff.sum(dim=1))
+            else:
+                columns = columns + diff.sum(dim=0)
+        return torch.cat(rows) if axis != "column" else columns
 
 
 def pixel_entropy_weights(
@@ -97,7 +117,7 @@ def dense_mad_loss(
     for s_map, t_map in zip(student, teacher, strict=True):
         size = _pooled_size(s_map.shape[-2], s_map.shape[-1], max_size)
         distances = dense_similarity_distances(
-            pool_rows(s_map, max_size), pool_rows(t_map, max_size), chunk, "row" if variant == "paper" else "column"
+            pool_rows(s_map, max_size), pool_rows(t_map, max_size), chunk, "row" if variant == "paper" else "halves"
         )
         if teacher_logits is None:
             total = total + distances.mean()

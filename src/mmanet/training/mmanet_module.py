@@ -18,7 +18,7 @@ from mmanet.losses import DistillationLoss, build_distillation, effective_sample
 from mmanet.metrics import CombinationMetrics
 from mmanet.nn import NetOutput
 from mmanet.training.deployment import DeploymentModule
-from mmanet.training.distributed import check_same_on_every_rank
+from mmanet.training.distributed import check_same_on_every_rank, gather_function
 from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
 from mmanet.training.regularization import ModalityRegularization
 from mmanet.training.teacher import FrozenTeacher, ModelRef, load_specialists, load_teacher
@@ -164,7 +164,7 @@ class MMANetModule(DeploymentModule):
         if self.distillation is not None and epoch >= self.distill_begin:
             teacher = self.teacher.layers(batch["inputs"], self.present(batch))
             student = {"fused": fused, "features": out.features, "logits": out.logits}
-            raw, weights = self.distillation(student, teacher, batch["index"])
+            raw, weights = self.distillation(student, teacher, batch["index"], gather_function(self._trainer))
             terms[self.distillation.name] = self.distill_config.alpha * raw
             if weights is not None:
                 ess = effective_sample_share(weights.detach())

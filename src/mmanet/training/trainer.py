@@ -31,6 +31,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*torch.distributed.nn.functional.all_gather is deprecated.*")
 
 
 def kept_log_rows(metrics_csv: Path, last_epoch: int) -> list[dict[str, str]]:
