@@ -63,3 +63,52 @@ def test_data_presence_is_respected_during_evaluation():
         expected = net(arrays.inputs, present).logits
     assert torch.allclose(out, expected, atol=1e-6)
     assert not np.allclose(out[:10].numpy(), net(arrays.inputs, arrays.present).logits[:10].detach().numpy())
+
+
+def test_samples_are_scored_only_under_combinations_they_hold(tmp_path):
+    import json
+
+    import numpy as np
+
+    from mmanet.cli import main
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(90) % 3
+    present_b = np.ones(90, bool)
+    present_b[::4] = False  # b really missing for a quarter of the samples
+    path = tmp_path / "gaps.npz"
+    np.savez(
+        path,
+        labels=labels,
+        a=rng.normal(size=(90, 4)) + labels[:, None],
+        b=rng.normal(size=(90, 3)),
+        present_b=present_b,
+    )
+    tiny = ["--set", "model.encoders={default: {name: tiny, dim: 4}}", "--set", "model.decoder={name: tiny, hidden: 8}"]
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(path),
+                "--methods",
+                "dropout",
+                "--out",
+                str(out),
+                "--epochs",
+                "2",
+                *tiny,
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    entry = json.loads((out / "report.json").read_text())["methods"]["dropout"]
+    split = np.load(out / "seed_0" / "split.npz")["split"]
+    test = split == "test"
+    assert entry["samples"] == {
+        "a": int(test.sum()),
+        "b": int((test & present_b).sum()),
+        "a+b": int((test & present_b).sum()),
+    }

@@ -62,13 +62,25 @@ def update_combination_metrics(
 ) -> dict[str, NetOutput]:
     """Add one batch's predictions under every combination to ``metrics``; returns the outputs.
 
+    A sample whose data lacks a modality of a combination is left out of that combination's
+    metrics (it is never scored under a larger combination than it holds); the metric sets
+    count the samples each combination was scored on.
+
     ``columns``: the network's modalities in the batch's presence mask (:func:`data_columns`);
     ``temperature``: per-combination divisors of the logits (calibration), 1 when absent.
     """
-    outputs = combination_outputs(net, batch["inputs"], batch["present"][:, list(columns)], combinations)
-    for name, out in outputs.items():
+    present = batch["present"][:, list(columns)]
+    combinations = list(combinations)
+    outputs = combination_outputs(net, batch["inputs"], present, combinations)
+    complete = bool(present.all())
+    for combination, (name, out) in zip(combinations, outputs.items(), strict=True):
         scale = (temperature or {}).get(name, 1.0)
-        metrics.update(name, out.logits / scale if scale != 1.0 else out.logits, batch["target"])
+        logits, target = (out.logits / scale if scale != 1.0 else out.logits), batch["target"]
+        if not complete:  # a sample counts only under combinations it holds every modality of
+            holds = (present | ~combination_mask(combination, net.modalities).to(present.device)).all(1)
+            logits, target = logits[holds], target[holds]
+        if target.shape[0]:
+            metrics.update(name, logits, target)
     return outputs
 
 

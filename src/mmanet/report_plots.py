@@ -25,7 +25,7 @@ RATES = [round(0.1 * i, 1) for i in range(10)]
 
 def _values(report: Mapping[str, Any], method: str, names: list[str], metric: str) -> np.ndarray:
     combos = report["methods"][method]["combinations"]
-    return np.array([100 * combos[n][metric] if n in combos else math.nan for n in names])
+    return np.array([100 * combos[n][metric] if combos.get(n, {}).get(metric) is not None else math.nan for n in names])
 
 
 def _bars(ax: Any, report: Mapping[str, Any], names: list[str], metric: str) -> None:
@@ -58,7 +58,7 @@ def _heatmap(ax: Any, fig: Any, report: Mapping[str, Any], names: list[str], met
 def _robustness(ax: Any, report: Mapping[str, Any], names: list[str], metric: str) -> None:
     modalities = list(report["modalities"])
     for method, entry in report["methods"].items():
-        per = {n: v[metric] for n, v in entry["combinations"].items()}
+        per = {n: v[metric] for n, v in entry["combinations"].items() if v.get(metric) is not None}
         if set(per) >= set(names):
             ax.plot(RATES, [100 * v for v in robustness_curve(per, modalities, RATES)], marker="o", ms=3, label=method)
     ax.set_xlabel("failure rate p of every modality")

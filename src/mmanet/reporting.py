@@ -40,16 +40,23 @@ __all__ = [
 PerSeed = Mapping[int, Mapping[str, Mapping[str, float]]]
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=float)
+def _mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample std of the values that exist (``None``: a combination no sample served)."""
+    arr = np.asarray([v for v in values if v is not None], dtype=float)
+    if not len(arr):
+        return None, None
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
 
-def _summarise(samples: Mapping[str, list[float]]) -> dict[str, float]:
-    out: dict[str, float] = {}
+def _summarise(samples: Mapping[str, list[float | None]]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
     for metric, values in samples.items():
         out[metric], out[f"{metric}_std"] = _mean_std(values)
     return out
+
+
+def _present(values: Any) -> list[float]:
+    return [v for v in values if v is not None]
 
 
 def _lists(per_seed: PerSeed, seeds: Sequence[int], combination: str) -> dict[str, list[float | None]]:
@@ -66,7 +73,8 @@ def _worst_name(
     results: Mapping[str, Mapping[str, float]], combinations: Sequence[str], metric: str, higher_is_better: bool
 ) -> str:
     sign = 1.0 if higher_is_better else -1.0
-    return min(combinations, key=lambda c: sign * results[c][metric])
+    scored = [c for c in combinations if results[c].get(metric) is not None]
+    return min(scored, key=lambda c: sign * results[c][metric]) if scored else "-"
 
 
 def aggregate_method(
@@ -89,15 +97,21 @@ def aggregate_method(
         c: _summarise({m: [per_seed[s][c][m] for s in seeds] for m in metrics}) | _lists(per_seed, seeds, c)
         for c in combinations
     }
-    mean = _summarise({m: [float(np.mean([per_seed[s][c][m] for c in combinations])) for s in seeds] for m in metrics})
+    mean = _summarise(
+        {m: [float(np.mean(_present(per_seed[s][c][m] for c in combinations))) for s in seeds] for m in metrics}
+    )
     pick = {m: (min if better[m] else max) for m in metrics}
-    worst = _summarise({m: [pick[m](per_seed[s][c][m] for c in combinations) for s in seeds] for m in metrics})
+    worst = _summarise(
+        {m: [pick[m](_present(per_seed[s][c][m] for c in combinations)) for s in seeds] for m in metrics}
+    )
     worst_names = {str(s): _worst_name(per_seed[s], combinations, metrics[0], better[metrics[0]]) for s in seeds}
+    counts = {c: per_seed[seeds[0]][c].get("samples") for c in combinations}
     return {
         "combinations": table,
         "mean": mean,
         "worst": worst,
         "worst_combination": worst_names,
+        "samples": counts,  # test samples scored under each combination (those holding all its modalities)
         "per_seed": {str(s): {c: dict(per_seed[s][c]) for c in combinations} for s in seeds},
     }
 
@@ -105,9 +119,11 @@ def aggregate_method(
 def format_cell(values: Mapping[str, float], metric: str, with_std: bool = True) -> str:
     """``"94.50 ± 0.30"`` (percent) from a summary with ``metric`` and ``metric_std``."""
     value = values.get(metric, math.nan)
+    if value is None:
+        return "-"  # no sample held this combination
     if not with_std:
         return f"{100 * value:.2f}"
-    std = values.get(f"{metric}_std", 0.0)
+    std = values.get(f"{metric}_std") or 0.0
     return f"{100 * value:.2f} ± {100 * std:.2f}"
 
 
@@ -152,6 +168,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
 def render_csv(report: Mapping[str, Any]) -> str:
     """Long format: ``method, combination, metric, mean, std, n_seeds``."""
     buffer = io.StringIO()
@@ -168,8 +188,8 @@ def render_csv(report: Mapping[str, Any]) -> str:
                         method,
                         row[0],
                         metric,
-                        f"{values[metric]:.6f}",
-                        f"{values[f'{metric}_std']:.6f}",
+                        _number(values[metric]),
+                        _number(values[f"{metric}_std"]),
                         len(report["seeds"]),
                     ]
                 )

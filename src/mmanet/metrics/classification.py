@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
+from torchmetrics import MetricCollection, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError, MulticlassF1Score
 
 __all__ = ["CombinationMetrics", "MetricFactory", "classification_metrics"]
@@ -38,7 +38,8 @@ def _plain(value: Tensor) -> Any:
 
 
 class CombinationMetrics(nn.Module):
-    """A metric set per combination name (``"pix+fou"``); each returns ``{metric: value}``.
+    """A metric set per combination name (``"pix+fou"``); each returns ``{metric: value}`` and the
+    number of ``samples`` it was computed on (metrics are ``None`` for a combination no sample served).
 
     ``options``: per-combination keyword arguments of the factory (e.g. the anti-spoofing decision
     threshold chosen on validation for that combination).
@@ -55,19 +56,31 @@ class CombinationMetrics(nn.Module):
         self.names = list(names)
         options = options or {}
         self.collections = nn.ModuleDict({n: factory(num_classes, **options.get(n, {})) for n in self.names})
+        self.samples = nn.ModuleDict({n: SumMetric() for n in self.names})
 
     def update(self, name: str, logits: Tensor, target: Tensor) -> None:
         """Add one batch of ``(B, K)`` logits and ``(B,)`` targets for combination ``name``."""
         self._get(name).update(logits.float(), target)
+        cast(Any, self.samples[name]).update(target.shape[0])
 
-    def compute(self) -> dict[str, dict[str, float]]:
-        """``{combination: {metric: value}}`` over everything seen (synced across ranks)."""
-        return {name: {k: _plain(v) for k, v in self._get(name).compute().items()} for name in self.names}
+    def compute(self) -> dict[str, dict[str, Any]]:
+        """``{combination: {metric: value, "samples": n}}`` over everything seen (synced across ranks)."""
+        out = {}
+        for name in self.names:
+            count = int(cast(Any, self.samples[name]).compute())
+            values = {k: _plain(v) for k, v in self._get(name).compute().items()} if count else self._empty(name)
+            out[name] = values | {"samples": count}
+        return out
+
+    def _empty(self, name: str) -> dict[str, Any]:
+        keys = list(self._get(name).keys()) if isinstance(self._get(name), MetricCollection) else []
+        return dict.fromkeys(keys)
 
     def reset(self) -> None:
         """Forget all batches."""
         for name in self.names:
             self._get(name).reset()
+            cast(Any, self.samples[name]).reset()
 
     def _get(self, name: str) -> Any:
         return cast(Any, self.collections[name])

@@ -216,11 +216,13 @@ class DeploymentModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         results = self.val_metrics.compute()
         self.val_metrics.reset()
-        select = sum(self.task.score(results[n]) for n in self.select_names) / len(self.select_names)
+        scored = [n for n in self.select_names if results[n]["samples"]]
+        select = sum(self.task.score(results[n]) for n in scored) / max(1, len(scored))
         self.log("val/select", select, prog_bar=True)
         for name, values in results.items():
             for metric in self.task.names:
-                self.log(f"val/{name}/{metric}", values[metric])
+                if values.get(metric) is not None:
+                    self.log(f"val/{name}/{metric}", values[metric])
         self.val_history.append({"epoch": self.current_epoch, "select": select, "combinations": results})
 
     def best_validation(self) -> dict[str, Any] | None:
