@@ -111,10 +111,17 @@ PLUS_ARMS: dict[str, list[str]] = {
     "plus-layernorm": [*PLUS_OFF, "model.decoder={name: mlp, hidden: 128, dropout: 0.2, norm: layer}"],
 }
 ONLY_SETTINGS: dict[str, tuple[str, ...]] = {"plus-layernorm": ("trio", "six")}
+# Round 2 (by the rule): every round-1 component with a positive score, together; with and
+# without MAD + MAR (the MMANet settings tuned in issue 3 for classification, the config's for
+# segmentation).
+PLUS_R2 = ["plus.unimodal_heads=1", "plus.single_passes=1", "plus.specialists=1"]
+PLUS_ARMS["plus-r2"] = [*PLUS_OFF, *PLUS_R2]
 
 
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     """(method, overrides) of an arm in a setting."""
+    if arm == "plus-r2-mm":
+        return "mmanet-plus", [*PLUS_R2, *([] if setting in SETTING_FILES else TUNED_MAD + TUNED_MAR)]
     if arm in PLUS_ARMS:
         return "mmanet-plus", PLUS_ARMS[arm]
     if arm == "specialists":
@@ -169,9 +176,11 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-spec": "KD from per-modality specialists on single passes",
     "plus-absent": "learned absent-modality features",
     "plus-layernorm": "LayerNorm instead of BatchNorm in the decoder (classification)",
+    "plus-r2": "heads + single passes + specialist KD",
+    "plus-r2-mm": "heads + single passes + specialist KD + MAD + MAR",
 }
 
 
 def known_arms() -> set[str]:
     """Every arm name ``run`` accepts."""
-    return {*ARMS, *FINAL, *PLUS_ARMS, "specialists"}
+    return {*ARMS, *FINAL, *PLUS_ARMS, "specialists", "plus-r2-mm"}
