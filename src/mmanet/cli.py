@@ -316,6 +316,8 @@ def _predict_dataset(predictor: Any, args: argparse.Namespace) -> list[tuple[int
     source = load_dataset(cfg.data)
     seed = int(predictor.model.meta.get("seed", 0))
     dataset = source.everything() if args.split == "all" else source.splits(seed).datasets[args.split]
+    if hasattr(dataset, "prepare"):
+        dataset.prepare()  # an image cache, when the dataset has one
     collate = getattr(dataset, "collate_fn", None) or default_collate
     columns = [source.modalities.index(m) for m in predictor.modalities]
     out, start = [], 0

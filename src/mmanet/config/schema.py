@@ -262,6 +262,9 @@ class TrainerConfig:
 
     ``accelerator: auto`` uses a GPU when there is one; ``precision: auto`` is ``bf16-mixed`` on a
     CUDA GPU that supports bfloat16 and ``32-true`` otherwise (the CPU included).
+    ``channels_last``: convolutions and image batches in channels-last memory order (faster on
+    tensor-core GPUs); ``compile``: ``torch.compile`` the deployment network (opt in: the first
+    steps pay the compilation).
     """
 
     accelerator: str = "auto"
@@ -271,6 +274,8 @@ class TrainerConfig:
     precision: str = "auto"
     progress: bool = True
     log_every_n_steps: int = 10
+    channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         _check(self.num_nodes >= 1, "trainer.num_nodes", ">= 1", self.num_nodes)

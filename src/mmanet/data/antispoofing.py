@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from mmanet.data.arrays import DataError
+from mmanet.data.datasets import Batch
+from mmanet.data.device_augment import DeviceAugment
+from mmanet.data.image_cache import ImageCache
 from mmanet.data.images import ImageAugment, ImageSample, ImageSampleDataset, check_image
 from mmanet.data.source import DataSource, SplitSet
 
@@ -47,7 +50,9 @@ class ImageSource(DataSource):
 
     task = "anti_spoofing"
 
-    OPTIONS: ClassVar[set[str]] = {"channels", "on_missing", "image_size", "resize", "rotation", "check_images"}
+    OPTIONS: ClassVar[set[str]] = {
+        "channels", "on_missing", "image_size", "resize", "rotation", "check_images", "augment", "cache",
+    }  # fmt: skip
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +78,10 @@ class ImageSource(DataSource):
             int(options.get("image_size", 112)), int(options.get("resize", 144)), float(options.get("rotation", 30.0))
         )
         self.on_missing = str(options.get("on_missing", "error"))
+        self.device_augment = str(options.get("augment", "cpu")) == "device"
+        if str(options.get("augment", "cpu")) not in ("cpu", "device"):
+            raise DataError(f"data.options.augment: expected 'cpu' or 'device', got {options.get('augment')!r}")
+        self.cache_dir = Path(options["cache"]) if options.get("cache") else None
         if self.on_missing not in ("error", "absent"):
             raise DataError(f"data.options.on_missing: expected 'error' or 'absent', got {self.on_missing!r}")
         self.samples = {s: _keep_usable(samples[s], self.modalities, name, s) for s in SPLIT_NAMES}
@@ -89,6 +98,10 @@ class ImageSource(DataSource):
         }
 
     def _dataset(self, split: str, train: bool, seed: int) -> ImageSampleDataset:
+        cache = None
+        if self.cache_dir is not None:
+            side = self.augment.resize if train else self.augment.size
+            cache = ImageCache(self.cache_dir, self.samples[split], self.modalities, self.channels, side)
         return ImageSampleDataset(
             self.samples[split],
             self.modalities,
@@ -97,7 +110,13 @@ class ImageSource(DataSource):
             train=train,
             seed=seed,
             on_missing=self.on_missing,
+            device_augment=self.device_augment,
+            cache=cache,
         )
+
+    def batch_transform(self) -> Callable[[Batch], Batch] | None:
+        """Joint augmentation on the device when ``data.options.augment: device``."""
+        return DeviceAugment(self.augment.size) if self.device_augment else None
 
     def splits(self, seed: int) -> SplitSet:
         datasets: dict[str, Any] = {s: self._dataset(s, s == "train", seed) for s in SPLIT_NAMES}

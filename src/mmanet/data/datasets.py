@@ -11,8 +11,8 @@ draws on it so that every method of a paired comparison sees the same draws.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, TypedDict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NotRequired, TypedDict
 
 import lightning as L
 import torch
@@ -33,12 +33,18 @@ __all__ = [
 
 
 class Batch(TypedDict):
-    """A batch (or one sample, without the leading axis) as every dataset yields it."""
+    """A batch (or one sample, without the leading axis) as every dataset yields it.
+
+    ``augment`` (image datasets augmenting on the device): ``(B, 4)`` joint augmentation
+    parameters, the inputs then being uint8 images that
+    :class:`~mmanet.data.device_augment.DeviceAugment` transforms after the transfer.
+    """
 
     inputs: dict[str, Tensor]
     present: Tensor
     target: Tensor
     index: Tensor
+    augment: NotRequired[Tensor]
 
 
 def check_batch(batch: Batch, num_modalities: int) -> None:
@@ -115,6 +121,10 @@ class ShardSampler(Sampler[int]):
 class MultimodalDataModule(L.LightningDataModule):
     """Train/val/test loaders; shuffling is seeded per epoch (``DistributedSampler``) on any rank count.
 
+    Workers persist across epochs, batches are pinned when a GPU is present, and ``transform``
+    runs on every batch once it is on the device (the source's
+    :meth:`~mmanet.data.source.DataSource.batch_transform`).
+
     ``datasets`` maps ``train``, ``val``, ``test`` to datasets yielding :data:`Batch` items (or
     whole batches through ``__getitems__`` with a ``collate_fn`` attribute).
     """
@@ -127,6 +137,8 @@ class MultimodalDataModule(L.LightningDataModule):
         eval_batch_size: int,
         seed: int,
         num_workers: int = 0,
+        transform: Callable[[Batch], Batch] | None = None,
+        pin_memory: bool | None = None,
     ) -> None:
         super().__init__()
         missing = [s for s in ("train", "val", "test") if s not in datasets]
@@ -137,6 +149,19 @@ class MultimodalDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.seed = seed
         self.num_workers = num_workers
+        self.transform = transform
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+
+    def prepare_data(self) -> None:
+        """Build what datasets prepare once (image caches), in one process before the loaders start."""
+        for dataset in self.datasets.values():
+            prepare = getattr(dataset, "prepare", None)
+            if prepare is not None:
+                prepare(self.num_workers)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Apply the source's device transform (e.g. joint augmentation on the GPU) to the moved batch."""
+        return self.transform(batch) if self.transform is not None else batch
 
     def _world(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)
@@ -176,4 +201,5 @@ class MultimodalDataModule(L.LightningDataModule):
             collate_fn=getattr(dataset, "collate_fn", None) or default_collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
         )

@@ -92,6 +92,17 @@ class ImageAugment:
             "flip": self.flip and u[3] < 0.5,
         }
 
+    def vector(self, params: dict[str, Any]) -> Tensor:
+        """``params`` as the ``(4,)`` row ``(angle, left, top, flip)`` the device path reads."""
+        return torch.tensor([params["angle"], params["left"], params["top"], float(params["flip"])])
+
+    def prepare(self, image: Image.Image, train: bool) -> Tensor:
+        """The worker's part of the device path: resized (``resize`` to train, ``size`` to evaluate),
+        uint8 ``(C, H, W)``."""
+        side = self.resize if train else self.size
+        array = np.asarray(image.resize((side, side), Image.Resampling.BILINEAR), dtype=np.uint8)
+        return torch.from_numpy((array if array.ndim == 3 else array[:, :, None]).copy()).permute(2, 0, 1)
+
     def apply(self, image: Image.Image, params: dict[str, Any] | None) -> Tensor:
         """Augment one image with ``params`` (or just resize to ``size`` when ``None``) and normalise."""
         if params is None:
@@ -116,6 +127,11 @@ class ImageSampleDataset(Dataset[Batch]):
         seed: keys the augmentation draws (with epoch and index).
         on_missing: ``error`` raises on an unreadable file at load time; ``absent`` marks the
             modality missing for that sample.
+        device_augment: training samples leave the workers as uint8 images resized to
+            ``augment.resize`` with their augmentation parameters (``batch["augment"]``); the
+            rotation, crop and flip run on the device (:mod:`mmanet.data.device_augment`).
+        cache: an :class:`~mmanet.data.image_cache.ImageCache` of this split's decoded, resized
+            images (read instead of decoding the files).
     """
 
     def __init__(
@@ -128,11 +144,15 @@ class ImageSampleDataset(Dataset[Batch]):
         train: bool,
         seed: int = 0,
         on_missing: str = "error",
+        device_augment: bool = False,
+        cache: Any = None,
     ) -> None:
         self.samples = list(samples)
         self.modalities = tuple(modalities)
         self.channels = channels
         self.augment = augment
+        self.device_augment = device_augment and train
+        self.cache = cache
         self.train = train
         self.seed = seed
         self.on_missing = on_missing
@@ -144,35 +164,54 @@ class ImageSampleDataset(Dataset[Batch]):
         """``(N,)`` labels."""
         return torch.tensor([s.label for s in self.samples], dtype=torch.long)
 
+    def prepare(self, workers: int = 0) -> None:
+        """Build this split's image cache, if it has one (the data module's ``prepare_data``)."""
+        if self.cache is not None:
+            self.cache.prepare(workers)
+
     def _params(self, index: int, epoch: int) -> dict[str, Any] | None:
         if not self.train:
             return None
         generator = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1_000_033 + index)
         return self.augment.draw(generator)
 
+    def _read(self, m: str, index: int, sample: ImageSample) -> Image.Image | None:
+        """The image of modality ``m`` (from the cache when there is one), or ``None`` if unreadable."""
+        if self.cache is not None:
+            return self.cache.image(m, index)
+        path = sample.paths.get(m)
+        if path is None:
+            return None
+        try:
+            return read_image(path, self.channels[m], sample.where)
+        except DataError:
+            if self.on_missing == "error":
+                raise
+            return None
+
+    def _blank(self, m: str) -> Tensor:
+        if self.device_augment:
+            return torch.zeros(self.channels[m], self.augment.resize, self.augment.resize, dtype=torch.uint8)
+        return torch.zeros(self.channels[m], self.augment.size, self.augment.size)
+
     def __getitem__(self, key: int | tuple[int, int]) -> Batch:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         sample = self.samples[index]
         params = self._params(index, epoch)
-        size = self.augment.size
         inputs, present = {}, []
         for m in self.modalities:
-            path = sample.paths.get(m)
+            image = self._read(m, index, sample)
             tensor = None
-            if path is not None:
-                try:
-                    tensor = self.augment.apply(read_image(path, self.channels[m], sample.where), params)
-                except DataError:
-                    if self.on_missing == "error":
-                        raise
+            if image is not None:
+                tensor = self.augment.prepare(image, True) if self.device_augment else self.augment.apply(image, params)
             present.append(tensor is not None)
-            inputs[m] = tensor if tensor is not None else torch.zeros(self.channels[m], size, size)
+            inputs[m] = tensor if tensor is not None else self._blank(m)
         if not any(present):
             files = ", ".join(str(p) for p in sample.paths.values() if p is not None)
             raise DataError(f"sample listed at {sample.where}: no image of it could be read ({files})")
-        return {
-            "inputs": inputs,
-            "present": torch.tensor(present),
-            "target": torch.tensor(sample.label),
-            "index": torch.tensor(index),
-        }
+        batch = Batch(
+            inputs=inputs, present=torch.tensor(present), target=torch.tensor(sample.label), index=torch.tensor(index)
+        )
+        if self.device_augment and params is not None:
+            batch["augment"] = self.augment.vector(params)
+        return batch

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,10 @@ class DataSource:
     task_options: dict[str, Any]
     info: dict[str, Any]
     class_weights: list[float] | None = None
+
+    def batch_transform(self) -> Callable[[Batch], Batch] | None:
+        """What to do with a batch once it is on the device (``None``: nothing)."""
+        return None
 
     @property
     def task_spec(self) -> TaskSpec:

@@ -57,6 +57,10 @@ def fit_module(
     epochs = data.cfg.optim.epochs
     trainer = build_trainer(data.cfg.trainer, root=root, epochs=epochs, extra_callbacks=list(callbacks), kept_logs=kept)
     datamodule = data.datamodule()
+    if data.cfg.trainer.channels_last:
+        module.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    if data.cfg.trainer.compile:
+        module.net.compile()  # in place: the state dict (and so model.pt) keeps its keys
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
     callback = trainer.checkpoint_callback
     best = getattr(callback, "best_model_path", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,9 @@ class SeedData:
             eval_batch_size=data.eval_batch_size,
             seed=self.seed,
             num_workers=workers,
+            transform=_compose(
+                self.source.batch_transform(), _channels_last if self.cfg.trainer.channels_last else None
+            ),
         )
 
     def with_overrides(self, overrides: dict) -> SeedData:
@@ -74,6 +77,26 @@ class SeedData:
         labels = {**self.splits.labels, "train": self.splits.labels["train"][torch.as_tensor(list(kept))]}
         splits = dataclasses.replace(self.splits, datasets={**self.splits.datasets, "train": train}, labels=labels)
         return dataclasses.replace(self, splits=splits, root=root)
+
+
+def _channels_last(batch: Batch) -> Batch:
+    inputs = {
+        m: x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for m, x in batch["inputs"].items()
+    }
+    return Batch(inputs=inputs, present=batch["present"], target=batch["target"], index=batch["index"])
+
+
+def _compose(*steps: Callable[[Batch], Batch] | None) -> Callable[[Batch], Batch] | None:
+    chosen = [s for s in steps if s is not None]
+    if not chosen:
+        return None
+
+    def run(batch: Batch) -> Batch:
+        for step in chosen:
+            batch = step(batch)
+        return batch
+
+    return run
 
 
 def prepare_seed(cfg: ExperimentConfig, source: DataSource, seed: int) -> SeedData:
