@@ -116,9 +116,13 @@ def pipeline(
     source = CasiaSurfSource(root, options=options)
     datasets = source.splits(0).datasets
     module = MultimodalDataModule(
-        datasets=datasets, batch_size=batch, eval_batch_size=batch, seed=0, num_workers=workers,
+        datasets=datasets,
+        batch_size=batch,
+        eval_batch_size=batch,
+        seed=0,
+        num_workers=workers,
         transform=source.batch_transform(),
-    )  # fmt: skip
+    )
     module.prepare_data()
     loader = module.train_dataloader()
     count, start, seen = 0, 0.0, 0
@@ -147,12 +151,31 @@ def _arrays(shapes: dict[str, tuple[int, ...]], samples: int, classes: int) -> M
     return MultimodalArrays(tuple(shapes), inputs, present, labels, classes, "generated")
 
 
-def train_steps(config: str, overrides: list[str], shapes: dict[str, tuple[int, ...]] | None, classes: int, samples: int,
-                methods: tuple[str, ...] = ("dropout", "mmanet"), scenes: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def train_steps(
+    config: str,
+    overrides: list[str],
+    shapes: dict[str, tuple[int, ...]] | None,
+    classes: int,
+    samples: int,
+    methods: tuple[str, ...] = ("dropout", "mmanet"),
+    scenes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Median step time of each method on in-memory tensors (MAD and MAR active from epoch 1)."""
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(config, [*overrides, f"out={tmp}", "optim.epochs=2", "optim.warmup_epochs=0", "mar.mine_start=0", "mar.begin_epoch=1",
-                                   "trainer.progress=false", "data.num_workers=0", "data.split=[0.8, 0.1, 0.1]"])  # fmt: skip
+        cfg = load_config(
+            config,
+            [
+                *overrides,
+                f"out={tmp}",
+                "optim.epochs=2",
+                "optim.warmup_epochs=0",
+                "mar.mine_start=0",
+                "mar.begin_epoch=1",
+                "trainer.progress=false",
+                "data.num_workers=0",
+                "data.split=[0.8, 0.1, 0.1]",
+            ],
+        )
         if scenes is not None:  # segmentation: synthetic scenes in memory instead of the recipe's files
             cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset="synthetic-rgbd", options=scenes))
         source = ArraySource(_arrays(shapes, samples, classes), cfg.data.split) if shapes else load_dataset(cfg.data)
@@ -187,6 +210,10 @@ def train_steps(config: str, overrides: list[str], shapes: dict[str, tuple[int, 
         return out
 
 
+def _gpu_name() -> str:
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True)
@@ -201,8 +228,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = _tree(Path(tmp) / "surf", 48 if small else 2048, side)
         base = {"image_size": size, "resize": resize}
-        runs = {"cpu_augmentation": base, "device_augmentation": base | {"augment": "device"},
-                "device_augmentation_cached": base | {"augment": "device", "cache": str(Path(tmp) / "cache")}}  # fmt: skip
+        runs = {
+            "cpu_augmentation": base,
+            "device_augmentation": base | {"augment": "device"},
+            "device_augmentation_cached": base | {"augment": "device", "cache": str(Path(tmp) / "cache")},
+        }
         result["casia_surf_pipeline"] = {
             k: pipeline(root, v, batch, workers, 4 if small else 60, device) for k, v in runs.items()
         }
@@ -225,8 +255,16 @@ def main() -> None:
         result["casia_surf_in_memory_channels_last"] = channels_last
     nyu = ROOT / "configs" / "nyuv2_mmanet.yaml"
     hw = (64, 64) if small else (480, 640)
-    seg = ["model.encoders={default: {name: tiny, width: 8}}", "model.decoder={name: esanet, channels: [16, 8, 8]}",
-           "model.context_channels=16", "distill.max_size=[4, 4]"] if small else []  # fmt: skip
+    seg = (
+        [
+            "model.encoders={default: {name: tiny, width: 8}}",
+            "model.decoder={name: esanet, channels: [16, 8, 8]}",
+            "model.context_channels=16",
+            "distill.max_size=[4, 4]",
+        ]
+        if small
+        else []
+    )
     scenes = {"num_samples": 32 if small else 96, "height": hw[0], "width": hw[1], "objects": 4, "workers": False}
     seg += [
         "data.batch_size=4" if small else "data.batch_size=8",
@@ -234,9 +272,7 @@ def main() -> None:
         "data.split=[0.8, 0.1, 0.1]",
     ]
     result["nyuv2_in_memory"] = train_steps(str(nyu), seg, None, 0, 0, scenes=scenes)  # NYUv2-sized scenes in memory
-    result["machine"] = (
-        f"{platform.machine()}, {os.cpu_count()} CPUs, {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}, torch {torch.__version__}"
-    )
+    result["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, {_gpu_name()}, torch {torch.__version__}"
     result["command"] = f"python benchmarks/gpu_throughput.py --json {args.json}{' --small' if small else ''}"
     atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
