@@ -170,3 +170,21 @@ def test_mmanet_runs_for_two_and_four_modalities(tmp_path, shapes):
     assert len(run.results) == 2 ** len(shapes) - 1
     weak = run.diagnostics["weak_combinations"]
     assert weak and all(name.count("+") < len(shapes) - 1 for name in weak)
+
+
+def test_cached_teacher_outputs_equal_a_teacher_pass_on_any_batch(tmp_path):
+    from mmanet.training.teacher import TeacherCache
+
+    ctx = _ctx(tmp_path)
+    teacher_run = train_part(ctx, METHODS["teacher"], Prerequisites())
+    module = build_module(ctx, METHODS["mad"], prerequisites=Prerequisites(teacher=ModelRef.of(teacher_run.model_path)))
+    assert module._teacher_cache is not None  # in-memory data, no input noise: cached
+    cache = TeacherCache(module.teacher, ctx.num_train, ("features", "logits"))
+    dataset = ctx.splits.datasets["train"]
+    for rows in ([0, 5, 9, 3], [9, 1, 0, 100], list(range(20, 84))):
+        batch = dataset.__getitems__(rows)
+        direct = module.teacher.layers(batch["inputs"], batch["present"])
+        cached = cache.layers(batch["inputs"], batch["present"], batch["index"])
+        for key in ("features", "logits"):
+            assert torch.equal(cached[key], direct[key]), (rows, key)
+    assert int(cache.filled.sum()) == len({0, 5, 9, 3, 1, 100, *range(20, 84)})

@@ -147,6 +147,9 @@ class DistillConfig:
     ``teacher_overrides`` are config overrides used only to train the teacher, e.g.
     ``{optim: {label_smoothing: 0.1, input_noise: 0.3}}``. Dense (segmentation) MAD pools each
     distilled map to at most ``max_size`` and builds the Gram matrices ``chunk`` rows at a time.
+    ``cache_teacher``: keep the teacher's outputs per training sample when the training inputs do
+    not change between epochs (in-memory data, no input noise): exact, and one teacher pass per
+    sample instead of one per step.
     """
 
     alpha: float = 1.0
@@ -161,6 +164,7 @@ class DistillConfig:
     teacher_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     max_size: list[int] = dataclasses.field(default_factory=lambda: [30, 40])
     chunk: int = 1024
+    cache_teacher: bool = True
 
     def __post_init__(self) -> None:
         _check(self.alpha >= 0, "distill.alpha", ">= 0", self.alpha)

@@ -56,6 +56,7 @@ class DataSource:
     task_options: dict[str, Any]
     info: dict[str, Any]
     class_weights: list[float] | None = None
+    augments: bool = True  # the training split differs from epoch to epoch (in-memory arrays: False)
 
     def batch_transform(self) -> Callable[[Batch], Batch] | None:
         """What to do with a batch once it is on the device (``None``: nothing)."""
@@ -86,6 +87,8 @@ class DataSource:
 
 class ArraySource(DataSource):
     """In-memory arrays; ``fractions`` and ``split_seed`` apply when the data has no ``split``."""
+
+    augments = False
 
     def __init__(
         self,

@@ -67,6 +67,7 @@ def build_module(
             teacher=prerequisites.teacher,
             specialists=prerequisites.specialists,
             entropy_table=prerequisites.entropy_table if method.distillation(cfg.plus) == "mad" else None,
+            fixed_inputs=not data.source.augments,
             **common,  # type: ignore[arg-type]
         )
     else:

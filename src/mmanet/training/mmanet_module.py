@@ -21,7 +21,7 @@ from mmanet.training.deployment import DeploymentModule
 from mmanet.training.distributed import check_same_on_every_rank, gather_function
 from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
 from mmanet.training.regularization import ModalityRegularization
-from mmanet.training.teacher import FrozenTeacher, ModelRef, load_specialists, load_teacher
+from mmanet.training.teacher import FrozenTeacher, ModelRef, TeacherCache, load_specialists, load_teacher
 
 __all__ = ["MMANetModule"]
 
@@ -43,6 +43,8 @@ class MMANetModule(DeploymentModule):
         teacher: the teacher model file (methods that distil).
         specialists: the per-modality specialists' model file (``plus.specialists > 0``).
         entropy_table: ``(num_train,)`` cross-fitted teacher entropies per training sample.
+        fixed_inputs: the training inputs are the same every epoch (the teacher's outputs are
+            cached per sample when ``distill.cache_teacher``).
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class MMANetModule(DeploymentModule):
         teacher: ModelRef | None = None,
         specialists: ModelRef | None = None,
         entropy_table: Tensor | None = None,
+        fixed_inputs: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -67,6 +70,10 @@ class MMANetModule(DeploymentModule):
         self.teacher_info: dict[str, Any] = {}
         self.specialists_info: dict[str, Any] = {}
         self.distillation = self._distillation(teacher, entropy_table)
+        self._teacher_cache: TeacherCache | None = None
+        if self._teacher is not None and distill.cache_teacher and fixed_inputs and self.optim_config.input_noise == 0:
+            keys = tuple(dict.fromkeys([distill.layer, "logits"]))
+            self._teacher_cache = TeacherCache(self._teacher.module, self.dropout.num_samples, keys)
         regularize = self.method.regularizes(plus)
         reg = ModalityRegularization(self.spec, self.net, mar, self.task.ignore_index) if regularize else None
         self.regularization = reg
@@ -162,7 +169,11 @@ class MMANetModule(DeploymentModule):
         epoch = self.current_epoch
         size = int(mask.shape[0])
         if self.distillation is not None and epoch >= self.distill_begin:
-            teacher = self.teacher.layers(batch["inputs"], self.present(batch))
+            if self._teacher_cache is not None:
+                self.teacher  # noqa: B018 - moves the teacher to this module's device
+                teacher = self._teacher_cache.layers(batch["inputs"], self.present(batch), batch["index"])
+            else:
+                teacher = self.teacher.layers(batch["inputs"], self.present(batch))
             student = {"fused": fused, "features": out.features, "logits": out.logits}
             raw, weights = self.distillation(student, teacher, batch["index"], gather_function(self._trainer))
             terms[self.distillation.name] = self.distill_config.alpha * raw

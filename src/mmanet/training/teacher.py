@@ -21,7 +21,15 @@ from mmanet.modelfile import ModelFileError, load_model_file
 from mmanet.nn import NetworkSpec, SubsetNetwork
 from mmanet.training.plus import FrozenSpecialists
 
-__all__ = ["FrozenTeacher", "ModelRef", "TeacherInfo", "file_sha256", "load_specialists", "load_teacher"]
+__all__ = [
+    "FrozenTeacher",
+    "ModelRef",
+    "TeacherCache",
+    "TeacherInfo",
+    "file_sha256",
+    "load_specialists",
+    "load_teacher",
+]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -81,6 +89,40 @@ class FrozenTeacher(nn.Module):
         fused = self.net.fused_features(inputs, present)
         out = self.net.decoder(fused)
         return {"fused": fused, "features": out.features, "logits": out.logits}
+
+
+class TeacherCache:
+    """The frozen teacher's outputs per training sample, computed once when the training inputs are
+    the same every epoch (no augmentation, no input noise).
+
+    The teacher is in eval mode, so a sample's outputs do not depend on its batch: looking them up
+    gives the values a teacher pass would (checked bit for bit on the CPU).
+    """
+
+    def __init__(self, teacher: FrozenTeacher, num_samples: int, keys: tuple[str, ...]) -> None:
+        self.teacher = teacher
+        self.num_samples = num_samples
+        self.keys = keys
+        self.tables: dict[str, Tensor] = {}
+        self.filled = torch.zeros(num_samples, dtype=torch.bool)
+
+    @torch.no_grad()
+    def layers(self, inputs: dict[str, Tensor], present: Tensor, index: Tensor) -> dict[str, Tensor]:
+        """The teacher's ``keys`` for the samples at ``index`` (computed for those never seen before)."""
+        device = present.device
+        self.filled = self.filled.to(device)
+        new = ~self.filled[index]
+        if bool(new.any()):
+            rows = torch.nonzero(new).flatten()
+            out = self.teacher.layers({m: x[rows] for m, x in inputs.items()}, present[rows])
+            for key in self.keys:
+                if key not in self.tables:
+                    self.tables[key] = torch.zeros(
+                        self.num_samples, *out[key].shape[1:], dtype=out[key].dtype, device=device
+                    )
+                self.tables[key][index[rows]] = out[key]
+            self.filled[index[rows]] = True
+        return {key: self.tables[key].to(device)[index] for key in self.keys}
 
 
 def _check_matches(teacher: NetworkSpec, student: NetworkSpec, path: str) -> None:
