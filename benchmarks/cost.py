@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from study_arms import BASE, SETTING_FILES, SETTINGS, final_arm
 
-NEEDS = {"mmanet-plus": ["teacher-noisy", "specialists"], "mmanet": ["teacher-noisy"], "kd": ["teacher-noisy"]}
+NEEDS = {"mmanet-plus": ["specialists"], "plus-r2-mm": ["teacher-noisy", "specialists"], "mmanet": ["teacher-noisy"]}
 
 
 def _job(args: tuple[str, str, int, str, dict[str, str]]) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setting", default="six", choices=sorted(SETTINGS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--arms", default="dropout,mmanet,mmanet-plus,customized")
+    parser.add_argument("--arms", default="dropout,mmanet,mmanet-plus,plus-r2-mm,customized")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     arms = args.arms.split(",")

@@ -124,7 +124,7 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     teacher_model = teacher / f"seed_{seed}" / "teacher" / "model.pt"
     uses_teacher = method in ("sp", "kd", "mad", "mmanet", "mmanet-plus")
     teacher_arg = [f"distill.teacher={teacher_model}"] if uses_teacher and teacher_model.exists() else []
-    if any(o.startswith("plus.specialists=") and not o.endswith("=0") for o in overrides):
+    if method == "mmanet-plus" and "plus.specialists=0" not in overrides:
         specialists = (
             result_path(root, phase, setting, "specialists", seed).with_suffix("")
             / f"seed_{seed}"

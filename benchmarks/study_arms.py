@@ -80,13 +80,15 @@ ARMS: dict[str, tuple[str, list[str]]] = {
 # same teacher. Segmentation: the settings of configs/synthetic_rgbd.yaml.
 TUNED_MAD = ["distill.alpha=100", NOISY_TEACHER]
 TUNED_MAR = ["mar.beta=0.5", "mar.criterion=posterior_kl", "mar.remine_every=5"]
-FINAL = {
+FINAL: dict[str, tuple[str, list[str]]] = {
     "teacher-noisy": ("teacher", [NOISY_TEACHER]),
     "sp": ("sp", TUNED_MAD),
     "kd": ("kd", ["distill.alpha=1", "distill.temperature=4", NOISY_TEACHER]),
     "mad": ("mad", TUNED_MAD),
     "mar": ("mar", TUNED_MAR),
     "mmanet": ("mmanet", TUNED_MAD + TUNED_MAR),
+    # issue 10, chosen on validation by the rule (round 2, 'plus-r2'): the mmanet-plus defaults
+    "mmanet-plus": ("mmanet-plus", []),
 }
 
 
@@ -178,6 +180,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-layernorm": "LayerNorm instead of BatchNorm in the decoder (classification)",
     "plus-r2": "heads + single passes + specialist KD",
     "plus-r2-mm": "heads + single passes + specialist KD + MAD + MAR",
+    "mmanet-plus": "the chosen recipe (= plus-r2): heads, single passes, specialist KD",
 }
 
 

@@ -119,3 +119,10 @@ def test_report_png_is_drawn_for_any_number_of_combinations(count):
     names = [combination_name(c) for c in all_combinations(mods)]
     report = _report(["dropout", "customized"], names) | {"modalities": mods}
     assert render_report_png(report, "accuracy")[:4] == b"\x89PNG"
+
+
+def test_report_png_of_methods_serving_only_single_modalities():
+    from mmanet.report_plots import render_report_png
+
+    report = _report(["specialists"], ["a", "b", "c"]) | {"modalities": ["a", "b", "c"]}
+    assert render_report_png(report, "accuracy")[:4] == b"\x89PNG"

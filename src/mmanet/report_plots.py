@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mmanet.modality import all_combinations, combination_name
 from mmanet.robustness import robustness_curve
 
 __all__ = ["BARS_UP_TO", "render_report_png"]
@@ -57,9 +58,10 @@ def _heatmap(ax: Any, fig: Any, report: Mapping[str, Any], names: list[str], met
 
 def _robustness(ax: Any, report: Mapping[str, Any], names: list[str], metric: str) -> None:
     modalities = list(report["modalities"])
+    every = {combination_name(c) for c in all_combinations(modalities)}
     for method, entry in report["methods"].items():
         per = {n: v[metric] for n, v in entry["combinations"].items() if v.get(metric) is not None}
-        if set(per) >= set(names):
+        if set(per) >= every:  # specialists (single modalities only) have no curve
             ax.plot(RATES, [100 * v for v in robustness_curve(per, modalities, RATES)], marker="o", ms=3, label=method)
     ax.set_xlabel("failure rate p of every modality")
     ax.set_ylabel(f"expected {metric} (%)")
