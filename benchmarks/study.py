@@ -28,16 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from study_arms import BASE, NOISY_TEACHER, ONLY_SETTINGS, SETTING_FILES, SETTINGS, final_arm, known_arms
+from study_arms import BASE, NOISY_TEACHER, ONLY_SETTINGS, SETTING_FILES, SETTINGS, final_arm, known_arms, parse_seeds
 from study_tables import load_records, paired, summary
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-9"`` or ``"0,3,5"`` -> seeds."""
-    if "-" in text and "," not in text:
-        lo, hi = (int(x) for x in text.split("-"))
-        return list(range(lo, hi + 1))
-    return [int(x) for x in text.split(",") if x]
 
 
 def result_path(root: Path, phase: str, setting: str, arm: str, seed: int) -> Path:

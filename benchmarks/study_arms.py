@@ -187,3 +187,11 @@ DESCRIPTIONS: dict[str, str] = {
 def known_arms() -> set[str]:
     """Every arm name ``run`` accepts."""
     return {*ARMS, *FINAL, *PLUS_ARMS, "specialists", "plus-r2-mm"}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"`` or ``"0,3,5"`` -> seeds."""
+    if "-" in text and "," not in text:
+        lo, hi = (int(x) for x in text.split("-"))
+        return list(range(lo, hi + 1))
+    return [int(x) for x in text.split(",") if x]
