@@ -299,6 +299,35 @@ def block_verdict(root: Path, phase: str, settings: list[str], arm: str, candida
     return _table(header, rows)
 
 
+def block_probes(root: Path, file: str, arms: list[str]) -> list[str]:
+    """Per modality: linear-probe accuracy of its encoder, training loss alone, trained share (diagnostics.py)."""
+    data = json.loads((root / file).read_text())["arms"]
+    arms = [a for a in arms if data.get(a)]
+    first = next(iter(data[arms[0]].values()))
+    modalities = list(first["probe"])
+    header = ["modality", *[f"probe `{a}`" for a in arms], *[f"train loss `{a}`" for a in arms]]
+    shared = [a for a in arms if "trained_share" in next(iter(data[a].values()))]
+    header += [f"trained share `{a}`" for a in shared]
+    rows = []
+    for m in modalities:
+        probes = [_cell([r["probe"][m] for r in data[a].values()]) for a in arms]
+        losses = [f"{np.mean([r['train_loss'][m] for r in data[a].values()]):.3f}" for a in arms]
+        shares = [f"{100 * np.mean([r['trained_share'][m] for r in data[a].values()]):.1f}%" for a in shared]
+        rows.append([m, *probes, *losses, *shares])
+    return _table(header, rows)
+
+
+def block_cost(root: Path, file: str) -> list[str]:
+    """Training time per seed with prerequisites and peak memory (cost.py)."""
+    data = json.loads((root / file).read_text())
+    header = ["method", "own time (s)", "with prerequisites (s)", "× dropout", "peak RSS MiB"]
+    rows = []
+    for method, v in data["methods"].items():
+        times = [f"{v['own_s']:.0f}", f"{v['with_prerequisites_s']:.0f}", f"{v['ratio_to_dropout']:.2f}"]
+        rows.append([f"`{method}`", *times, f"{v['peak_rss_mib']:.0f}"])
+    return [*_table(header, rows), "", f"{data['machine']}; `{data['command']}`"]
+
+
 # ------------------------------------------------------------------------------------------------ page
 _BLOCK = re.compile(r"(<!-- study (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(\n<!-- /study -->)", re.DOTALL)
 
@@ -328,6 +357,10 @@ def render_block(spec: str, root: Path) -> str:
         return "\n".join(block_score(root, phase, lists["settings"], lists["arms"], opt.get("reference", "dropout")))
     if kind == "goal":
         return "\n".join(block_goal(root, phase, lists["settings"], opt["arm"]))
+    if kind == "probes":
+        return "\n".join(block_probes(root, opt["file"], lists["arms"]))
+    if kind == "cost":
+        return "\n".join(block_cost(root, opt["file"]))
     if kind == "verdict":
         return "\n".join(block_verdict(root, phase, lists["settings"], opt["arm"], lists["candidates"]))
     raise ValueError(f"unknown study block {kind!r} in <!-- study {spec} -->")
