@@ -30,7 +30,7 @@ SEG_TINY = [
     "--set", "model.decoder={name: esanet, channels: [8, 8, 8]}",
     "--set", "model.context_channels=8", "--epochs", "2", "--seeds", "0", "--no-progress",
 ]  # fmt: skip
-OFF = ["--set", "plus.mad=false", "--set", "plus.mar=false"]
+OFF = ["--set", "plus.unimodal_heads=0", "--set", "plus.single_passes=0", "--set", "plus.specialists=0"]
 
 
 def _per_seed(out: Path, method: str) -> dict:
@@ -48,7 +48,7 @@ def test_every_component_off_is_exactly_dropout(tmp_path, task):
 
 @pytest.mark.slow
 def test_every_component_on_trains_and_records_its_specialists(tmp_path):
-    on = ["--set", "plus.unimodal_heads=1", "--set", "plus.single_passes=1", "--set", "plus.specialists=1"]
+    on = ["--set", "plus.mad=true", "--set", "plus.mar=true"]  # heads, passes and specialist KD are the defaults
     on += ["--set", "plus.sampling=size_uniform", "--set", "model.absent=learned", "--set", "mar.mine_start=0"]
     assert (
         main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *on, "--set", "mar.begin_epoch=1"]) == 0
@@ -101,7 +101,7 @@ def _inputs(batch=10, seed=0):
 def test_unimodal_heads_send_each_gradient_to_its_own_encoder_only():
     torch.manual_seed(0)
     net = _net()
-    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, PlusConfig(unimodal_heads=1.0))
+    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, PlusConfig(unimodal_heads=1.0, single_passes=0.0, specialists=0.0))
     inputs, target = _inputs(), torch.randint(0, 3, (10,))
     features = net.modality_features(net.prepare(inputs))
     present = torch.ones(10, 3, dtype=torch.bool)
@@ -119,7 +119,7 @@ def test_unimodal_heads_send_each_gradient_to_its_own_encoder_only():
 def test_single_passes_in_one_decoder_call_equal_separate_calls_in_eval():
     torch.manual_seed(1)
     net = _net().eval()
-    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, PlusConfig(single_passes=1.0))
+    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, PlusConfig(unimodal_heads=0.0, single_passes=1.0, specialists=0.0))
     inputs = _inputs()
     present = torch.ones(10, 3, dtype=torch.bool)
     prepared = net.prepare(inputs)
@@ -135,7 +135,7 @@ def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies
     nets = {m: _net().eval() for m in ("a", "b", "c")}
     specialists = FrozenSpecialists({m: _single(m) for m in nets})
     plus = PlusComponents(
-        ("a", "b", "c"), _net().modality_feature_shapes(), 3, PlusConfig(specialists=2.0), specialists=specialists
+        ("a", "b", "c"), _net().modality_feature_shapes(), 3, PlusConfig(unimodal_heads=0.0, single_passes=0.0, specialists=2.0), specialists=specialists
     )
     inputs, present = _inputs(6), torch.ones(6, 3, dtype=torch.bool)
     target = torch.zeros(6, dtype=torch.long)
