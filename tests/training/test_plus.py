@@ -101,7 +101,12 @@ def _inputs(batch=10, seed=0):
 def test_unimodal_heads_send_each_gradient_to_its_own_encoder_only():
     torch.manual_seed(0)
     net = _net()
-    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, PlusConfig(unimodal_heads=1.0, single_passes=0.0, specialists=0.0))
+    plus = PlusComponents(
+        net.modalities,
+        net.modality_feature_shapes(),
+        3,
+        PlusConfig(unimodal_heads=1.0, single_passes=0.0, specialists=0.0),
+    )
     inputs, target = _inputs(), torch.randint(0, 3, (10,))
     features = net.modality_features(net.prepare(inputs))
     present = torch.ones(10, 3, dtype=torch.bool)
@@ -119,7 +124,12 @@ def test_unimodal_heads_send_each_gradient_to_its_own_encoder_only():
 def test_single_passes_in_one_decoder_call_equal_separate_calls_in_eval():
     torch.manual_seed(1)
     net = _net().eval()
-    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, PlusConfig(unimodal_heads=0.0, single_passes=1.0, specialists=0.0))
+    plus = PlusComponents(
+        net.modalities,
+        net.modality_feature_shapes(),
+        3,
+        PlusConfig(unimodal_heads=0.0, single_passes=1.0, specialists=0.0),
+    )
     inputs = _inputs()
     present = torch.ones(10, 3, dtype=torch.bool)
     prepared = net.prepare(inputs)
@@ -135,7 +145,11 @@ def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies
     nets = {m: _net().eval() for m in ("a", "b", "c")}
     specialists = FrozenSpecialists({m: _single(m) for m in nets})
     plus = PlusComponents(
-        ("a", "b", "c"), _net().modality_feature_shapes(), 3, PlusConfig(unimodal_heads=0.0, single_passes=0.0, specialists=2.0), specialists=specialists
+        ("a", "b", "c"),
+        _net().modality_feature_shapes(),
+        3,
+        PlusConfig(unimodal_heads=0.0, single_passes=0.0, specialists=2.0),
+        specialists=specialists,
     )
     inputs, present = _inputs(6), torch.ones(6, 3, dtype=torch.bool)
     target = torch.zeros(6, dtype=torch.long)
