@@ -151,3 +151,27 @@ def test_dense_mad_value_and_gradient_hold_under_bf16_autocast():
     assert mixed.dtype == torch.float32
     assert float(mixed) == pytest.approx(float(reference), rel=1e-5)
     assert float((mixed_grad - grad).norm() / grad.norm()) < 1e-5
+
+
+def test_segmentation_mar_with_the_task_loss_uses_class_weights_and_side_outputs_on_weak_samples():
+    from mmanet.config import MARConfig
+    from mmanet.training.regularization import ModalityRegularization
+
+    net = _seg_net()
+    spec = NetworkSpec(("rgb", "depth", "ir"), {"rgb": (3, 64, 64), "depth": (1, 64, 64), "ir": (1, 64, 64)}, 5,
+                       {"architecture": "esanet", "encoders": {"default": {"name": "tiny"}},
+                        "decoder": {"name": "esanet", "channels": [16, 8, 8]}, "context_channels": 16})  # fmt: skip
+    weights = torch.tensor([1.0, 2.0, 0.5, 1.0, 3.0])
+    reg = ModalityRegularization(spec, net, MARConfig(mine_start=0, begin_epoch=1, task_loss=True), 255, weights)
+    reg.miner.weak_combinations_ = ["depth"]
+    g = torch.Generator().manual_seed(0)
+    inputs = {"rgb": torch.randn(4, 3, 64, 64, generator=g), "depth": torch.randn(4, 1, 64, 64, generator=g),
+              "ir": torch.randn(4, 1, 64, 64, generator=g)}  # fmt: skip
+    mask = torch.tensor([[0, 1, 0], [1, 1, 1], [0, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    target = torch.randint(0, 5, (4, 64, 64), generator=g)
+    fused = net.fused_features(inputs, mask)
+    loss, count = reg(fused, mask, target, epoch=2)
+    weak = torch.tensor([True, False, True, False])
+    out = reg.decoder(fused.select(weak))
+    expected = segmentation_loss(out.logits, out.side, target[weak], ignore_index=255, class_weights=weights) * 2 / 4
+    assert count == 2 and float(loss) == pytest.approx(float(expected), rel=1e-5)

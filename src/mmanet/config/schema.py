@@ -189,6 +189,8 @@ class MARConfig:
 
     ``remine_every: N`` keeps mining after ``begin_epoch`` and re-selects the weak set every
     ``N`` epochs from the scores gathered since the previous selection (0: mine once, as published).
+    ``task_loss`` (segmentation): train ``R`` with the task's loss (class weights, side outputs),
+    as the public segmentation code does.
     """
 
     beta: float = 0.5
@@ -199,6 +201,7 @@ class MARConfig:
     candidates: list[str] | None = None
     variant: Literal["paper", "official"] = "paper"
     remine_every: int = 0
+    task_loss: bool = False
 
     def __post_init__(self) -> None:
         _check(self.beta >= 0, "mar.beta", ">= 0", self.beta)

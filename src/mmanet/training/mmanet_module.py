@@ -75,7 +75,9 @@ class MMANetModule(DeploymentModule):
             keys = tuple(dict.fromkeys([distill.layer, "logits"]))
             self._teacher_cache = TeacherCache(self._teacher.module, self.dropout.num_samples, keys)
         regularize = self.method.regularizes(plus)
-        reg = ModalityRegularization(self.spec, self.net, mar, self.task.ignore_index) if regularize else None
+        reg = None
+        if regularize:
+            reg = ModalityRegularization(self.spec, self.net, mar, self.task.ignore_index, self.class_weights)
         self.regularization = reg
         self.plus = self._plus_components(specialists) if self.method.plus else None
         begin = distill.begin_epoch

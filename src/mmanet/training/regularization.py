@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from mmanet.config import MARConfig
-from mmanet.losses import mar_loss, mar_loss_official
+from mmanet.losses import mar_loss, mar_loss_official, segmentation_loss
 from mmanet.miners import WeakCombinationMiner
 from mmanet.nn import NetworkSpec, SegFeatures, SubsetNetwork, build_regularization_decoder
 
@@ -24,12 +24,23 @@ class ModalityRegularization(nn.Module):
 
     ``R`` runs once per step, on the weak-combination samples only, so no other sample sends
     gradient through it (``variant="official"`` runs it on every sample, as the public code).
+    For segmentation, ``mar.task_loss`` gives ``R`` the task's loss on those samples (class
+    weights and deep-supervision side outputs, as the public segmentation code), scaled by their
+    share of the batch; otherwise the per-sample pixel cross-entropy of METHOD.md section 3.
     """
 
-    def __init__(self, spec: NetworkSpec, net: SubsetNetwork, cfg: MARConfig, ignore_index: int = -100) -> None:
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        net: SubsetNetwork,
+        cfg: MARConfig,
+        ignore_index: int = -100,
+        class_weights: Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.ignore_index = ignore_index
+        self.class_weights = class_weights
         self.decoder = build_regularization_decoder(spec, net)
         self.miner = WeakCombinationMiner(
             net.modalities,
@@ -73,4 +84,8 @@ class ModalityRegularization(nn.Module):
         if count == 0 or (count == 1 and self._needs_pairs):
             return touch, count  # BatchNorm cannot train on a single sample
         out = self.decoder(fused.select(weak) if isinstance(fused, SegFeatures) else fused[weak])
+        if self.cfg.task_loss and isinstance(fused, SegFeatures):  # the public segmentation form
+            weights, ignore = self.class_weights, self.ignore_index
+            loss = segmentation_loss(out.logits, out.side, target[weak], ignore_index=ignore, class_weights=weights)
+            return touch + loss * (count / int(target.shape[0])), count
         return touch + mar_loss(out.logits, target[weak], int(target.shape[0]), self.ignore_index), count
