@@ -9,7 +9,7 @@ as JSON under ``--root`` and reused on reruns, so the study can be stopped and r
     python benchmarks/study.py summarize --phase tune --setting trio        # validation only
     python benchmarks/study.py run --phase final --setting six --seeds 0-9 --jobs 2
     python benchmarks/study.py export --to docs/records                     # compact copies of the records
-    python benchmarks/study.py --root docs/records page docs/results.md --check   # tables == records?
+    python benchmarks/study.py report --check     # docs/results.md tables == docs/records? (exit 1 if not)
 
 Tuning uses seeds 100+ and validation metrics only; the final phase reads the test split once.
 """
@@ -30,6 +30,8 @@ import numpy as np
 
 from study_arms import BASE, NOISY_TEACHER, ONLY_SETTINGS, SETTING_FILES, SETTINGS, final_arm, known_arms, parse_seeds
 from study_tables import load_records, paired, summary
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def result_path(root: Path, phase: str, setting: str, arm: str, seed: int) -> Path:
@@ -228,7 +230,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path("runs/study"))
+    parser.add_argument("--root", type=Path, help="records (default: runs/study; docs/records for page/report)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run")
     run.add_argument("--phase", default="final")
@@ -243,13 +245,18 @@ def main() -> None:
     summ.add_argument("--setting", choices=sorted(SETTINGS), required=True)
     summ.add_argument("--split", default="val", choices=["val", "test"])
     summ.add_argument("--reference", default="dropout")
-    page = sub.add_parser("page", help="regenerate the study blocks of a markdown page (e.g. docs/results.md)")
-    page.add_argument("page", type=Path)
+    page = sub.add_parser(
+        "page", aliases=["report"], help="regenerate the study blocks of a markdown page (default docs/results.md)"
+    )
+    page.add_argument("page", type=Path, nargs="?", default=ROOT / "docs" / "results.md")
     page.add_argument("--check", action="store_true", help="compare only; exit 1 on any difference")
     export = sub.add_parser("export", help="copy the records (compact JSON) to --to, e.g. docs/records")
     export.add_argument("--to", type=Path, required=True)
     args = parser.parse_args()
-    {"run": cmd_run, "summarize": cmd_summarize, "page": cmd_page, "export": cmd_export}[args.command](args)
+    if args.root is None:
+        args.root = ROOT / "docs" / "records" if args.command in ("page", "report") else Path("runs/study")
+    commands = {"run": cmd_run, "summarize": cmd_summarize, "page": cmd_page, "report": cmd_page, "export": cmd_export}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

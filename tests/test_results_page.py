@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_generated_table_of_the_results_page_matches_the_records():
-    command = [sys.executable, "benchmarks/study.py", "--root", "docs/records", "page", "docs/results.md", "--check"]
+    command = [sys.executable, "benchmarks/study.py", "report", "--check"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     page = (ROOT / "docs" / "results.md").read_text()
