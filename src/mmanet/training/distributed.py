@@ -66,7 +66,8 @@ def gather_function(trainer: L.Trainer | None) -> Callable[[Tensor, bool], Tenso
 
     def gather(tensor: Tensor, grad: bool) -> Tensor:
         if grad:
-            return GatherWithGradient.apply(tensor, plain, reduce_sum, trainer.global_rank)  # type: ignore[no-any-return]
+            gathered: Tensor = GatherWithGradient.apply(tensor, plain, reduce_sum, trainer.global_rank)
+            return gathered
         return plain(tensor.contiguous()).flatten(0, 1)
 
     return gather
