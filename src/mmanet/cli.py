@@ -30,11 +30,14 @@ def _csv(text: str) -> list[str]:
 
 def _add_trainer_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hardware (passed to lightning.Trainer)")
-    group.add_argument("--accelerator", help="cpu, gpu, auto (default: cpu)")
+    group.add_argument("--accelerator", help="cpu, gpu, auto (default: auto, a GPU when there is one)")
     group.add_argument("--devices", help="number of devices (processes) or 'auto'")
     group.add_argument("--num-nodes", type=int, help="nodes for multi-node DDP")
     group.add_argument("--strategy", help="auto, ddp, ddp_spawn, ...")
-    group.add_argument("--precision", help="32-true, bf16-mixed, 16-mixed (GPU)")
+    group.add_argument(
+        "--precision",
+        help="auto (default: bf16-mixed on a GPU with bfloat16, else 32-true), 32-true, bf16-mixed, 16-mixed",
+    )
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
