@@ -123,7 +123,9 @@ PLUS_ARMS["plus-r2"] = [*PLUS_OFF, *PLUS_R2]
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     """(method, overrides) of an arm in a setting."""
     if arm == "plus-r2-mm":
-        return "mmanet-plus", [*PLUS_R2, *([] if setting in SETTING_FILES else TUNED_MAD + TUNED_MAR)]
+        # MAD and MAR on explicitly: they were the mmanet-plus defaults in round 2, not since
+        mad_mar = ["plus.mad=true", "plus.mar=true"]
+        return "mmanet-plus", [*PLUS_R2, *mad_mar, *([] if setting in SETTING_FILES else TUNED_MAD + TUNED_MAR)]
     if arm in PLUS_ARMS:
         return "mmanet-plus", PLUS_ARMS[arm]
     if arm == "specialists":

@@ -148,8 +148,8 @@ class DistillConfig:
     ``{optim: {label_smoothing: 0.1, input_noise: 0.3}}``. Dense (segmentation) MAD pools each
     distilled map to at most ``max_size`` and builds the Gram matrices ``chunk`` rows at a time.
     ``cache_teacher``: keep the teacher's outputs per training sample when the training inputs do
-    not change between epochs (in-memory data, no input noise): exact, and one teacher pass per
-    sample instead of one per step.
+    not change between epochs (in-memory data, no input noise): the same values as a teacher pass
+    at a fixed batch size, and one teacher pass per sample instead of one per step.
     """
 
     alpha: float = 1.0
