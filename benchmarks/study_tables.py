@@ -337,7 +337,8 @@ def block_cost(root: Path, file: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ page
-_BLOCK = re.compile(r"(<!-- study (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(\n<!-- /study -->)", re.DOTALL)
+# a block's body may be empty (a fresh page): the end marker is matched on its own
+_BLOCK = re.compile(r"(?P<start><!-- study (?P<spec>[^>]*?) -->)(?P<body>.*?)(?P<end><!-- /study -->)", re.DOTALL)
 
 
 def _options(spec: str) -> tuple[str, dict[str, str]]:
@@ -376,4 +377,4 @@ def render_block(spec: str, root: Path) -> str:
 
 def render_page(text: str, root: Path) -> str:
     """``text`` with every study block's content regenerated from the records under ``root``."""
-    return _BLOCK.sub(lambda m: m.group(1) + render_block(m.group("spec"), root) + m.group(4), text)
+    return _BLOCK.sub(lambda m: f"{m['start']}\n{render_block(m['spec'], root)}\n{m['end']}", text)

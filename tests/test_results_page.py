@@ -32,3 +32,18 @@ def test_the_check_fails_when_a_table_is_edited(tmp_path):
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "differ" in done.stderr
+
+
+def test_adjacent_empty_blocks_are_each_filled(tmp_path):
+    """A fresh page has empty blocks; each must get its own table (none may swallow the next)."""
+    blocks = [
+        "<!-- study mining phase=final setting=trio arms=mar,mmanet -->\n<!-- /study -->",
+        "<!-- study diagnostics phase=final setting=trio arms=mad,mmanet -->\n<!-- /study -->",
+    ]
+    (tmp_path / "page.md").write_text("# page\n\n" + "\n".join(blocks) + "\n")
+    command = [sys.executable, "benchmarks/study.py", "report", str(tmp_path / "page.md")]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = (tmp_path / "page.md").read_text()
+    assert page.count("<!-- study ") == page.count("<!-- /study -->") == 2
+    assert "final weak set per seed" in page and "MAD effective sample share" in page
