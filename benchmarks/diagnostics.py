@@ -108,7 +108,8 @@ def diagnose(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[
     source = load_dataset(cfg.data)
     splits = source.splits(seed)
     train, val = splits.datasets["train_eval"], splits.datasets["val"]
-    tr, va = train.__getitems__(list(range(len(train)))), val.__getitems__(list(range(len(val))))  # type: ignore[attr-defined]
+    tr = train.__getitems__(list(range(len(train))))  # type: ignore[attr-defined]
+    va = val.__getitems__(list(range(len(val))))  # type: ignore[attr-defined]
     classes = source.num_classes
     modalities = source.modalities
     if arm == "customized":

@@ -337,8 +337,11 @@ def block_cost(root: Path, file: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ page
-# a block's body may be empty (a fresh page): the end marker is matched on its own
-_BLOCK = re.compile(r"(?P<start><!-- study (?P<spec>[^>]*?) -->)(?P<body>.*?)(?P<end><!-- /study -->)", re.DOTALL)
+# a block's body may be empty (a fresh page): the end marker is matched on its own; markers open a line,
+# so prose that quotes the syntax (`<!-- study ... -->`) is left alone
+_BLOCK = re.compile(
+    r"^(?P<start><!-- study (?P<spec>[^>]*?) -->)(?P<body>.*?)^(?P<end><!-- /study -->)", re.DOTALL | re.MULTILINE
+)
 
 
 def _options(spec: str) -> tuple[str, dict[str, str]]:

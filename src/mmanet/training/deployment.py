@@ -48,6 +48,36 @@ def check_finite_weights(net: torch.nn.Module, label: str) -> None:
         )
 
 
+class EpochMeans:
+    """Batch-size-weighted means over an epoch of scalar tensors logged every step.
+
+    Lightning's ``self.log(..., on_epoch=True)`` gives the same means but costs a pass through
+    its result collection per value and step; here a step adds one stacked tensor.
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[str, ...], Tensor] = {}
+        self._counts: dict[tuple[str, ...], int] = {}
+
+    def add(self, values: dict[str, Tensor], size: int) -> None:
+        """Accumulate ``values`` (each a 0-d tensor) of a batch of ``size`` samples."""
+        key = tuple(values)
+        stacked = torch.stack([v.detach().to(torch.float64) for v in values.values()]) * size
+        self._sums[key] = self._sums[key] + stacked if key in self._sums else stacked
+        self._counts[key] = self._counts.get(key, 0) + size
+
+    def means(self) -> dict[str, Tensor]:
+        """Each name's weighted mean over the steps that logged it; then empties the accumulator."""
+        sums: dict[str, Tensor] = {}
+        counts: dict[str, int] = {}
+        for key, stacked in self._sums.items():
+            for name, value in zip(key, stacked, strict=True):
+                sums[name] = sums[name] + value if name in sums else value
+                counts[name] = counts.get(name, 0) + self._counts[key]
+        self._sums, self._counts = {}, {}
+        return {name: (total / counts[name]).float() for name, total in sums.items()}
+
+
 class DeploymentModule(L.LightningModule):
     """Trains the deployment network of ``spec`` by one method's sampling policy and plain cross-entropy.
 
@@ -119,6 +149,7 @@ class DeploymentModule(L.LightningModule):
         self.test_results: dict[str, dict[str, Any]] = {}
         self.val_history: list[dict[str, Any]] = []
         self.calibration = Calibration()
+        self.train_means = EpochMeans()
 
     # ----------------------------------------------------------------- training
     def fit_input_statistics(self, inputs: dict[str, Tensor], present: Tensor) -> None:
@@ -166,17 +197,22 @@ class DeploymentModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         batch = self.augment(batch)
         terms = self.loss_terms(batch, self.training_mask(batch))
-        self.check_finite(terms, batch_idx)
-        loss = torch.stack(list(terms.values())).sum()
-        size = int(batch["target"].shape[0])
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size)
-        for name, value in terms.items():
-            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=size)
+        values = torch.stack(list(terms.values()))
+        self.check_finite(terms, values, batch_idx)
+        loss = values.sum()
+        self.train_means.add({"loss": loss, **terms}, int(batch["target"].shape[0]))
         return loss
 
-    def check_finite(self, terms: dict[str, Tensor], batch_idx: int) -> None:
-        """Stop on a NaN/inf loss term, naming the step and the term (every rank stops together)."""
-        bad = [name for name, value in terms.items() if not bool(torch.isfinite(value.detach()).all())]
+    def on_train_epoch_end(self) -> None:
+        for name, value in self.train_means.means().items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss")
+
+    def check_finite(self, terms: dict[str, Tensor], values: Tensor, batch_idx: int) -> None:
+        """Stop on a NaN/inf loss term, naming the step and the term (every rank stops together).
+
+        ``values`` is ``terms`` stacked: one check (one host sync) per step when all is well."""
+        finite = bool(torch.isfinite(values.detach()).all())
+        bad = [] if finite else [name for name, value in terms.items() if not bool(torch.isfinite(value.detach()))]
         trainer = self._trainer
         stop = bool(bad)
         if trainer is not None and trainer.world_size > 1:

@@ -184,11 +184,11 @@ class MMANetModule(DeploymentModule):
                 self._ess = self._ess.to(ess.device) + torch.stack(
                     [ess.double(), ess.new_ones((), dtype=torch.float64)]
                 )
-                self.log("train/ess_share", ess, on_step=False, on_epoch=True, batch_size=size)
+                self.train_means.add({"ess_share": ess}, size)
         if self.regularization is not None:
             raw, count = self.regularization(fused, mask, batch["target"], epoch)
             terms["mar"] = self.mar_config.beta * raw
-            self.log("train/weak_share", count / size, on_step=False, on_epoch=True, batch_size=size)
+            self.train_means.add({"weak_share": torch.tensor(count / size)}, size)
         return terms
 
     # ------------------------------------------------------------------ mining
