@@ -25,7 +25,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from study_arms import BASE, SETTING_FILES, SETTINGS, final_arm
 
-NEEDS = {"mmanet-plus": ["specialists"], "plus-r2-mm": ["teacher-noisy", "specialists"], "mmanet": ["teacher-noisy"]}
+NEEDS = {
+    "mmanet-plus": ["specialists"],
+    "plus-r2": ["specialists"],
+    "plus-r3-complete": ["specialists"],
+    "plus-r2-mm": ["teacher-noisy", "specialists"],
+    "mmanet": ["teacher-noisy"],
+}
 
 
 def _job(args: tuple[str, str, int, str, dict[str, str]]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from mmanet.data import load_dataset
 from mmanet.modality import all_combinations, combination_mask, combination_name
 from mmanet.modelfile import load_model_file
 from mmanet.training.sampling import ModalityDropout
-from study_arms import BASE, SETTING_FILES, SETTINGS, parse_seeds
+from study_arms import BASE, SETTING_FILES, SETTINGS, final_arm, parse_seeds
 
 
 def probe(train: torch.Tensor, y_train: torch.Tensor, val: torch.Tensor, y_val: torch.Tensor, classes: int) -> float:
@@ -84,8 +84,11 @@ def _loss(net: Any, inputs: dict[str, torch.Tensor], target: torch.Tensor, combi
     return float(F.cross_entropy(net(inputs, mask).logits, target))
 
 
-def trained_share(modalities: tuple[str, ...], arm: str, seed: int, samples: int, epochs: int) -> dict[str, float]:
-    """Per combination: samples shown per training sample and epoch (single passes add 1 to each single)."""
+def trained_share(
+    modalities: tuple[str, ...], seed: int, samples: int, epochs: int, passes: bool = False, complete: bool = False
+) -> dict[str, float]:
+    """Per combination: samples shown per training sample and epoch (``passes``: the single-modality
+    passes add 1 to each single modality; ``complete``: the complete pass adds 1 to the complete one)."""
     dropout = ModalityDropout(samples, seed, "uniform")
     counts = {combination_name(c): 0 for c in all_combinations(modalities)}
     present = torch.ones(samples, len(modalities), dtype=torch.bool)
@@ -93,9 +96,8 @@ def trained_share(modalities: tuple[str, ...], arm: str, seed: int, samples: int
         for row in dropout.masks(epoch, torch.arange(samples), present).tolist():
             counts[combination_name(tuple(m for m, k in zip(modalities, row, strict=True) if k))] += 1
     share = {c: n / (samples * epochs) for c, n in counts.items()}
-    if arm.startswith("mmanet-plus") or arm.startswith("plus-r2"):
-        share = {c: v + (1.0 if "+" not in c else 0.0) for c, v in share.items()}
-    return share
+    full = combination_name(modalities)
+    return {c: v + float(passes and "+" not in c) + float(complete and c == full) for c, v in share.items()}
 
 
 def diagnose(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[str, Any] | None:
@@ -127,7 +129,11 @@ def diagnose(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[
         out["train_loss"][m] = _loss(single, tr["inputs"], tr["target"], (m,))
     out["train_loss"][combination_name(modalities)] = _loss(full_net, tr["inputs"], tr["target"], tuple(modalities))
     if arm != "customized":
-        out["trained_share"] = trained_share(modalities, arm, seed, len(train), cfg.optim.epochs)
+        arm_method, overrides = final_arm(arm, setting)
+        plus = load_config(SETTING_FILES.get(setting), [*base, *SETTINGS[setting], *overrides]).plus
+        on = arm_method == "mmanet-plus"
+        passes, complete = on and (plus.single_passes > 0 or plus.specialists > 0), on and plus.complete_pass > 0
+        out["trained_share"] = trained_share(modalities, seed, len(train), cfg.optim.epochs, passes, complete)
     return out
 
 

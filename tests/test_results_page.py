@@ -18,7 +18,7 @@ def test_every_generated_table_of_the_results_page_matches_the_records():
 def test_the_check_fails_when_a_table_is_edited(tmp_path):
     page = (ROOT / "docs" / "results.md").read_text()
     start = page.index("<!-- study summary")
-    line_end = page.index("\n", page.index("| mmanet-plus |", start))
+    line_end = page.index("\n", page.index("| plus-r3-complete |", start))
     edited = page[:line_end] + " tampered" + page[line_end:]
     (tmp_path / "results.md").write_text(edited)
     command = [

@@ -30,7 +30,10 @@ SEG_TINY = [
     "--set", "model.decoder={name: esanet, channels: [8, 8, 8]}",
     "--set", "model.context_channels=8", "--epochs", "2", "--seeds", "0", "--no-progress",
 ]  # fmt: skip
-OFF = ["--set", "plus.unimodal_heads=0", "--set", "plus.single_passes=0", "--set", "plus.specialists=0"]
+OFF = [
+    "--set", "plus.unimodal_heads=0", "--set", "plus.single_passes=0", "--set", "plus.specialists=0",
+    "--set", "plus.complete_pass=0",
+]  # fmt: skip
 
 
 def _per_seed(out: Path, method: str) -> dict:
@@ -140,6 +143,32 @@ def test_single_passes_in_one_decoder_call_equal_separate_calls_in_eval():
         torch.testing.assert_close(out.logits, net(inputs, mask).logits)
 
 
+def test_complete_pass_is_the_cross_entropy_under_everything_each_sample_holds():
+    torch.manual_seed(3)
+    net = _net().eval()
+    cfg = PlusConfig(unimodal_heads=0.0, single_passes=1.0, specialists=0.0, complete_pass=2.0)
+    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, cfg)
+    inputs = _inputs()
+    present = torch.ones(10, 3, dtype=torch.bool)
+    present[0] = torch.tensor([True, False, False])  # holds one modality: its complete pass is that one
+    present[1, 2] = False
+    target = torch.randint(0, 3, (10,))
+    masks = plus.extra_masks(present)
+    assert len(masks) == 4 and torch.equal(masks[-1], present)
+    outputs = [net(inputs, m) for m in masks]
+    terms = plus.pass_terms(outputs, inputs, target, present)
+    expected = 2.0 * F.cross_entropy(net(inputs, present).logits, target)
+    torch.testing.assert_close(terms["complete"], expected)
+    singles = [
+        F.cross_entropy(net(inputs, m).logits[present[:, j]], target[present[:, j]]) for j, m in enumerate(masks[:3])
+    ]
+    torch.testing.assert_close(terms["single"], torch.stack(singles).mean())
+    off = PlusComponents(
+        net.modalities, net.modality_feature_shapes(), 3, PlusConfig(specialists=0.0, complete_pass=0.0)
+    )
+    assert len(off.extra_masks(present)) == 3  # off: no extra pass
+
+
 def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies():
     torch.manual_seed(2)
     nets = {m: _net().eval() for m in ("a", "b", "c")}
@@ -148,7 +177,7 @@ def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies
         ("a", "b", "c"),
         _net().modality_feature_shapes(),
         3,
-        PlusConfig(unimodal_heads=0.0, single_passes=0.0, specialists=2.0),
+        PlusConfig(unimodal_heads=0.0, single_passes=0.0, specialists=2.0, complete_pass=0.0),
         specialists=specialists,
     )
     inputs, present = _inputs(6), torch.ones(6, 3, dtype=torch.bool)

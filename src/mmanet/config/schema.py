@@ -219,9 +219,9 @@ class MARConfig:
 class PlusConfig:
     """The components ``mmanet-plus`` adds to MMANet (issue 10); each can be switched off here.
 
-    The defaults are the recipe chosen on validation data by the rule of ``docs/results.md``
-    (unimodal heads, single-modality passes and specialist KD, each with weight 1; MAD and MAR
-    off, as they did not add to the three components there).
+    The defaults are the recipe chosen on validation data by the rules of ``docs/results.md``
+    (unimodal heads, single-modality passes, specialist KD and a complete-combination pass, each
+    with weight 1; MAD and MAR off, as they did not add to the other components there).
 
     ``mad`` / ``mar``: keep MMANet's two components (settings in ``distill`` and ``mar``).
     ``sampling``: ``uniform`` (every non-empty subset equally likely, the paper) or
@@ -242,9 +242,10 @@ class PlusConfig:
     single_passes: float = 1.0
     specialists: float = 1.0
     specialists_path: str | None = None
+    complete_pass: float = 1.0
 
     def __post_init__(self) -> None:
-        for key in ("unimodal_heads", "single_passes", "specialists"):
+        for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass"):
             _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
 
 

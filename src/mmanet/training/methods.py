@@ -65,7 +65,7 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("mmanet", "MMANet: dropout + MAD + MAR", distill="mad", regularize=True),
         MethodSpec(
             "mmanet-plus",
-            "dropout + unimodal heads, single-modality passes, specialist KD (plus.*; MAD, MAR optional)",
+            "dropout + unimodal heads, single and complete passes, specialist KD (plus.*; MAD, MAR optional)",
             distill="mad",
             regularize=True,
             plus=True,

@@ -151,11 +151,11 @@ class MMANetModule(DeploymentModule):
         assert self.plus is not None
         prepared = self.net.prepare(batch["inputs"])
         present = self.present(batch)
-        masks = [mask, *(self.plus.single_masks(present) if self.plus.passes else [])]
+        masks = [mask, *self.plus.extra_masks(present)]
         parts = [self.net.fused_from(prepared, m) for m in masks]
         outputs = split_output(self.net.decoder(concat_fused(parts)), int(mask.shape[0]), len(masks))
         terms = self.plus.head_term(self.net, prepared, batch["target"], present)
-        if self.plus.passes:
+        if len(masks) > 1:
             terms |= self.plus.pass_terms(outputs[1:], batch["inputs"], batch["target"], present)
         return parts[0], outputs[0], terms
 

@@ -104,7 +104,7 @@ def _weighted_kd(student: Tensor, teacher: Tensor, weight: Tensor, temperature: 
 
 
 class PlusComponents(nn.Module):
-    """Unimodal heads, single-modality passes and specialist KD for one deployment network.
+    """Unimodal heads, single-modality and complete passes, and specialist KD for one deployment network.
 
     Args:
         modalities: the network's modality order.
@@ -151,6 +151,12 @@ class PlusComponents(nn.Module):
         """Whether single-modality passes run (for their own loss or for specialist KD)."""
         return self.cfg.single_passes > 0 or self.cfg.specialists > 0
 
+    def extra_masks(self, present: Tensor) -> list[Tensor]:
+        """Masks ``(B, M)`` of the extra passes: each single modality (when :attr:`passes`), then
+        everything the sample holds (when ``complete_pass`` > 0)."""
+        singles = self.single_masks(present) if self.passes else []
+        return [*singles, present] if self.cfg.complete_pass > 0 else singles
+
     def single_masks(self, present: Tensor) -> list[Tensor]:
         """``M`` masks ``(B, M)``: modality ``j`` alone (False rows where the data lacks it)."""
         eye = torch.eye(len(self.modalities), dtype=torch.bool, device=present.device)
@@ -168,8 +174,15 @@ class PlusComponents(nn.Module):
     def pass_terms(
         self, outputs: Sequence[NetOutput], inputs: Mapping[str, Tensor], target: Tensor, present: Tensor
     ) -> dict[str, Tensor]:
-        """``single`` (CE) and ``specialist`` (KD) terms, already weighted, from the single-modality outputs."""
+        """``single`` (CE), ``specialist`` (KD) and ``complete`` (CE) terms, already weighted, from the
+        outputs of :meth:`extra_masks`' passes."""
         terms: dict[str, Tensor] = {}
+        if self.cfg.complete_pass > 0:
+            held = present.any(dim=1).to(torch.float32)
+            terms["complete"] = self.cfg.complete_pass * _weighted_ce(
+                outputs[-1].logits, target, held, self.ignore_index
+            )
+            outputs = outputs[:-1]
         if self.cfg.single_passes > 0:
             ce = [_weighted_ce(o.logits, target, present[:, j], self.ignore_index) for j, o in enumerate(outputs)]
             terms["single"] = self.cfg.single_passes * torch.stack(ce).mean()
