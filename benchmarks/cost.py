@@ -5,8 +5,8 @@
 Every job runs alone, single-threaded, in a fresh process (so its peak resident memory is its
 own), one after another: the teacher(s), the specialists, then each method with the teacher and
 specialists it uses given as files. A method's cost is its own time plus the prerequisites it
-needs (``mmanet-plus``: noisy teacher + specialists; ``mmanet``: noisy teacher; ``customized``:
-its 2^M - 1 models). The ratio to ``dropout`` is the criterion (at most 3 at M = 6).
+needs, read from its method and configuration (``mmanet-plus``: the specialists; ``mmanet``: the
+noisy teacher; ``customized``: its 2^M - 1 models). The ratio to ``dropout`` is the criterion (at most 3 at M = 6).
 """
 
 from __future__ import annotations
@@ -23,15 +23,23 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study_arms import BASE, SETTING_FILES, SETTINGS, final_arm
+from study_arms import BASE, NOISY_TEACHER, SETTING_FILES, SETTINGS, final_arm
 
-NEEDS = {
-    "mmanet-plus": ["specialists"],
-    "plus-r2": ["specialists"],
-    "plus-r3-complete": ["specialists"],
-    "plus-r2-mm": ["teacher-noisy", "specialists"],
-    "mmanet": ["teacher-noisy"],
-}
+PREREQUISITES = ("teacher", "teacher-noisy", "specialists")  # study arms, trained first when an arm needs them
+
+
+def needs(arm: str, setting: str) -> list[str]:
+    """The prerequisite arms ``arm`` uses, from its method and configuration (teacher, specialists)."""
+    from mmanet.config import load_config
+    from mmanet.training import METHODS
+
+    method, overrides = final_arm(arm, setting)
+    base = [] if setting in SETTING_FILES else BASE
+    plus = load_config(SETTING_FILES.get(setting), [*base, *SETTINGS[setting], *overrides]).plus
+    teacher = (
+        ["teacher-noisy" if NOISY_TEACHER in overrides else "teacher"] if METHODS[method].needs_teacher(plus) else []
+    )
+    return [*teacher, *(["specialists"] if METHODS[method].needs_specialists(plus) else [])]
 
 
 def _job(args: tuple[str, str, int, str, dict[str, str]]) -> dict[str, Any]:
@@ -45,7 +53,7 @@ def _job(args: tuple[str, str, int, str, dict[str, str]]) -> dict[str, Any]:
     from mmanet.training import run_experiment
 
     method, overrides = final_arm(arm, setting)
-    refs = [f"distill.teacher={given['teacher-noisy']}"] if "teacher-noisy" in given else []
+    refs = [f"distill.teacher={given[k]}" for k in ("teacher", "teacher-noisy") if k in given]
     refs += [f"plus.specialists_path={given['specialists']}"] if "specialists" in given else []
     base = [] if setting in SETTING_FILES else BASE
     cfg = load_config(SETTING_FILES.get(setting), [*base, *SETTINGS[setting], *overrides, *refs,
@@ -70,22 +78,23 @@ def main() -> None:
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     arms = args.arms.split(",")
+    required = {arm: needs(arm, args.setting) for arm in arms}
     jobs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp, mp.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
-        for prerequisite in ("teacher-noisy", "specialists"):
-            if any(prerequisite in NEEDS.get(a, []) for a in arms):
+        for prerequisite in PREREQUISITES:
+            if any(prerequisite in r for r in required.values()):
                 jobs[prerequisite] = pool.apply(
                     _job, ((prerequisite, args.setting, args.seed, f"{tmp}/{prerequisite}", {}),)
                 )
         given = {k: v["model"] for k, v in jobs.items()}
         for arm in arms:
-            needed = {k: given[k] for k in NEEDS.get(arm, [])}
+            needed = {k: given[k] for k in required[arm]}
             jobs[arm] = pool.apply(_job, ((arm, args.setting, args.seed, f"{tmp}/{arm}", needed),))
     dropout = jobs["dropout"]["seconds"]
     table = {}
     for arm in arms:
-        total = jobs[arm]["seconds"] + sum(jobs[k]["seconds"] for k in NEEDS.get(arm, []))
-        peak = max(jobs[k]["peak_rss_mib"] for k in [arm, *NEEDS.get(arm, [])])
+        total = jobs[arm]["seconds"] + sum(jobs[k]["seconds"] for k in required[arm])
+        peak = max(jobs[k]["peak_rss_mib"] for k in [arm, *required[arm]])
         table[arm] = {"own_s": jobs[arm]["seconds"], "with_prerequisites_s": total, "ratio_to_dropout": total / dropout,
                       "peak_rss_mib": peak}  # fmt: skip
     import torch

@@ -30,6 +30,7 @@ from mmanet.config import load_config
 from mmanet.data import load_dataset
 from mmanet.modality import all_combinations, combination_mask, combination_name
 from mmanet.modelfile import load_model_file
+from mmanet.training import METHODS
 from mmanet.training.sampling import ModalityDropout
 from study_arms import BASE, SETTING_FILES, SETTINGS, final_arm, parse_seeds
 
@@ -101,12 +102,12 @@ def trained_share(
 
 
 def diagnose(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[str, Any] | None:
-    method = "mmanet-plus" if arm.startswith("plus") else arm
+    method, overrides = final_arm(arm, setting)
     path = _model_path(root, phase, setting, arm, seed, method)
     if path is None:
         return None
     base = [] if setting in SETTING_FILES else BASE
-    cfg = load_config(SETTING_FILES.get(setting), [*base, *SETTINGS[setting]])
+    cfg = load_config(SETTING_FILES.get(setting), [*base, *SETTINGS[setting], *overrides])
     source = load_dataset(cfg.data)
     splits = source.splits(seed)
     train, val = splits.datasets["train_eval"], splits.datasets["val"]
@@ -129,10 +130,8 @@ def diagnose(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[
         out["train_loss"][m] = _loss(single, tr["inputs"], tr["target"], (m,))
     out["train_loss"][combination_name(modalities)] = _loss(full_net, tr["inputs"], tr["target"], tuple(modalities))
     if arm != "customized":
-        arm_method, overrides = final_arm(arm, setting)
-        plus = load_config(SETTING_FILES.get(setting), [*base, *SETTINGS[setting], *overrides]).plus
-        on = arm_method == "mmanet-plus"
-        passes, complete = on and (plus.single_passes > 0 or plus.specialists > 0), on and plus.complete_pass > 0
+        on = METHODS[method].plus
+        passes, complete = on and cfg.plus.passes, on and cfg.plus.complete_pass > 0
         out["trained_share"] = trained_share(modalities, seed, len(train), cfg.optim.epochs, passes, complete)
     return out
 

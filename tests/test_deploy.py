@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from tests.helpers.reference import reference_ece
+from tests.helpers.runs import tiny_run_args
 
 import mmanet
 from mmanet.calibration import apcer_threshold, eer_threshold, fit_temperature
@@ -23,12 +24,7 @@ from mmanet.modality import all_combinations, combination_mask, combination_name
 from mmanet.modelfile import load_model_file
 from mmanet.robustness import expected_metric, robustness_curve
 
-TINY = [
-    "--set", "model.encoders={default: {name: tiny, dim: 4}}",
-    "--set", "model.decoder={name: mlp, hidden: 8, depth: 1}",
-    "--set", "data.dataset=synthetic", "--set", "data.options={num_samples: 120, seed: 3}",
-    "--epochs", "2", "--seeds", "0", "--no-progress",
-]  # fmt: skip
+TINY = tiny_run_args(samples=120, data_seed=3, epochs=2)
 
 
 @pytest.fixture(scope="module")

@@ -17,3 +17,14 @@ def run_method(data: SeedData, name: str) -> MethodRun:
     method = METHODS[name]
     refs, done = train_prerequisites(data, [method])
     return done.get(name) or train_part(data, method, refs)
+
+
+def tiny_run_args(samples: int, data_seed: int, epochs: int) -> list[str]:
+    """``mmanet run`` arguments for a tiny synthetic run (4-d encoders, one 8-wide decoder layer,
+    ``samples`` samples drawn with ``data_seed``, seed 0, no progress display)."""
+    return [
+        "--set", "model.encoders={default: {name: tiny, dim: 4}}",
+        "--set", "model.decoder={name: mlp, hidden: 8, depth: 1}",
+        "--set", "data.dataset=synthetic", "--set", f"data.options={{num_samples: {samples}, seed: {data_seed}}}",
+        "--epochs", str(epochs), "--seeds", "0", "--no-progress",
+    ]  # fmt: skip

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from tests.helpers.reference import reference_kd
+from tests.helpers.runs import tiny_run_args
 
 from mmanet.cli import main
 from mmanet.config import PlusConfig
@@ -17,12 +18,7 @@ from mmanet.modality import sample_masks_by_size
 from mmanet.nn import NetworkSpec, build_network
 from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
 
-TINY = [
-    "--set", "model.encoders={default: {name: tiny, dim: 4}}",
-    "--set", "model.decoder={name: mlp, hidden: 8, depth: 1}",
-    "--set", "data.dataset=synthetic", "--set", "data.options={num_samples: 160, seed: 1}",
-    "--epochs", "3", "--seeds", "0", "--no-progress",
-]  # fmt: skip
+TINY = tiny_run_args(samples=160, data_seed=1, epochs=3)
 SEG_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_rgbd.yaml"
 SEG_TINY = [
     "--set", "data.options={num_samples: 24, height: 64, width: 64, objects: 3, workers: false}",

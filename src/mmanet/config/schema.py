@@ -248,6 +248,11 @@ class PlusConfig:
         for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass"):
             _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
 
+    @property
+    def passes(self) -> bool:
+        """Whether the single-modality passes run (for their own loss or for specialist KD)."""
+        return self.single_passes > 0 or self.specialists > 0
+
 
 @dataclasses.dataclass
 class CalibrationConfig:

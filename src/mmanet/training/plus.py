@@ -148,8 +148,8 @@ class PlusComponents(nn.Module):
 
     @property
     def passes(self) -> bool:
-        """Whether single-modality passes run (for their own loss or for specialist KD)."""
-        return self.cfg.single_passes > 0 or self.cfg.specialists > 0
+        """Whether single-modality passes run (:attr:`PlusConfig.passes`)."""
+        return self.cfg.passes
 
     def extra_masks(self, present: Tensor) -> list[Tensor]:
         """Masks ``(B, M)`` of the extra passes: each single modality (when :attr:`passes`), then
