@@ -66,7 +66,9 @@ class ModelConfig:
     (per-modality ResNets fused by SE + add at every stage; segmentation); ``auto`` picks by the
     data's task. Per-modality encoders are ``{modality or 'default': {name: ..., **options}}``.
     ``absent``: what stands in for a missing modality's features, ``zero`` (the paper) or a
-    ``learned`` vector per modality (feature masking only)."""
+    ``learned`` vector per modality (feature masking only). ``combination_patches``: a scale and
+    shift per combination after every normalisation layer of the decoder (and of the segmentation
+    context module), :mod:`mmanet.nn.patches`; networks of one modality have none."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -75,6 +77,7 @@ class ModelConfig:
     decoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "mlp", "hidden": 128, "dropout": 0.2})
     masking: Literal["feature", "input"] = "feature"
     absent: Literal["zero", "learned"] = "zero"
+    combination_patches: bool = False
 
     def __post_init__(self) -> None:
         _check(

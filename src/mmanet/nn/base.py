@@ -6,7 +6,8 @@ mask-independent work (the encoders) once per batch:
 1. ``prepared = net.prepare(inputs)``: normalise and encode ``{modality: (B, *shape)}``;
 2. ``fused = net.fused_from(prepared, mask)``: fuse under a ``(B, M)`` boolean mask (absent
    modalities replaced by zeros or a learned fill);
-3. ``net.decoder(fused)``: the head, giving :class:`~mmanet.nn.decoders.NetOutput`.
+3. ``net.decode(fused, mask)``: the head, giving :class:`~mmanet.nn.decoders.NetOutput` (the mask
+   selects each row's combination patches, :mod:`mmanet.nn.patches`, when the network has them).
 
 ``net(inputs, mask)`` does all three; ``net.predict(prepared, mask)`` steps 2-3.
 """
@@ -19,6 +20,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from mmanet.nn.decoders import NetOutput
+from mmanet.nn.patches import conditioned
 
 __all__ = ["SubsetNetwork"]
 
@@ -50,13 +52,18 @@ class SubsetNetwork(nn.Module):
         """Encode under ``mask`` and fuse (what every decoder reads)."""
         raise NotImplementedError
 
+    def decode(self, fused: Any, mask: Tensor) -> NetOutput:
+        """The decoder on fused features of rows whose combinations are ``mask`` ``(B, M)``."""
+        with conditioned(self.decoder, mask):
+            return self.decoder(fused)  # type: ignore[no-any-return]
+
     def predict(self, prepared: Any, mask: Tensor) -> NetOutput:
         """Output under ``mask`` from :meth:`prepare`'s result (same as ``forward``)."""
-        return self.decoder(self.fused_from(prepared, mask))  # type: ignore[no-any-return]
+        return self.decode(self.fused_from(prepared, mask), mask)
 
     def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
         """Encode under ``mask`` ``(B, M)`` bool, fuse and decode."""
-        return self.decoder(self.fused_features(inputs, mask))  # type: ignore[no-any-return]
+        return self.decode(self.fused_features(inputs, mask), mask)
 
     def modality_features(self, prepared: Any) -> dict[str, Tensor]:
         """Each modality's own features (what a unimodal head reads)."""

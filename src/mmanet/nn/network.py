@@ -22,6 +22,7 @@ from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
 from mmanet.nn.layers import InputNorm
+from mmanet.nn.patches import attach_patches
 from mmanet.nn.resnet import build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegmentationNet
 
@@ -239,9 +240,19 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     }
     fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
     decoder = build_decoder(model.decoder, fused, spec.num_classes)
-    return AnySubsetNet(
+    net = AnySubsetNet(
         modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=model.masking, absent=model.absent
     )
+    return _patched(net, model)
+
+
+def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
+    """``net`` with combination patches on its decoder (and segmentation context) when the model asks."""
+    if model.combination_patches and len(net.modalities) > 1:
+        attach_patches(net.decoder, len(net.modalities))
+        if isinstance(net, SegmentationNet):
+            attach_patches(net.context, len(net.modalities))
+    return net
 
 
 def build_regularization_decoder(spec: NetworkSpec, net: SubsetNetwork) -> nn.Module:
@@ -275,10 +286,12 @@ def build_segmentation_network(spec: NetworkSpec) -> SegmentationNet:
         encoders[m] = build_stage_encoder(entry, spec.input_shapes[m][0])
     widths = encoders[spec.modalities[0]].channels
     decoder = _seg_decoder(spec, (widths[3], widths[2], widths[1]))
-    return SegmentationNet(
+    net = SegmentationNet(
         modalities=spec.modalities,
         encoders=encoders,
         decoder=decoder,
         context_channels=spec.model.context_channels,
         absent=spec.model.absent,
     )
+    _patched(net, spec.model)
+    return net

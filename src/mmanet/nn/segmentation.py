@@ -27,6 +27,7 @@ from mmanet.modality import check_modalities
 from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import NetOutput
 from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation
+from mmanet.nn.patches import conditioned
 from mmanet.nn.resnet import StageEncoder
 
 __all__ = ["LearnedUpsample", "PyramidPooling", "SegDecoder", "SegFeatures", "SegmentationNet"]
@@ -222,7 +223,9 @@ class SegmentationNet(SubsetNetwork):
 
     def _fused(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> SegFeatures:
         fused_maps = self._fused_maps(prepared, mask)
-        return SegFeatures(self.context(fused_maps[4]), (fused_maps[3], fused_maps[2], fused_maps[1]))
+        with conditioned(self.context, mask):
+            context = self.context(fused_maps[4])
+        return SegFeatures(context, (fused_maps[3], fused_maps[2], fused_maps[1]))
 
     def fused_from(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> SegFeatures:
         """Fused features under ``mask`` ``(B, M)`` from :meth:`prepare`'s result."""

@@ -153,7 +153,8 @@ class MMANetModule(DeploymentModule):
         present = self.present(batch)
         masks = [mask, *self.plus.extra_masks(present)]
         parts = [self.net.fused_from(prepared, m) for m in masks]
-        outputs = split_output(self.net.decoder(concat_fused(parts)), int(mask.shape[0]), len(masks))
+        decoded = self.net.decode(concat_fused(parts), torch.cat(masks))
+        outputs = split_output(decoded, int(mask.shape[0]), len(masks))
         terms = self.plus.head_term(self.net, prepared, batch["target"], present)
         if len(masks) > 1:
             terms |= self.plus.pass_terms(outputs[1:], batch["inputs"], batch["target"], present)
@@ -166,7 +167,7 @@ class MMANetModule(DeploymentModule):
             fused, out, extra = self._forward_plus(batch, mask)
         else:
             fused = self.net.fused_features(batch["inputs"], mask)
-            out = self.net.decoder(fused)
+            out = self.net.decode(fused, mask)
         terms = {"task": self.task_loss(out, batch["target"]), **extra}
         epoch = self.current_epoch
         size = int(mask.shape[0])

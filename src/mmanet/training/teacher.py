@@ -87,7 +87,7 @@ class FrozenTeacher(nn.Module):
     def layers(self, inputs: dict[str, Tensor], present: Tensor) -> dict[str, Tensor]:
         """``{"fused", "features", "logits"}`` of the teacher on what the data holds (complete data: all)."""
         fused = self.net.fused_features(inputs, present)
-        out = self.net.decoder(fused)
+        out = self.net.decode(fused, present)
         return {"fused": fused, "features": out.features, "logits": out.logits}
 
 
