@@ -137,6 +137,14 @@ PLUS_ARMS["plus-r3-complete"] = [*PLUS_OFF, *PLUS_R2, "plus.complete_pass=1"]
 # not negative on any setting, and (3) its cost at M = 6 stays within 3x dropout; the test seeds
 # then confirm or refute it.
 PLUS_ARMS["plus-r4-patches"] = [*PLUS_OFF, *PLUS_R2, "plus.complete_pass=1", "model.combination_patches=true"]
+# Round 4b, written after round 4's segmentation validation numbers (every combination up, 2.4
+# mIoU short of customized on depth) and before its first run: in the segmentation network the
+# first modality's encoder stages carry the fused maps after stage 1, so `depth` alone runs
+# through the rgb stream; patch those stages too (model.combination_patches=trunk; on the
+# classification networks trunk = decoder, so trio and six must equal plus-r4-patches). Rule
+# fixed now: it replaces the round-4 winner (plus-r4-patches if it passes its rule, otherwise
+# plus-r3-complete) under the same three conditions, its score compared with that winner's.
+PLUS_ARMS["plus-r4-trunk"] = [*PLUS_OFF, *PLUS_R2, "plus.complete_pass=1", "model.combination_patches=trunk"]
 
 
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
@@ -202,7 +210,8 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r2": "heads + single passes + specialist KD",
     "plus-r2-mm": "heads + single passes + specialist KD + MAD + MAR",
     "plus-r3-complete": "plus-r2 + a complete-combination pass",
-    "plus-r4-patches": "plus-r3-complete + per-combination normalisation patches",
+    "plus-r4-patches": "plus-r3-complete + per-combination normalisation patches (decoder)",
+    "plus-r4-trunk": "plus-r4-patches + patches in the primary stream (segmentation)",
     "mmanet-plus": "the chosen recipe (= plus-r3-complete)",
 }
 

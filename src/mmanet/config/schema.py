@@ -67,8 +67,10 @@ class ModelConfig:
     data's task. Per-modality encoders are ``{modality or 'default': {name: ..., **options}}``.
     ``absent``: what stands in for a missing modality's features, ``zero`` (the paper) or a
     ``learned`` vector per modality (feature masking only). ``combination_patches``: a scale and
-    shift per combination after every normalisation layer of the decoder (and of the segmentation
-    context module), :mod:`mmanet.nn.patches`; networks of one modality have none."""
+    shift per combination after every normalisation layer (:mod:`mmanet.nn.patches`) of the
+    ``decoder`` (and of the segmentation context module; ``true`` means this), or of the whole
+    ``trunk`` that carries fused features (the decoder plus, in the segmentation network, the
+    primary stream's stages); ``none``/``false``: off. Networks of one modality have none."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -77,9 +79,11 @@ class ModelConfig:
     decoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "mlp", "hidden": 128, "dropout": 0.2})
     masking: Literal["feature", "input"] = "feature"
     absent: Literal["zero", "learned"] = "zero"
-    combination_patches: bool = False
+    combination_patches: Literal["none", "decoder", "trunk", False, True] = "none"
 
     def __post_init__(self) -> None:
+        if isinstance(self.combination_patches, bool):  # YAML true/false
+            self.combination_patches = "decoder" if self.combination_patches else "none"
         _check(
             self.absent == "zero" or self.masking == "feature", "model.absent", "'zero' with input masking", self.absent
         )

@@ -247,11 +247,16 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
 
 
 def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
-    """``net`` with combination patches on its decoder (and segmentation context) when the model asks."""
-    if model.combination_patches and len(net.modalities) > 1:
-        attach_patches(net.decoder, len(net.modalities))
-        if isinstance(net, SegmentationNet):
-            attach_patches(net.context, len(net.modalities))
+    """``net`` with combination patches where the model asks (:attr:`ModelConfig.combination_patches`)."""
+    scope, count = model.combination_patches, len(net.modalities)
+    if scope in ("none", False) or count < 2:
+        return net
+    attach_patches(net.decoder, count)
+    if isinstance(net, SegmentationNet):
+        attach_patches(net.context, count)
+        if scope == "trunk":  # the primary stream carries the fused maps after its first stage
+            for stage in net.primary_stages[1:]:
+                attach_patches(stage, count)
     return net
 
 

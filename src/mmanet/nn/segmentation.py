@@ -189,6 +189,11 @@ class SegmentationNet(SubsetNetwork):
                 f"presence mask: expected bool (B, {len(self.modalities)}), got {mask.dtype} {tuple(mask.shape)}"
             )
 
+    @property
+    def primary_stages(self) -> nn.ModuleList:
+        """The first modality's encoder stages: after stage 1 they carry the fused maps."""
+        return cast(StageEncoder, self.encoders[self.modalities[0]]).stages  # type: ignore[return-value]
+
     def prepare(self, inputs: Mapping[str, Tensor]) -> dict[str, list[Tensor]]:
         """Stage outputs of every non-primary stream (they do not depend on the mask) plus the primary stem input."""
         self._check(inputs, None)
@@ -214,9 +219,9 @@ class SegmentationNet(SubsetNetwork):
         primary = self.modalities[0]
         x = prepared[primary][0]
         fused_maps = []
-        stages = cast(StageEncoder, self.encoders[primary]).stages
-        for k, stage in enumerate(stages):
-            x = stage(x)
+        for k, stage in enumerate(self.primary_stages):
+            with conditioned(stage, mask):
+                x = stage(x)
             x = self._fuse_stage(k, [x if m == primary else prepared[m][k] for m in self.modalities], mask)
             fused_maps.append(x)
         return fused_maps
