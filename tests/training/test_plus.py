@@ -78,11 +78,12 @@ def test_size_uniform_sampling_stays_within_present_modalities():
     assert (masks[1::3] == present[1::3]).all()  # one modality present: it is the only choice
 
 
-def _net(absent="zero", hidden=8):
+def _net(absent="zero", hidden=8, patches="none"):
     model = {
         "embed_dim": 4,
         "encoders": {"default": {"name": "tiny", "dim": 4}},
         "decoder": {"name": "mlp", "hidden": hidden},
+        "combination_patches": patches,
     }
     spec = NetworkSpec(("a", "b", "c"), {"a": (5,), "b": (6,), "c": (3,)}, 3, {**model, "absent": absent})
     return build_network(spec)
@@ -120,22 +121,28 @@ def test_unimodal_heads_send_each_gradient_to_its_own_encoder_only():
             assert has == (other == m), (m, other)
 
 
-def test_single_passes_in_one_decoder_call_equal_separate_calls_in_eval():
+@pytest.mark.parametrize("patches", ["none", "decoder"])
+def test_extra_passes_in_one_decoder_call_equal_separate_calls_in_eval(patches):
     torch.manual_seed(1)
-    net = _net().eval()
+    net = _net(patches=patches).eval()
+    with torch.no_grad():  # patches far from zero, so a row decoded with another row's slot would show
+        for name, parameter in net.named_parameters():
+            if name.endswith(("scale", "shift")):
+                parameter.normal_(0, 0.5)
     plus = PlusComponents(
         net.modalities,
         net.modality_feature_shapes(),
         3,
-        PlusConfig(unimodal_heads=0.0, single_passes=1.0, specialists=0.0),
+        PlusConfig(unimodal_heads=0.0, single_passes=1.0, specialists=0.0, pair_passes=1.0),
     )
     inputs = _inputs()
     present = torch.ones(10, 3, dtype=torch.bool)
     prepared = net.prepare(inputs)
-    masks = plus.single_masks(present)
-    together = split_output(net.decoder(concat_fused([net.fused_from(prepared, m) for m in masks])), 10, 3)
+    masks = plus.extra_masks(present)
+    assert [int(m[0].sum()) for m in masks] == [1, 1, 1, 2, 2, 2, 3]
+    decoded = net.decode(concat_fused([net.fused_from(prepared, m) for m in masks]), torch.cat(masks))
+    together = split_output(decoded, 10, len(masks))
     for mask, out in zip(masks, together, strict=True):
-        assert mask.sum(1).eq(1).all()
         torch.testing.assert_close(out.logits, net(inputs, mask).logits)
 
 
@@ -163,6 +170,33 @@ def test_complete_pass_is_the_cross_entropy_under_everything_each_sample_holds()
         net.modalities, net.modality_feature_shapes(), 3, PlusConfig(specialists=0.0, complete_pass=0.0)
     )
     assert len(off.extra_masks(present)) == 3  # off: no extra pass
+
+
+def test_pair_passes_are_the_mean_cross_entropy_over_pairs_each_sample_holds():
+    torch.manual_seed(4)
+    net = _net().eval()
+    cfg = PlusConfig(unimodal_heads=0.0, single_passes=0.0, specialists=0.0, complete_pass=1.0, pair_passes=3.0)
+    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, cfg)
+    assert plus.pairs == [(0, 1), (0, 2), (1, 2)]
+    inputs = _inputs()
+    present = torch.ones(10, 3, dtype=torch.bool)
+    present[0, 1] = False  # holds a and c: only the pair (a, c)
+    present[1, 2] = False
+    target = torch.randint(0, 3, (10,))
+    masks = plus.extra_masks(present)
+    assert len(masks) == 4 and torch.equal(masks[-1], present)
+    terms = plus.pass_terms([net(inputs, m) for m in masks], inputs, target, present)
+    expected = []
+    for i, j in plus.pairs:
+        rows = [r for r in range(10) if present[r, i] and present[r, j]]
+        mask = torch.zeros(1, 3, dtype=torch.bool)
+        mask[0, [i, j]] = True
+        logits = torch.cat([net({m: x[r : r + 1] for m, x in inputs.items()}, mask).logits for r in rows])
+        expected.append(F.cross_entropy(logits, target[rows]))
+    torch.testing.assert_close(terms["pair"], 3.0 * torch.stack(expected).mean())
+    assert set(terms) == {"pair", "complete"}
+    two = PlusComponents(("a", "b"), {"a": (4,), "b": (4,)}, 3, cfg)
+    assert two.pairs == [] and len(two.extra_masks(present[:, :2])) == 1  # the one pair is the complete pass
 
 
 def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies():

@@ -240,6 +240,10 @@ class PlusConfig:
     ``specialists``: weight of logit KD (temperature ``distill.temperature``) from per-modality
     specialists into those single-modality passes (0 = off); ``specialists_path`` names a model
     file holding them (``mmanet run --methods specialists``), otherwise they are trained first.
+    ``pair_passes``: weight of the cross-entropy of the deployment network under each pair of
+    modalities that is not the complete combination (M >= 3; mean over the M(M-1)/2 pairs), every
+    step (0 = off). ``complete_pass``: weight of the cross-entropy under every modality the sample
+    holds, every step (0 = off).
     """
 
     mad: bool = False
@@ -250,9 +254,10 @@ class PlusConfig:
     specialists: float = 1.0
     specialists_path: str | None = None
     complete_pass: float = 1.0
+    pair_passes: float = 0.0
 
     def __post_init__(self) -> None:
-        for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass"):
+        for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes"):
             _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
 
     @property

@@ -10,6 +10,8 @@ alone in the unified network as in its own specialist network.
   and keeps running statistics of that mixture for evaluation.
 - **Specialist distillation**: Hinton KD from a frozen per-modality specialist (a model trained
   on that modality alone) into the single-modality passes.
+- **Pair and complete passes**: the deployment network also decodes each sample under every
+  pair of modalities (M >= 3) and under everything it holds, in the same decoder call.
 """
 
 from __future__ import annotations
@@ -151,11 +153,21 @@ class PlusComponents(nn.Module):
         """Whether single-modality passes run (:attr:`PlusConfig.passes`)."""
         return self.cfg.passes
 
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        """Column pairs ``(i, j)``, ``i < j``, of the pair passes (none when off or M < 3)."""
+        count = len(self.modalities)
+        if self.cfg.pair_passes <= 0 or count < 3:
+            return []
+        return [(i, j) for i in range(count) for j in range(i + 1, count)]
+
     def extra_masks(self, present: Tensor) -> list[Tensor]:
-        """Masks ``(B, M)`` of the extra passes: each single modality (when :attr:`passes`), then
-        everything the sample holds (when ``complete_pass`` > 0)."""
+        """Masks ``(B, M)`` of the extra passes: each single modality (when :attr:`passes`), each
+        pair (:attr:`pairs`), then everything the sample holds (when ``complete_pass`` > 0)."""
         singles = self.single_masks(present) if self.passes else []
-        return [*singles, present] if self.cfg.complete_pass > 0 else singles
+        eye = torch.eye(len(self.modalities), dtype=torch.bool, device=present.device)
+        pairs = [(eye[i] | eye[j])[None, :] & present for i, j in self.pairs]
+        return [*singles, *pairs, *([present] if self.cfg.complete_pass > 0 else [])]
 
     def single_masks(self, present: Tensor) -> list[Tensor]:
         """``M`` masks ``(B, M)``: modality ``j`` alone (False rows where the data lacks it)."""
@@ -174,8 +186,8 @@ class PlusComponents(nn.Module):
     def pass_terms(
         self, outputs: Sequence[NetOutput], inputs: Mapping[str, Tensor], target: Tensor, present: Tensor
     ) -> dict[str, Tensor]:
-        """``single`` (CE), ``specialist`` (KD) and ``complete`` (CE) terms, already weighted, from the
-        outputs of :meth:`extra_masks`' passes."""
+        """``single`` (CE), ``specialist`` (KD), ``pair`` (CE) and ``complete`` (CE) terms, already
+        weighted, from the outputs of :meth:`extra_masks`' passes."""
         terms: dict[str, Tensor] = {}
         if self.cfg.complete_pass > 0:
             held = present.any(dim=1).to(torch.float32)
@@ -183,6 +195,14 @@ class PlusComponents(nn.Module):
                 outputs[-1].logits, target, held, self.ignore_index
             )
             outputs = outputs[:-1]
+        if self.pairs:
+            cut = len(outputs) - len(self.pairs)
+            ce = [
+                _weighted_ce(o.logits, target, present[:, i] & present[:, j], self.ignore_index)
+                for (i, j), o in zip(self.pairs, outputs[cut:], strict=True)
+            ]
+            terms["pair"] = self.cfg.pair_passes * torch.stack(ce).mean()
+            outputs = outputs[:cut]
         if self.cfg.single_passes > 0:
             ce = [_weighted_ce(o.logits, target, present[:, j], self.ignore_index) for j, o in enumerate(outputs)]
             terms["single"] = self.cfg.single_passes * torch.stack(ce).mean()
