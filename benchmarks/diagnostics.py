@@ -9,7 +9,7 @@
   information an encoder keeps. A lazy encoder (one the fused network leaned away from) probes
   low.
 - **training loss**: cross-entropy of the final network on the training split under each single
-  modality and the complete combination (how well the shared trunk fits each).
+  modality, each pair (M >= 3) and the complete combination (how well the shared trunk fits each).
 - **trained share**: the fraction of training samples a combination is shown per epoch (the
   sampling policy, plus single-modality passes for ``mmanet-plus``).
 """
@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -86,10 +87,17 @@ def _loss(net: Any, inputs: dict[str, torch.Tensor], target: torch.Tensor, combi
 
 
 def trained_share(
-    modalities: tuple[str, ...], seed: int, samples: int, epochs: int, passes: bool = False, complete: bool = False
+    modalities: tuple[str, ...],
+    seed: int,
+    samples: int,
+    epochs: int,
+    passes: bool = False,
+    complete: bool = False,
+    pairs: bool = False,
 ) -> dict[str, float]:
     """Per combination: samples shown per training sample and epoch (``passes``: the single-modality
-    passes add 1 to each single modality; ``complete``: the complete pass adds 1 to the complete one)."""
+    passes add 1 to each single modality; ``complete``: the complete pass adds 1 to the complete one;
+    ``pairs``: the pair passes add 1 to each pair, M >= 3)."""
     dropout = ModalityDropout(samples, seed, "uniform")
     counts = {combination_name(c): 0 for c in all_combinations(modalities)}
     present = torch.ones(samples, len(modalities), dtype=torch.bool)
@@ -98,7 +106,11 @@ def trained_share(
             counts[combination_name(tuple(m for m, k in zip(modalities, row, strict=True) if k))] += 1
     share = {c: n / (samples * epochs) for c, n in counts.items()}
     full = combination_name(modalities)
-    return {c: v + float(passes and "+" not in c) + float(complete and c == full) for c, v in share.items()}
+    pair = pairs and len(modalities) >= 3
+    return {
+        c: v + float(passes and "+" not in c) + float(complete and c == full) + float(pair and c.count("+") == 1)
+        for c, v in share.items()
+    }
 
 
 def diagnose(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[str, Any] | None:
@@ -129,10 +141,17 @@ def diagnose(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[
         single = nets[m] if arm == "customized" else full_net
         out["train_loss"][m] = _loss(single, tr["inputs"], tr["target"], (m,))
     out["train_loss"][combination_name(modalities)] = _loss(full_net, tr["inputs"], tr["target"], tuple(modalities))
+    for pair in itertools.combinations(modalities, 2) if len(modalities) >= 3 else []:
+        net = entries[combination_name(pair)].net if arm == "customized" else full_net
+        out["train_loss"][combination_name(pair)] = _loss(net, tr["inputs"], tr["target"], pair)
     if arm != "customized":
         on = METHODS[method].plus
-        passes, complete = on and cfg.plus.passes, on and cfg.plus.complete_pass > 0
-        out["trained_share"] = trained_share(modalities, seed, len(train), cfg.optim.epochs, passes, complete)
+        passes, complete, pairs = (
+            on and cfg.plus.passes,
+            on and cfg.plus.complete_pass > 0,
+            on and cfg.plus.pair_passes > 0,
+        )
+        out["trained_share"] = trained_share(modalities, seed, len(train), cfg.optim.epochs, passes, complete, pairs)
     return out
 
 

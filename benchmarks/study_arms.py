@@ -139,9 +139,12 @@ PLUS_ARMS["plus-r3-complete"] = [*PLUS_OFF, *PLUS_R2, "plus.complete_pass=1"]
 PLUS_ARMS["plus-r4-patches"] = [*PLUS_OFF, *PLUS_R2, "plus.complete_pass=1", "model.combination_patches=true"]
 # Round 4b, written after round 4's segmentation validation numbers (every combination up, 2.4
 # mIoU short of customized on depth) and before its first run: in the segmentation network the
-# first modality's encoder stages carry the fused maps after stage 1, so `depth` alone runs
-# through the rgb stream; patch those stages too (model.combination_patches=trunk; on the
-# classification networks trunk = decoder, so trio and six must equal plus-r4-patches). Rule
+# first modality's encoder stages carry the fused maps after stage 1; patch those stages too
+# (model.combination_patches=trunk; on the classification networks trunk = decoder, so trio and
+# six must equal plus-r4-patches). [Corrected before its results were read: the comment first
+# said that `depth` alone runs through the rgb stream. It does not: an absent primary stream is
+# zeroed at every fusion, so `depth` alone reaches the decoder through the depth stream, and
+# trunk patches can change only `rgb` and `rgb+depth` directly.] Rule
 # fixed now: it replaces the round-4 winner (plus-r4-patches if it passes its rule, otherwise
 # plus-r3-complete) under the same three conditions, its score compared with that winner's.
 PLUS_ARMS["plus-r4-trunk"] = [*PLUS_OFF, *PLUS_R2, "plus.complete_pass=1", "model.combination_patches=trunk"]

@@ -325,6 +325,21 @@ def block_probes(root: Path, file: str, arms: list[str]) -> list[str]:
     return _table(header, rows)
 
 
+def block_pairs(root: Path, file: str, arms: list[str]) -> list[str]:
+    """Per pair of modalities: training loss under that pair and trained share (diagnostics.py)."""
+    data = json.loads((root / file).read_text())["arms"]
+    arms = [a for a in arms if data.get(a)]
+    pairs = [c for c in next(iter(data[arms[0]].values()))["train_loss"] if c.count("+") == 1]
+    shared = [a for a in arms if "trained_share" in next(iter(data[a].values()))]
+    header = ["pair", *[f"train loss `{a}`" for a in arms], *[f"trained share `{a}`" for a in shared]]
+    rows = []
+    for pair in pairs:
+        losses = [f"{np.mean([r['train_loss'][pair] for r in data[a].values()]):.3f}" for a in arms]
+        shares = [f"{100 * np.mean([r['trained_share'][pair] for r in data[a].values()]):.1f}%" for a in shared]
+        rows.append([pair, *losses, *shares])
+    return _table(header, rows)
+
+
 def block_cost(root: Path, file: str) -> list[str]:
     """Training time per seed with prerequisites and peak memory (cost.py)."""
     data = json.loads((root / file).read_text())
@@ -371,6 +386,8 @@ def render_block(spec: str, root: Path) -> str:
         return "\n".join(block_goal(root, phase, lists["settings"], opt["arm"]))
     if kind == "probes":
         return "\n".join(block_probes(root, opt["file"], lists["arms"]))
+    if kind == "pairs":
+        return "\n".join(block_pairs(root, opt["file"], lists["arms"]))
     if kind == "cost":
         return "\n".join(block_cost(root, opt["file"]))
     if kind == "verdict":

@@ -1,6 +1,7 @@
 """End to end: `mmanet run` on the bundled data with tiny models, then `mmanet evaluate` (1 and 2 processes)."""
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -132,7 +133,17 @@ def test_version_and_list(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert main(["list"]) == 0
-    assert "customized" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "customized" in out and "plus.pair_passes" in out and "model.combination_patches" in out
+
+
+def test_list_names_every_plus_component_with_its_default():
+    from mmanet.cli import plus_components
+    from mmanet.config import PlusConfig
+
+    listed = plus_components()
+    assert {f"plus.{f.name}" for f in dataclasses.fields(PlusConfig)} | {"model.combination_patches"} == set(listed)
+    assert listed["plus.complete_pass"].endswith(f"[{PlusConfig().complete_pass}]")
 
 
 @pytest.mark.slow

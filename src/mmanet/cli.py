@@ -12,6 +12,7 @@ mmanet list                                    methods, datasets, encoders, deco
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -383,7 +384,20 @@ def _cmd_list(console: Console) -> int:
     console.print(f"[bold]datasets[/]  {', '.join(sorted(DATASETS))}")
     console.print(f"[bold]encoders[/]  {', '.join(ENCODERS.names())} (auto: mlp for vectors, cnn for images)")
     console.print(f"[bold]decoders[/]  {', '.join(DECODERS.names())}")
+    console.print("[bold]mmanet-plus components[/] (config key: what it does [default])")
+    for key, text in plus_components().items():
+        console.print(f"  {key:26s} {text}")
     return 0
+
+
+def plus_components() -> dict[str, str]:
+    """``{config key: "what it does [default]"}`` of every mmanet-plus component."""
+    from mmanet.config import ModelConfig, PlusConfig
+    from mmanet.config.schema import PLUS_COMPONENTS
+
+    defaults = {f"plus.{k}": v for k, v in dataclasses.asdict(PlusConfig()).items()}
+    defaults["model.combination_patches"] = ModelConfig().combination_patches
+    return {key: f"{text} [{defaults[key]}]" for key, text in PLUS_COMPONENTS.items()}
 
 
 def _dispatch(args: argparse.Namespace, console: Console) -> int:

@@ -266,6 +266,22 @@ class PlusConfig:
         return self.single_passes > 0 or self.specialists > 0
 
 
+# What each mmanet-plus component does, for ``mmanet list`` (every PlusConfig field, plus the
+# model option that patches the trunk per combination).
+PLUS_COMPONENTS: dict[str, str] = {
+    "plus.mad": "MMANet's margin-aware distillation from the teacher",
+    "plus.mar": "MMANet's modality-aware regularization on mined weak combinations",
+    "plus.sampling": "subset sampling: uniform, or size_uniform (subset size first)",
+    "plus.unimodal_heads": "weight: a linear head per encoder on its own features (dropped at export)",
+    "plus.single_passes": "weight: decode every sample under each single modality, every step",
+    "plus.specialists": "weight: KD from per-modality specialists into the single passes",
+    "plus.specialists_path": "model file holding the specialists (otherwise trained first)",
+    "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
+    "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
+    "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
+}
+
+
 @dataclasses.dataclass
 class CalibrationConfig:
     """Confidence calibration fitted on the validation split after training; stored in ``model.pt``
