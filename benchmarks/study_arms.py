@@ -87,7 +87,7 @@ FINAL: dict[str, tuple[str, list[str]]] = {
     "mad": ("mad", TUNED_MAD),
     "mar": ("mar", TUNED_MAR),
     "mmanet": ("mmanet", TUNED_MAD + TUNED_MAR),
-    # issue 10, chosen on validation by the rules (round 3, 'plus-r3-complete'): the mmanet-plus defaults
+    # issue 10, chosen on validation by the rules (round 4, 'plus-r4-patches'): the mmanet-plus defaults
     "mmanet-plus": ("mmanet-plus", []),
 }
 
@@ -99,8 +99,9 @@ FINAL: dict[str, tuple[str, list[str]]] = {
 # and without MAD + MAR; the arm with the largest score whose training cost at M = 6 (teachers
 # and specialists included) is at most 3x dropout becomes the mmanet-plus default.
 # `plus-none` runs the mmanet-plus code path with every component off: it must equal dropout.
-# (plus.complete_pass is named since round 3 made it a default: the earlier arms stay what they ran)
-PLUS_OFF = ["plus.mad=false", "plus.mar=false", "plus.complete_pass=0"]
+# (plus.complete_pass is named since round 3 made it a default, model.combination_patches since
+# round 4 did: the earlier arms stay what they ran)
+PLUS_OFF = ["plus.mad=false", "plus.mar=false", "plus.complete_pass=0", "model.combination_patches=none"]
 PLUS_ARMS: dict[str, list[str]] = {
     "plus-none": PLUS_OFF,
     "plus-heads": [*PLUS_OFF, "plus.unimodal_heads=1"],
@@ -165,7 +166,7 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     """(method, overrides) of an arm in a setting."""
     if arm == "plus-r2-mm":
         # MAD and MAR on explicitly: they were the mmanet-plus defaults in round 2, not since
-        mad_mar = ["plus.mad=true", "plus.mar=true", "plus.complete_pass=0"]
+        mad_mar = ["plus.mad=true", "plus.mar=true", "plus.complete_pass=0", "model.combination_patches=none"]
         return "mmanet-plus", [*PLUS_R2, *mad_mar, *([] if setting in SETTING_FILES else TUNED_MAD + TUNED_MAR)]
     if arm in PLUS_ARMS:
         return "mmanet-plus", PLUS_ARMS[arm]
@@ -227,7 +228,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r4-patches": "plus-r3-complete + per-combination normalisation patches (decoder)",
     "plus-r4-trunk": "plus-r4-patches + patches in the primary stream (segmentation)",
     "plus-r5-pairs": "round-4 winner + a pass under every pair of modalities",
-    "mmanet-plus": "the chosen recipe (= plus-r3-complete)",
+    "mmanet-plus": "the chosen recipe (= plus-r4-patches)",
 }
 
 

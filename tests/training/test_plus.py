@@ -15,7 +15,8 @@ from tests.helpers.runs import tiny_run_args
 from mmanet.cli import main
 from mmanet.config import PlusConfig
 from mmanet.modality import sample_masks_by_size
-from mmanet.nn import NetworkSpec, build_network
+from mmanet.modelfile import load_model_file
+from mmanet.nn import CombinationAffine, NetworkSpec, build_network
 from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
 
 TINY = tiny_run_args(samples=160, data_seed=1, epochs=3)
@@ -28,7 +29,7 @@ SEG_TINY = [
 ]  # fmt: skip
 OFF = [
     "--set", "plus.unimodal_heads=0", "--set", "plus.single_passes=0", "--set", "plus.specialists=0",
-    "--set", "plus.complete_pass=0",
+    "--set", "plus.complete_pass=0", "--set", "model.combination_patches=none",
 ]  # fmt: skip
 
 
@@ -47,7 +48,7 @@ def test_every_component_off_is_exactly_dropout(tmp_path, task):
 
 @pytest.mark.slow
 def test_every_component_on_trains_and_records_its_specialists(tmp_path):
-    on = ["--set", "plus.mad=true", "--set", "plus.mar=true"]  # heads, passes and specialist KD are the defaults
+    on = ["--set", "plus.mad=true", "--set", "plus.mar=true", "--set", "plus.pair_passes=1"]  # the rest: defaults
     on += ["--set", "plus.sampling=size_uniform", "--set", "model.absent=learned", "--set", "mar.mine_start=0"]
     assert (
         main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *on, "--set", "mar.begin_epoch=1"]) == 0
@@ -56,7 +57,14 @@ def test_every_component_on_trains_and_records_its_specialists(tmp_path):
     assert model["meta"]["specialists"]["path"].endswith("specialists/model.pt")
     assert not any(k.startswith(("heads", "plus")) for k in model["entries"][0]["state_dict"])  # dropped at export
     log = (tmp_path / "seed_0" / "mmanet-plus" / "logs" / "metrics.csv").read_text().splitlines()[0]
-    assert all(term in log for term in ("train/unimodal", "train/single", "train/specialist", "train/mad", "train/mar"))
+    terms = ("unimodal", "single", "specialist", "pair", "complete", "mad", "mar")
+    assert all(f"train/{term}" in log for term in terms)
+    assert model["entries"][0]["network"]["model"]["combination_patches"] == "decoder"  # auto, resolved for mmanet-plus
+    assert any(".scale" in k for k in model["entries"][0]["state_dict"])
+    teacher = torch.load(tmp_path / "seed_0" / "teacher" / "model.pt", weights_only=True)
+    assert teacher["entries"][0]["network"]["model"]["combination_patches"] == "none"
+    reloaded = load_model_file(tmp_path / "seed_0" / "mmanet-plus" / "model.pt").entries[0].net
+    assert any(isinstance(m, CombinationAffine) for m in reloaded.modules())
 
 
 @pytest.mark.parametrize("m", [2, 3, 4])

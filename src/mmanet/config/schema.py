@@ -70,7 +70,9 @@ class ModelConfig:
     shift per combination after every normalisation layer (:mod:`mmanet.nn.patches`) of the
     ``decoder`` (and of the segmentation context module; ``true`` means this), or of the whole
     ``trunk`` that carries fused features (the decoder plus, in the segmentation network, the
-    primary stream's stages); ``none``/``false``: off. Networks of one modality have none."""
+    primary stream's stages); ``none``/``false``: off; ``auto``: :data:`PLUS_PATCHES` for
+    ``mmanet-plus`` (its recipe), ``none`` for every other method. Networks of one modality have
+    none."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -79,7 +81,7 @@ class ModelConfig:
     decoder: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "mlp", "hidden": 128, "dropout": 0.2})
     masking: Literal["feature", "input"] = "feature"
     absent: Literal["zero", "learned"] = "zero"
-    combination_patches: Literal["none", "decoder", "trunk", False, True] = "none"
+    combination_patches: Literal["auto", "none", "decoder", "trunk", False, True] = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
@@ -97,6 +99,12 @@ class ModelConfig:
             "'esanet' for architecture esanet",
             name,
         )
+
+    def for_method(self, plus: bool) -> ModelConfig:
+        """This model with ``combination_patches: auto`` resolved for a method (``plus``: mmanet-plus)."""
+        if self.combination_patches != "auto":
+            return self
+        return dataclasses.replace(self, combination_patches=PLUS_PATCHES if plus else "none")
 
     def for_task(self, task: str) -> ModelConfig:
         """This model with ``architecture: auto`` resolved for ``task`` (``esanet`` for segmentation)."""
@@ -265,6 +273,10 @@ class PlusConfig:
         """Whether the single-modality passes run (for their own loss or for specialist KD)."""
         return self.single_passes > 0 or self.specialists > 0
 
+
+# The combination patches of the mmanet-plus recipe (model.combination_patches: auto), chosen on
+# validation in round 4 of docs/results.md.
+PLUS_PATCHES: Literal["none", "decoder", "trunk"] = "decoder"
 
 # What each mmanet-plus component does, for ``mmanet list`` (every PlusConfig field, plus the
 # model option that patches the trunk per combination).

@@ -249,7 +249,7 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
 def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
     """``net`` with combination patches where the model asks (:attr:`ModelConfig.combination_patches`)."""
     scope, count = model.combination_patches, len(net.modalities)
-    if scope in ("none", False) or count < 2:
+    if scope in ("auto", "none", False) or count < 2:  # auto: resolved per method before training
         return net
     attach_patches(net.decoder, count)
     if isinstance(net, SegmentationNet):

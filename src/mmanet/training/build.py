@@ -38,10 +38,12 @@ def build_module(
 ) -> DeploymentModule:
     """A module for ``method``, seeded so every method of a seed starts from the same weights.
 
-    ``spec``: the network (default: the seed's; a customized model restricts it);
+    ``spec``: the network (default: the seed's; a customized model restricts it), its
+    ``combination_patches: auto`` resolved for ``method`` (the module's ``spec``);
     ``combinations``: what it serves and is selected on (default: every combination).
     """
     spec = spec or data.spec
+    spec = dataclasses.replace(spec, model=spec.model.for_method(method.plus))
     cfg = data.cfg
     full = [combination_name(spec.modalities)] if method.sampling == "full" and not method.per_combination else None
     L.seed_everything(data.seed, verbose=False)

@@ -66,7 +66,8 @@ def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> N
     """Build the networks once on the ``meta`` device (no memory): bad names, options or sizes fail here."""
     try:
         with torch.device("meta"):
-            net = build_network(spec)
+            for kind in {m.plus for m in methods} or {False}:
+                net = build_network(dataclasses.replace(spec, model=spec.model.for_method(kind)))
             if any(m.regularizes(plus) for m in methods):
                 build_regularization_decoder(spec, net)
     except (ValueError, TypeError, RuntimeError) as err:

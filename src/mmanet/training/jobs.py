@@ -93,7 +93,7 @@ def train_unified(
         names = [combination_name(c) for c in all_combinations(data.modalities)]
         results = {"test": fit.test, "val": fit.val, "val_select": fit.val_select}
         meta = model_meta(data, method, results, module) | {"calibration": fit.calibration.to_dict()}
-        export_model(path, [(module.net, data.spec, names)], meta)
+        export_model(path, [(module.net, module.spec, names)], meta)
         if module.task.dense:
             write_prediction_grid(root / "predictions.png", module.net, data)
     barrier(fit.trainer)
@@ -129,7 +129,7 @@ def train_per_combination(
         check_finite_weights(module.net, f"seed {data.seed} · {method.name} · {name}")
         results[name] = fit.test[name]
         val[name] = fit.val.get(name, {})
-        entries.append((module.net, spec, [name]))
+        entries.append((module.net, module.spec, [name]))
         for key, values in fit.calibration.to_dict().items():
             calibration[key].update(values)
         trainer = fit.trainer
