@@ -162,8 +162,26 @@ ROUND4_WINNER = "plus-r4-patches"  # by round 4's rule; round 4b's rule may repl
 PLUS_ARMS["plus-r5-pairs"] = [*PLUS_ARMS[ROUND4_WINNER], "plus.pair_passes=1"]
 
 
+# Diagnostic, not a candidate (written after round 4's test seeds, which with the diagnostics
+# showed that what stays short - the six views' pairs with a weak view, every segmentation
+# combination - is under-fitted on the training split, not over-fitted): does a unified network
+# of twice the width (encoders and decoder) reach the customized models of the base width?
+# Validation seeds only; it answers a question about capacity, it chooses nothing.
+WIDE: dict[str, list[str]] = {
+    "six": ["model.embed_dim=64", "model.decoder={name: mlp, hidden: 256, dropout: 0.2}"],
+    "seg": [
+        "model.encoders={default: {name: tiny, width: 32}}",
+        "model.decoder={name: esanet, channels: [128, 64, 32]}",
+        "model.context_channels=128",
+    ],
+}
+ONLY_SETTINGS["plus-r4-wide"] = ("six", "seg")
+
+
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     """(method, overrides) of an arm in a setting."""
+    if arm == "plus-r4-wide":
+        return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *WIDE.get(setting, [])]
     if arm == "plus-r2-mm":
         # MAD and MAR on explicitly: they were the mmanet-plus defaults in round 2, not since
         mad_mar = ["plus.mad=true", "plus.mar=true", "plus.complete_pass=0", "model.combination_patches=none"]
@@ -228,13 +246,14 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r4-patches": "plus-r3-complete + per-combination normalisation patches (decoder)",
     "plus-r4-trunk": "plus-r4-patches + patches in the primary stream (segmentation)",
     "plus-r5-pairs": "round-4 winner + a pass under every pair of modalities",
+    "plus-r4-wide": "diagnostic: plus-r4-patches at twice the width",
     "mmanet-plus": "the chosen recipe (= plus-r4-patches)",
 }
 
 
 def known_arms() -> set[str]:
     """Every arm name ``run`` accepts."""
-    return {*ARMS, *FINAL, *PLUS_ARMS, "specialists", "plus-r2-mm"}
+    return {*ARMS, *FINAL, *PLUS_ARMS, "specialists", "plus-r2-mm", "plus-r4-wide"}
 
 
 def parse_seeds(text: str) -> list[int]:
