@@ -12,6 +12,9 @@
   modality, each pair (M >= 3) and the complete combination (how well the shared trunk fits each).
 - **trained share**: the fraction of training samples a combination is shown per epoch (the
   sampling policy, plus single-modality passes for ``mmanet-plus``).
+- **fit** (segmentation, ``--setting seg``): mIoU per combination on the training split (no
+  augmentation) and on validation: under-fitting shows as a low training score, over-fitting as
+  a training score far above the validation one.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import default_collate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mmanet.config import load_config
 from mmanet.data import load_dataset
+from mmanet.metrics import SegmentationMetrics
 from mmanet.modality import all_combinations, combination_mask, combination_name
 from mmanet.modelfile import load_model_file
 from mmanet.training import METHODS
@@ -113,6 +118,49 @@ def trained_share(
     }
 
 
+@torch.no_grad()
+def _miou(net: Any, data: dict[str, Any], combination: tuple[str, ...], classes: int) -> float:
+    """mIoU (%) of ``net`` under ``combination`` over every sample of ``data`` (batches of 16)."""
+    metric = SegmentationMetrics(classes)
+    mask = combination_mask(combination, net.modalities).expand(len(data["target"]), -1)
+    for start in range(0, len(data["target"]), 16):
+        rows = slice(start, start + 16)
+        inputs = {m: x[rows] for m, x in data["inputs"].items() if m in net.modalities}
+        metric.update(net(inputs, mask[rows]).logits, data["target"][rows])
+    return 100 * float(metric.compute()["miou"])
+
+
+def diagnose_dense(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[str, Any] | None:
+    """Segmentation: mIoU on the training split (no augmentation) and on validation, per combination:
+    under-fitting shows as a low training score, over-fitting as a training score far above validation."""
+    method, overrides = final_arm(arm, setting)
+    path = _model_path(root, phase, setting, arm, seed, method)
+    if path is None:
+        return None
+    cfg = load_config(SETTING_FILES.get(setting), [*SETTINGS[setting], *overrides])
+    source = load_dataset(cfg.data)
+    splits = source.splits(seed)
+    data = {
+        k: default_collate([splits.datasets[k][i] for i in range(len(splits.datasets[k]))])
+        for k in ("train_eval", "val")
+    }
+    combinations = all_combinations(source.modalities)
+    if arm == "customized":
+        entries = _entries_by_combination(root, phase, setting, seed)
+        nets = {combination_name(c): entries[combination_name(c)].net for c in combinations}
+    else:
+        net = load_model_file(path).entries[0].net
+        nets = {combination_name(c): net for c in combinations}
+    fit = {
+        combination_name(c): {
+            split: _miou(nets[combination_name(c)], data[key], c, source.num_classes)
+            for split, key in (("train", "train_eval"), ("val", "val"))
+        }
+        for c in combinations
+    }
+    return {"fit": fit}
+
+
 def diagnose(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[str, Any] | None:
     method, overrides = final_arm(arm, setting)
     path = _model_path(root, phase, setting, arm, seed, method)
@@ -159,7 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("runs/study"))
     parser.add_argument("--phase", default="final")
-    parser.add_argument("--setting", default="six", choices=["trio", "six"])
+    parser.add_argument("--setting", default="six", choices=["trio", "six", "seg"])
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--arms", default="dropout,mmanet-plus,customized")
     parser.add_argument("--json", type=Path, required=True)
@@ -169,10 +217,11 @@ def main() -> None:
     for arm in args.arms.split(","):
         per_seed = {}
         for seed in parse_seeds(args.seeds):
-            found = diagnose(args.root, args.phase, args.setting, seed, arm)
+            run = diagnose_dense if args.setting in SETTING_FILES else diagnose
+            found = run(args.root, args.phase, args.setting, seed, arm)
             if found is not None:
                 per_seed[str(seed)] = found
-                print(f"{arm} seed {seed}: probe { ({k: round(v, 3) for k, v in found['probe'].items()}) }", flush=True)
+                print(f"{arm} seed {seed}: {json.dumps(found.get('probe') or found.get('fit'))[:200]}", flush=True)
         result["arms"][arm] = per_seed
     result["command"] = " ".join(["python benchmarks/diagnostics.py", *sys.argv[1:]])
     from mmanet.io import atomic_write_text

@@ -340,6 +340,21 @@ def block_pairs(root: Path, file: str, arms: list[str]) -> list[str]:
     return _table(header, rows)
 
 
+def block_fit(root: Path, file: str, arms: list[str]) -> list[str]:
+    """Per combination: the training-split and validation score of each arm (diagnostics.py, segmentation)."""
+    data = json.loads((root / file).read_text())["arms"]
+    arms = [a for a in arms if data.get(a)]
+    combinations = list(next(iter(data[arms[0]].values()))["fit"])
+    header = ["combination", *[f"{split} `{a}`" for a in arms for split in ("train", "val")]]
+    rows = []
+    for c in combinations:
+        cells = [
+            f"{np.mean([r['fit'][c][split] for r in data[a].values()]):.2f}" for a in arms for split in ("train", "val")
+        ]
+        rows.append([c, *cells])
+    return _table(header, rows)
+
+
 def block_cost(root: Path, file: str) -> list[str]:
     """Training time per seed with prerequisites and peak memory (cost.py)."""
     data = json.loads((root / file).read_text())
@@ -388,6 +403,8 @@ def render_block(spec: str, root: Path) -> str:
         return "\n".join(block_probes(root, opt["file"], lists["arms"]))
     if kind == "pairs":
         return "\n".join(block_pairs(root, opt["file"], lists["arms"]))
+    if kind == "fit":
+        return "\n".join(block_fit(root, opt["file"], lists["arms"]))
     if kind == "cost":
         return "\n".join(block_cost(root, opt["file"]))
     if kind == "verdict":
