@@ -16,16 +16,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from mmanet.modality import all_combinations, combination_mask, combination_name
+from mmanet.modality import all_combinations, combination_codes, combination_mask, combination_name
 from mmanet.modelfile import ModelFile
 
-__all__ = ["DeployedModel", "combination_codes"]
-
-
-def combination_codes(present: Tensor) -> Tensor:
-    """``(B, M)`` bool -> ``(B,)`` integer code ``sum_j present_j 2^j`` (0: nothing present)."""
-    weights = torch.pow(2, torch.arange(present.shape[1], device=present.device))
-    return (present.long() * weights).sum(1)
+__all__ = ["DeployedModel"]
 
 
 def _code(mask: Tensor) -> int:

@@ -26,6 +26,8 @@ __all__ = [
     "Combination",
     "all_combinations",
     "check_modalities",
+    "code_count",
+    "combination_codes",
     "combination_mask",
     "combination_name",
     "combinations_mask",
@@ -88,6 +90,19 @@ def parse_combination(name: str, modalities: Sequence[str]) -> Combination:
     if len(set(parts)) != len(parts):
         raise ValueError(f"combination {name!r} names a modality twice")
     return tuple(n for n in names if n in parts)
+
+
+def combination_codes(mask: Tensor) -> Tensor:
+    """``(B, M)`` bool presence mask -> ``(B,)`` long code ``sum_j mask_j 2^j`` (0: nothing present)."""
+    if mask.ndim != 2 or mask.dtype != torch.bool:
+        raise ValueError(f"presence mask: expected bool (B, M), got {mask.dtype} {tuple(mask.shape)}")
+    weights = torch.pow(2, torch.arange(mask.shape[1], device=mask.device))
+    return (mask.long() * weights).sum(1)
+
+
+def code_count(num_modalities: int) -> int:
+    """How many codes :func:`combination_codes` can give for ``num_modalities``: ``2^M``, the empty set included."""
+    return 2**num_modalities
 
 
 def combination_mask(combination: Iterable[str], modalities: Sequence[str]) -> Tensor:

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmanet.deploy import DeployedModel, combination_codes
-from mmanet.modality import all_combinations, combination_name
+from mmanet.deploy import DeployedModel
+from mmanet.modality import all_combinations, combination_codes, combination_name
 from mmanet.modelfile import ModelFile, ModelFileError, load_model_file
 
 __all__ = ["Prediction", "Predictor", "load"]

@@ -10,14 +10,13 @@ from torch import nn
 
 from mmanet.deploy import DeployedModel
 from mmanet.export import export_onnx, export_torchscript
-from mmanet.modality import all_combinations, combination_mask
+from mmanet.modality import all_combinations, combination_codes, combination_mask
 from mmanet.modelfile import load_model_file, save_model_file
 from mmanet.nn import (
     CombinationAffine,
     NetworkSpec,
     attach_patches,
     build_network,
-    combination_codes,
     conditioned,
 )
 

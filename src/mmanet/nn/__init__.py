@@ -5,7 +5,7 @@ from mmanet.nn.decoders import DECODERS, Decoder, NetOutput, build_decoder
 from mmanet.nn.encoders import ENCODERS, Encoder, build_encoder
 from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation, resnet_layer
 from mmanet.nn.network import AnySubsetNet, NetworkSpec, build_network, build_regularization_decoder, model_config
-from mmanet.nn.patches import CombinationAffine, attach_patches, combination_codes, conditioned
+from mmanet.nn.patches import CombinationAffine, attach_patches, conditioned
 from mmanet.nn.registry import Registry
 from mmanet.nn.resnet import STAGE_ENCODERS, StageEncoder, build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegFeatures, SegmentationNet
@@ -35,7 +35,6 @@ __all__ = [
     "build_network",
     "build_regularization_decoder",
     "build_stage_encoder",
-    "combination_codes",
     "conditioned",
     "model_config",
     "resnet_layer",

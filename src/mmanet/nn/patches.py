@@ -7,10 +7,11 @@ and shifted per channel by parameters of the sample's combination,
 
     y = norm(x) * (1 + scale[c]) + shift[c],    c = sum_j mask_j * 2^j  (the combination's code),
 
-with ``scale`` and ``shift`` of shape ``(2^M, C)`` starting at zero (the patched network starts
-as the unpatched one). Normalisation statistics stay shared, so training and evaluation
-normalise alike; only the affine part is per combination ("model patches", Mudrakarta et al.,
-ICLR 2019: per-task normalisation parameters carry much of what separate networks learn).
+(:func:`mmanet.modality.combination_codes`), with ``scale`` and ``shift`` of shape
+``(2^M, C)`` starting at zero (the patched network starts as the unpatched one).
+Normalisation statistics stay shared, so training and evaluation normalise alike; only the
+affine part is per combination ("model patches", Mudrakarta et al., ICLR 2019: per-task
+normalisation parameters carry much of what separate networks learn).
 The parameters cost ``2 * 2^M * C`` per layer; at M = 6 and 128 channels 16 k.
 
 The combination reaches the patches through :func:`conditioned`, which sets every patch's codes
@@ -25,18 +26,12 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MAX_PATCHED_MODALITIES", "CombinationAffine", "attach_patches", "combination_codes", "conditioned"]
+from mmanet.modality import code_count, combination_codes
+
+__all__ = ["MAX_PATCHED_MODALITIES", "CombinationAffine", "attach_patches", "conditioned"]
 
 MAX_PATCHED_MODALITIES = 12  # 4096 slots per layer
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)
-
-
-def combination_codes(mask: Tensor) -> Tensor:
-    """``(B,)`` long codes ``sum_j mask[:, j] * 2^j`` of a ``(B, M)`` bool presence mask."""
-    if mask.ndim != 2 or mask.dtype != torch.bool:
-        raise ValueError(f"presence mask: expected bool (B, M), got {mask.dtype} {tuple(mask.shape)}")
-    powers = 2 ** torch.arange(mask.shape[1], device=mask.device)
-    return (mask.long() * powers).sum(1)
 
 
 class CombinationAffine(nn.Module):
@@ -83,7 +78,7 @@ def attach_patches(module: nn.Module, num_modalities: int) -> int:
     count = 0
     for name, child in list(module.named_children()):
         if isinstance(child, _NORMS):
-            setattr(module, name, CombinationAffine(child, _channels(child), 2**num_modalities))
+            setattr(module, name, CombinationAffine(child, _channels(child), code_count(num_modalities)))
             count += 1
         elif not isinstance(child, CombinationAffine):
             count += attach_patches(child, num_modalities)
