@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,3 +50,26 @@ def test_adjacent_empty_blocks_are_each_filled(tmp_path):
     page = (tmp_path / "page.md").read_text()
     assert page.count("<!-- study ") == page.count("<!-- /study -->") == 2
     assert "final weak set per seed" in page and "MAD effective sample share" in page
+
+
+def test_trained_share_counts_the_sampled_draws_and_adds_one_per_pass():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from diagnostics import trained_share
+    from mmanet.modality import all_combinations, combination_name
+    from mmanet.training.sampling import ModalityDropout
+
+    modalities, samples, epochs = ("a", "b", "c"), 50, 3
+    plain = trained_share(modalities, 7, samples, epochs)
+    counts = dict.fromkeys(plain, 0)
+    dropout = ModalityDropout(samples, 7)
+    for epoch in range(epochs):  # the draws, counted one sample at a time
+        for i in range(samples):
+            row = dropout.masks(epoch, torch.tensor([i]), torch.ones(1, 3, dtype=torch.bool))[0].tolist()
+            counts[combination_name([m for m, keep in zip(modalities, row, strict=True) if keep])] += 1
+    assert plain == {c: n / (samples * epochs) for c, n in counts.items()}
+    every = trained_share(modalities, 7, samples, epochs, passes=True, complete=True, pairs=True)
+    for combination in all_combinations(modalities):
+        name = combination_name(combination)
+        assert every[name] - plain[name] == pytest.approx(1.0)  # singles, pairs and the complete one: one pass each
+    two = trained_share(("a", "b"), 7, samples, epochs, pairs=True)
+    assert two == trained_share(("a", "b"), 7, samples, epochs)  # M = 2: the one pair is the complete combination
