@@ -10,6 +10,9 @@
   low.
 - **training loss**: cross-entropy of the final network on the training split under each single
   modality, each pair (M >= 3) and the complete combination (how well the shared trunk fits each).
+- **pair probe** (M >= 3): the same probe on the two encoders' features of a pair side by side
+  (the customized column: the pair's own model's encoders): whether the encoders hold what the
+  pair needs, whatever the decoder makes of it.
 - **trained share**: the fraction of training samples a combination is shown per epoch (the
   sampling policy, plus single-modality passes for ``mmanet-plus``).
 - **fit** (segmentation, ``--setting seg``): mIoU per combination on the training split (no
@@ -189,9 +192,15 @@ def diagnose(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[
         single = nets[m] if arm == "customized" else full_net
         out["train_loss"][m] = _loss(single, tr["inputs"], tr["target"], (m,))
     out["train_loss"][combination_name(modalities)] = _loss(full_net, tr["inputs"], tr["target"], tuple(modalities))
+    out["pair_probe"] = {}
+    features: dict[int, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = {}
     for pair in itertools.combinations(modalities, 2) if len(modalities) >= 3 else []:
         net = entries[combination_name(pair)].net if arm == "customized" else full_net
         out["train_loss"][combination_name(pair)] = _loss(net, tr["inputs"], tr["target"], pair)
+        if id(net) not in features:
+            features[id(net)] = (_features(net, tr["inputs"]), _features(net, va["inputs"]))
+        joint_train, joint_val = (torch.cat([f[m] for m in pair], 1) for f in features[id(net)])
+        out["pair_probe"][combination_name(pair)] = probe(joint_train, tr["target"], joint_val, va["target"], classes)
     if arm != "customized":
         on = METHODS[method].plus
         passes, complete, pairs = (

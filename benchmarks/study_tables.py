@@ -331,12 +331,15 @@ def block_pairs(root: Path, file: str, arms: list[str]) -> list[str]:
     arms = [a for a in arms if data.get(a)]
     pairs = [c for c in next(iter(data[arms[0]].values()))["train_loss"] if c.count("+") == 1]
     shared = [a for a in arms if "trained_share" in next(iter(data[a].values()))]
-    header = ["pair", *[f"train loss `{a}`" for a in arms], *[f"trained share `{a}`" for a in shared]]
+    probed = [a for a in arms if next(iter(data[a].values())).get("pair_probe")]
+    header = ["pair", *[f"train loss `{a}`" for a in arms], *[f"pair probe `{a}`" for a in probed]]
+    header += [f"trained share `{a}`" for a in shared]
     rows = []
     for pair in pairs:
         losses = [f"{np.mean([r['train_loss'][pair] for r in data[a].values()]):.3f}" for a in arms]
+        probes = [_cell([r["pair_probe"][pair] for r in data[a].values()]) for a in probed]
         shares = [f"{100 * np.mean([r['trained_share'][pair] for r in data[a].values()]):.1f}%" for a in shared]
-        rows.append([pair, *losses, *shares])
+        rows.append([pair, *losses, *probes, *shares])
     return _table(header, rows)
 
 

@@ -142,7 +142,8 @@ def test_list_names_every_plus_component_with_its_default():
     from mmanet.config import PlusConfig
 
     listed = plus_components()
-    assert {f"plus.{f.name}" for f in dataclasses.fields(PlusConfig)} | {"model.combination_patches"} == set(listed)
+    model = {"model.combination_patches", "model.combination_readout"}
+    assert {f"plus.{f.name}" for f in dataclasses.fields(PlusConfig)} | model == set(listed)
     assert listed["plus.complete_pass"].endswith(f"[{PlusConfig().complete_pass}]")
 
 

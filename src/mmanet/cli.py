@@ -397,6 +397,7 @@ def plus_components() -> dict[str, str]:
 
     defaults = {f"plus.{k}": v for k, v in dataclasses.asdict(PlusConfig()).items()}
     defaults["model.combination_patches"] = ModelConfig().combination_patches
+    defaults["model.combination_readout"] = ModelConfig().combination_readout
     return {key: f"{text} [{defaults[key]}]" for key, text in PLUS_COMPONENTS.items()}
 
 

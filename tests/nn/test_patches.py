@@ -8,12 +8,14 @@ import pytest
 import torch
 from torch import nn
 
+from mmanet.config import to_dict
 from mmanet.deploy import DeployedModel
 from mmanet.export import export_onnx, export_torchscript
 from mmanet.modality import all_combinations, combination_codes, combination_mask
 from mmanet.modelfile import load_model_file, save_model_file
 from mmanet.nn import (
     CombinationAffine,
+    CombinationReadout,
     NetworkSpec,
     attach_patches,
     build_network,
@@ -170,12 +172,16 @@ def test_networks_of_one_modality_have_no_patches_and_the_count_is_checked():
     assert all(m.codes is None for m in block.modules() if isinstance(m, CombinationAffine))
 
 
-def test_a_patched_model_file_round_trips_and_exports_with_parity(tmp_path):
+def test_a_patched_model_file_with_a_readout_round_trips_and_exports_with_parity(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
-    spec = _spec(True)
+    plain = _spec(True)
+    spec = NetworkSpec(plain.modalities, plain.input_shapes, 3, {**to_dict(plain.model), "combination_readout": True})
     net = build_network(spec).eval()
     _randomise_patches(net)
+    with torch.no_grad():
+        net.decoder.weight.normal_(0, 0.3)
+        net.decoder.bias.normal_()
     names = ["+".join(c) for c in all_combinations(spec.modalities)]
     save_model_file(
         tmp_path / "model.pt",
@@ -201,3 +207,24 @@ def test_a_patched_model_file_round_trips_and_exports_with_parity(tmp_path):
         np.testing.assert_allclose(onnx, deployed_out.numpy(), atol=1e-4)
         torch.testing.assert_close(ts, deployed_out, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(torch.softmax(deployed_out, 1), torch.softmax(reference, 1), atol=1e-5, rtol=1e-5)
+
+
+def test_readout_adds_each_rows_own_linear_map_to_the_decoder():
+    torch.manual_seed(0)
+    spec = NetworkSpec(("v", "w", "img"), SHAPES, 3, {"embed_dim": 4, "combination_readout": True})
+    net = build_network(spec).eval()
+    readout = net.decoder
+    assert isinstance(readout, CombinationReadout) and readout.weight.shape == (8, net.fused_shape[0], 3)
+    x, mask = _inputs(False), _mixed_mask(8, 3)
+    plain = net.decode(net.fused_features(x, mask), mask).logits
+    with torch.no_grad():
+        readout.weight.normal_()
+        readout.bias.normal_()
+    fused = net.fused_features(x, mask)
+    got = net.decode(fused, mask).logits
+    codes = combination_codes(mask)
+    for i in range(8):  # the reference: one row at a time
+        expected = plain[i] + fused[i] @ readout.weight[codes[i]] + readout.bias[codes[i]]
+        torch.testing.assert_close(got[i], expected)
+    with pytest.raises(ValueError, match="combination_readout"):
+        NetworkSpec(("rgb", "depth"), SEG_SHAPES, 3, {**SEG_MODEL, "combination_readout": True})

@@ -72,7 +72,8 @@ class ModelConfig:
     ``trunk`` that carries fused features (the decoder plus, in the segmentation network, the
     primary stream's stages); ``none``/``false``: off; ``auto``: :data:`PLUS_PATCHES` for
     ``mmanet-plus`` (its recipe), ``none`` for every other method. Networks of one modality have
-    none."""
+    none. ``combination_readout``: a linear map per combination from the fused vector to the
+    logits, added to the decoder's (classification networks; :mod:`mmanet.nn.patches`)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -82,6 +83,7 @@ class ModelConfig:
     masking: Literal["feature", "input"] = "feature"
     absent: Literal["zero", "learned"] = "zero"
     combination_patches: Literal["auto", "none", "decoder", "trunk", False, True] = "auto"
+    combination_readout: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
@@ -90,6 +92,12 @@ class ModelConfig:
             self.absent == "zero" or self.masking == "feature", "model.absent", "'zero' with input masking", self.absent
         )
         _check(self.embed_dim >= 1, "model.embed_dim", ">= 1", self.embed_dim)
+        _check(
+            not (self.combination_readout and self.architecture == "esanet"),
+            "model.combination_readout",
+            "false for the segmentation network (a readout per combination is for class logits)",
+            self.combination_readout,
+        )
         if self.architecture == "esanet" and self.decoder.get("name", "mlp") == "mlp":
             self.decoder = {"name": "esanet"}  # the classification default does not apply
         name = self.decoder.get("name")
@@ -291,6 +299,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
+    "model.combination_readout": "a linear map per combination from the fused vector to the logits",
 }
 
 

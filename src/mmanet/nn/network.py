@@ -10,6 +10,7 @@ combinations runs every encoder once per batch and reuses its features.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -17,12 +18,12 @@ import torch
 from torch import Tensor, nn
 
 from mmanet.config import ModelConfig, from_dict, to_dict
-from mmanet.modality import check_modalities
+from mmanet.modality import check_modalities, code_count
 from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
 from mmanet.nn.layers import InputNorm
-from mmanet.nn.patches import attach_patches
+from mmanet.nn.patches import CombinationReadout, attach_patches
 from mmanet.nn.resnet import build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegmentationNet
 
@@ -99,7 +100,7 @@ class AnySubsetNet(SubsetNetwork):
         *,
         modalities: Sequence[str],
         encoders: Mapping[str, Encoder],
-        decoder: Decoder,
+        decoder: Decoder | CombinationReadout,
         masking: Masking = "feature",
         absent: Absent = "zero",
     ) -> None:
@@ -239,7 +240,10 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
         m: build_encoder(_encoder_spec(model, m), spec.input_shapes[m], model.embed_dim) for m in spec.modalities
     }
     fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
-    decoder = build_decoder(model.decoder, fused, spec.num_classes)
+    decoder: Decoder | CombinationReadout = build_decoder(model.decoder, fused, spec.num_classes)
+    if model.combination_readout and len(spec.modalities) > 1:
+        width = math.prod(fused)
+        decoder = CombinationReadout(decoder, width, spec.num_classes, code_count(len(spec.modalities)))
     net = AnySubsetNet(
         modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=model.masking, absent=model.absent
     )

@@ -14,6 +14,9 @@ affine part is per combination ("model patches", Mudrakarta et al., ICLR 2019: p
 normalisation parameters carry much of what separate networks learn).
 The parameters cost ``2 * 2^M * C`` per layer; at M = 6 and 128 channels 16 k.
 
+A *readout* (:class:`CombinationReadout`, classification) adds a linear map per combination
+from the fused vector to the logits, next to the shared decoder.
+
 The combination reaches the patches through :func:`conditioned`, which sets every patch's codes
 for one call (the network's ``decode``); a patch used outside it raises.
 """
@@ -22,19 +25,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from mmanet.modality import code_count, combination_codes
 
-__all__ = ["MAX_PATCHED_MODALITIES", "CombinationAffine", "attach_patches", "conditioned"]
+__all__ = [
+    "MAX_PATCHED_MODALITIES",
+    "CombinationAffine",
+    "CombinationReadout",
+    "Conditioned",
+    "attach_patches",
+    "conditioned",
+]
 
 MAX_PATCHED_MODALITIES = 12  # 4096 slots per layer
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm)
 
 
-class CombinationAffine(nn.Module):
+class Conditioned(nn.Module):
+    """A part with per-combination parameters: :func:`conditioned` gives it each row's code."""
+
+    codes: Tensor | None = None
+
+    def _codes_for(self, rows: int) -> Tensor:
+        if self.codes is None:
+            raise RuntimeError("a combination patch was called without its combination: use net.decode(fused, mask)")
+        if self.codes.shape[0] != rows:
+            raise ValueError(f"combination patch: {self.codes.shape[0]} codes for a batch of {rows} rows")
+        return self.codes
+
+
+class CombinationAffine(Conditioned):
     """``norm`` followed by a per-combination scale and shift.
 
     Args:
@@ -52,12 +76,31 @@ class CombinationAffine(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` ``(B, C, *spatial)`` -> same shape."""
-        if self.codes is None:
-            raise RuntimeError("a combination patch was called without its combination: use net.decode(fused, mask)")
-        if self.codes.shape[0] != x.shape[0]:
-            raise ValueError(f"combination patch: {self.codes.shape[0]} codes for a batch of {x.shape[0]} rows")
+        codes = self._codes_for(x.shape[0])
         shape = (x.shape[0], x.shape[1]) + (1,) * (x.ndim - 2)
-        return self.norm(x) * (1 + self.scale[self.codes].view(shape)) + self.shift[self.codes].view(shape)
+        return self.norm(x) * (1 + self.scale[codes].view(shape)) + self.shift[codes].view(shape)
+
+
+class CombinationReadout(Conditioned):
+    """A decoder plus a linear map per combination from the fused vector to the logits.
+
+    ``logits = decoder(fused).logits + fused @ weight[c] + bias[c]``, ``weight`` ``(2^M, D, K)`` and
+    ``bias`` ``(2^M, K)`` starting at zero; the features (what MAD reads) are the decoder's.
+    """
+
+    def __init__(self, decoder: nn.Module, features: int, classes: int, slots: int) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.in_shape = getattr(decoder, "in_shape", (features,))
+        self.weight = nn.Parameter(torch.zeros(slots, features, classes))
+        self.bias = nn.Parameter(torch.zeros(slots, classes))
+
+    def forward(self, fused: Tensor) -> Any:
+        """``fused`` ``(B, D)`` -> the decoder's :class:`~mmanet.nn.decoders.NetOutput` with the readout added."""
+        codes = self._codes_for(fused.shape[0])
+        out = self.decoder(fused)
+        readout = torch.einsum("bd,bdk->bk", fused.flatten(1), self.weight[codes]) + self.bias[codes]
+        return out._replace(logits=out.logits + readout)
 
 
 def _channels(norm: nn.Module) -> int:
@@ -88,7 +131,7 @@ def attach_patches(module: nn.Module, num_modalities: int) -> int:
 @contextmanager
 def conditioned(module: nn.Module, mask: Tensor) -> Iterator[None]:
     """Within the block, every patch below ``module`` serves the combinations of ``mask`` ``(B, M)``."""
-    patches = [m for m in module.modules() if isinstance(m, CombinationAffine)]
+    patches = [m for m in module.modules() if isinstance(m, Conditioned)]
     if not patches:
         yield
         return
