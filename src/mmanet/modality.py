@@ -27,6 +27,7 @@ __all__ = [
     "all_combinations",
     "check_modalities",
     "code_count",
+    "code_sizes",
     "combination_codes",
     "combination_mask",
     "combination_name",
@@ -98,6 +99,12 @@ def combination_codes(mask: Tensor) -> Tensor:
         raise ValueError(f"presence mask: expected bool (B, M), got {mask.dtype} {tuple(mask.shape)}")
     weights = torch.pow(2, torch.arange(mask.shape[1], device=mask.device))
     return (mask.long() * weights).sum(1)
+
+
+def code_sizes(num_modalities: int) -> Tensor:
+    """``(2^M,)`` long: how many modalities the combination of each code holds."""
+    codes = torch.arange(code_count(num_modalities))
+    return torch.stack([(codes >> j) & 1 for j in range(num_modalities)]).sum(0)
 
 
 def code_count(num_modalities: int) -> int:

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from mmanet.config import to_dict
+from mmanet.config import ModelConfig, to_dict
 from mmanet.deploy import DeployedModel
 from mmanet.export import export_onnx, export_torchscript
-from mmanet.modality import all_combinations, combination_codes, combination_mask
+from mmanet.modality import all_combinations, code_sizes, combination_codes, combination_mask
 from mmanet.modelfile import load_model_file, save_model_file
 from mmanet.nn import (
     CombinationAffine,
@@ -228,3 +228,24 @@ def test_readout_adds_each_rows_own_linear_map_to_the_decoder():
         torch.testing.assert_close(got[i], expected)
     with pytest.raises(ValueError, match="combination_readout"):
         NetworkSpec(("rgb", "depth"), SEG_SHAPES, 3, {**SEG_MODEL, "combination_readout": True})
+
+
+def test_small_readout_serves_singles_pairs_and_the_complete_combination_only():
+    shapes = {"a": (3,), "b": (3,), "c": (3,), "d": (3,)}
+    net = build_network(NetworkSpec(tuple(shapes), shapes, 3, {"embed_dim": 4, "combination_readout": "small"})).eval()
+    sizes = code_sizes(4)
+    assert sizes.tolist() == [bin(code).count("1") for code in range(16)]
+    assert net.decoder.active.tolist() == [int(n) <= 2 or int(n) == 4 for n in sizes]
+    with torch.no_grad():
+        net.decoder.weight.normal_()
+        net.decoder.bias.normal_()
+    x = {m: torch.randn(6, 3, generator=torch.Generator().manual_seed(i)) for i, m in enumerate(shapes)}
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1], [0, 1, 1, 1], [1, 0, 0, 0], [1, 0, 1, 1]]).bool()
+    fused = net.fused_features(x, mask)
+    with torch.no_grad():
+        got = net.decode(fused, mask).logits
+        shared = net.decoder.decoder(fused).logits
+    moved = (got - shared).abs().amax(1) > 1e-6
+    assert moved.tolist() == [False, True, True, False, True, False]  # triples have no readout
+    assert build_network(_spec(False)).decoder.__class__.__name__ == "Decoder"
+    assert ModelConfig(combination_readout=True).combination_readout == "all"

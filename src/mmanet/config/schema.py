@@ -73,7 +73,9 @@ class ModelConfig:
     primary stream's stages); ``none``/``false``: off; ``auto``: :data:`PLUS_PATCHES` for
     ``mmanet-plus`` (its recipe), ``none`` for every other method. Networks of one modality have
     none. ``combination_readout``: a linear map per combination from the fused vector to the
-    logits, added to the decoder's (classification networks; :mod:`mmanet.nn.patches`)."""
+    logits, added to the decoder's (classification networks; :mod:`mmanet.nn.patches`), for
+    ``all`` combinations (``true``) or only the ``small`` ones: single modalities, pairs and the
+    complete combination (those ``mmanet-plus`` decodes every step with ``plus.pair_passes``)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -83,19 +85,21 @@ class ModelConfig:
     masking: Literal["feature", "input"] = "feature"
     absent: Literal["zero", "learned"] = "zero"
     combination_patches: Literal["auto", "none", "decoder", "trunk", False, True] = "auto"
-    combination_readout: bool = False
+    combination_readout: Literal["none", "all", "small", False, True] = "none"
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
             self.combination_patches = "decoder" if self.combination_patches else "none"
+        if isinstance(self.combination_readout, bool):
+            self.combination_readout = "all" if self.combination_readout else "none"
         _check(
             self.absent == "zero" or self.masking == "feature", "model.absent", "'zero' with input masking", self.absent
         )
         _check(self.embed_dim >= 1, "model.embed_dim", ">= 1", self.embed_dim)
         _check(
-            not (self.combination_readout and self.architecture == "esanet"),
+            self.combination_readout == "none" or self.architecture != "esanet",
             "model.combination_readout",
-            "false for the segmentation network (a readout per combination is for class logits)",
+            "none for the segmentation network (a readout per combination is for class logits)",
             self.combination_readout,
         )
         if self.architecture == "esanet" and self.decoder.get("name", "mlp") == "mlp":
@@ -299,7 +303,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
-    "model.combination_readout": "a linear map per combination from the fused vector to the logits",
+    "model.combination_readout": "a linear map per combination to the logits: none, all, small",
 }
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from mmanet.config import ModelConfig, from_dict, to_dict
-from mmanet.modality import check_modalities, code_count
+from mmanet.modality import check_modalities, code_count, code_sizes
 from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
@@ -241,9 +241,11 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     }
     fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
     decoder: Decoder | CombinationReadout = build_decoder(model.decoder, fused, spec.num_classes)
-    if model.combination_readout and len(spec.modalities) > 1:
-        width = math.prod(fused)
-        decoder = CombinationReadout(decoder, width, spec.num_classes, code_count(len(spec.modalities)))
+    if model.combination_readout not in ("none", False) and len(spec.modalities) > 1:
+        count = len(spec.modalities)
+        sizes = code_sizes(count)
+        active = (sizes <= 2) | (sizes == count) if model.combination_readout == "small" else None
+        decoder = CombinationReadout(decoder, math.prod(fused), spec.num_classes, code_count(count), active)
     net = AnySubsetNet(
         modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=model.masking, absent=model.absent
     )

@@ -84,23 +84,33 @@ class CombinationAffine(Conditioned):
 class CombinationReadout(Conditioned):
     """A decoder plus a linear map per combination from the fused vector to the logits.
 
-    ``logits = decoder(fused).logits + fused @ weight[c] + bias[c]``, ``weight`` ``(2^M, D, K)`` and
-    ``bias`` ``(2^M, K)`` starting at zero; the features (what MAD reads) are the decoder's.
+    ``logits = decoder(fused).logits + active[c] * (fused @ weight[c] + bias[c])``, ``weight``
+    ``(2^M, D, K)`` and ``bias`` ``(2^M, K)`` starting at zero; ``active`` ``(2^M,)`` bool says
+    which combinations have a readout (default: all); the features (what MAD reads) are the
+    decoder's.
     """
 
-    def __init__(self, decoder: nn.Module, features: int, classes: int, slots: int) -> None:
+    active: Tensor
+
+    def __init__(
+        self, decoder: nn.Module, features: int, classes: int, slots: int, active: Tensor | None = None
+    ) -> None:
         super().__init__()
         self.decoder = decoder
         self.in_shape = getattr(decoder, "in_shape", (features,))
         self.weight = nn.Parameter(torch.zeros(slots, features, classes))
         self.bias = nn.Parameter(torch.zeros(slots, classes))
+        on = torch.ones(slots, dtype=torch.bool) if active is None else active.to(torch.bool)
+        if on.shape != (slots,):
+            raise ValueError(f"combination readout: 'active' must have shape ({slots},), got {tuple(on.shape)}")
+        self.register_buffer("active", on, persistent=False)  # derived from the configuration
 
     def forward(self, fused: Tensor) -> Any:
         """``fused`` ``(B, D)`` -> the decoder's :class:`~mmanet.nn.decoders.NetOutput` with the readout added."""
         codes = self._codes_for(fused.shape[0])
         out = self.decoder(fused)
         readout = torch.einsum("bd,bdk->bk", fused.flatten(1), self.weight[codes]) + self.bias[codes]
-        return out._replace(logits=out.logits + readout)
+        return out._replace(logits=out.logits + readout * self.active[codes].to(readout.dtype)[:, None])
 
 
 def _channels(norm: nn.Module) -> int:
