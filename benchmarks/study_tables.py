@@ -147,6 +147,13 @@ def block_summary(records: Records, setting: str, arms: list[str], versus: list[
     return _table(header, rows)
 
 
+def block_paired(records: Records, setting: str, arm: str, reference: str, what: list[str]) -> list[str]:
+    """Paired differences ``arm`` - ``reference`` on the test split: mean, worst and the named combinations."""
+    header = ["", f"`{arm}` − `{reference}` [95% CI]"]
+    rows = [[w, _ci(interval(paired_diffs(records[arm], records[reference], "test", w)))] for w in what]
+    return _table(header, rows)
+
+
 def block_combinations(records: Records, setting: str, arms: list[str], split: str = "test") -> list[str]:
     """Per-combination mean ± std over seeds (in a collapsed section)."""
     arms = [a for a in arms if a in records]
@@ -392,6 +399,7 @@ def render_block(spec: str, root: Path) -> str:
             r, s, lists["arms"], lists.get("versus", ["dropout"]), opt.get("split", "test")
         ),
         "combinations": lambda r, s: block_combinations(r, s, lists["arms"], opt.get("split", "test")),
+        "paired": lambda r, s: block_paired(r, s, opt["arm"], opt["reference"], opt["what"].split(",")),
         "mining": lambda r, s: block_mining(r, s, lists["arms"]),
         "diagnostics": lambda r, s: block_diagnostics(r, s, lists["arms"]),
         "tune": lambda r, s: block_tune(r, s, lists["arms"], opt.get("reference", "dropout")),
