@@ -237,3 +237,34 @@ def test_mask_of_every_combination_is_served_once_by_a_customized_file(trained):
     for combo in all_combinations(("a", "b", "c")):
         code = int((combination_mask(combo, ("a", "b", "c")).long() * torch.tensor([1, 2, 4])).sum())
         assert int(deployed.serves[:, code].sum()) == 1
+
+
+def test_segmentation_onnx_export_is_refused_clearly_and_torchscript_serves_other_sizes(tmp_path):
+    pytest.importorskip("onnx")
+    from mmanet.export import export_onnx
+    from mmanet.modelfile import save_model_file
+    from mmanet.nn import NetworkSpec, build_network
+
+    model = {
+        "architecture": "esanet",
+        "encoders": {"default": {"name": "tiny", "width": 8}},
+        "decoder": {"name": "esanet", "channels": [16, 8, 8]},
+        "context_channels": 16,
+        "combination_patches": "decoder",
+    }
+    spec = NetworkSpec(("rgb", "depth"), {"rgb": (3, 64, 64), "depth": (1, 64, 64)}, 3, model)
+    torch.manual_seed(0)
+    net = build_network(spec).eval()
+    names = [combination_name(c) for c in all_combinations(spec.modalities)]
+    meta = {"task": "segmentation", "data_modalities": ["rgb", "depth"]}
+    save_model_file(tmp_path / "seg.pt", entries=[(net, spec, names)], meta=meta)
+    deployed = DeployedModel(load_model_file(tmp_path / "seg.pt")).eval()
+    with pytest.raises(ValueError, match=r"pools a 2x2 map to \[1, 2, 3, 6\] bins .* use --format torchscript"):
+        export_onnx(deployed, tmp_path / "seg.onnx")
+    assert not (tmp_path / "seg.onnx").exists()
+    export_torchscript(deployed, tmp_path / "seg.ts")
+    scripted = torch.jit.load(tmp_path / "seg.ts")
+    x = {"rgb": torch.rand(2, 3, 64, 96) * 255, "depth": torch.rand(2, 1, 64, 96) * 1000}
+    present = torch.tensor([[True, False], [True, True]])
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x["rgb"], x["depth"], present), deployed(*x.values(), present=present))

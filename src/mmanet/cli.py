@@ -365,10 +365,17 @@ def _write_label_maps(out: Path, batches: list[tuple[int, Any]]) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from mmanet.config import ConfigError
     from mmanet.export import export_model_file
+    from mmanet.modelfile import ModelFileError
 
     _check_output_file(Path(args.out), "--out")
-    path = export_model_file(args.checkpoint, args.out, args.format)
+    try:
+        path = export_model_file(args.checkpoint, args.out, args.format)
+    except ValueError as err:
+        if isinstance(err, ConfigError | ModelFileError):
+            raise
+        raise ConfigError(f"--format {args.format}: {err}") from err
     console.print(f"{args.format} graph for every subset written to [bold]{path}[/]")
     return 0
 

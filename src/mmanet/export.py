@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from mmanet.deploy import DeployedModel
 from mmanet.io import atomic_write_bytes
 from mmanet.modelfile import load_model_file
+from mmanet.nn.segmentation import PyramidPooling
 
 __all__ = ["export_model_file", "export_onnx", "export_torchscript"]
 
@@ -49,23 +50,56 @@ def export_onnx(deployed: DeployedModel, path: str | Path, opset: int = 17) -> P
         import onnx  # noqa: F401 - the exporter needs it
     except ImportError as err:
         raise RuntimeError('ONNX export needs the onnx package: pip install "mmanet[export]"') from err
+    _check_onnx_pooling(deployed)
     names = [*deployed.modalities, "present"]
     axes = {n: {0: "batch"} for n in [*names, "logits"]}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes about shape checks folded into constants
-        torch.onnx.export(
-            _Positional(deployed).eval(),
-            _example(deployed),
-            buffer,  # type: ignore[arg-type]
-            input_names=names,
-            output_names=["logits"],
-            dynamic_axes=axes,
-            opset_version=opset,
-            dynamo=False,
-        )
+        try:
+            torch.onnx.export(
+                _Positional(deployed).eval(),
+                _example(deployed),
+                buffer,  # type: ignore[arg-type]
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=axes,
+                opset_version=opset,
+                dynamo=False,
+            )
+        except torch.onnx.errors.OnnxExporterError as err:
+            raise RuntimeError(_onnx_failure(err)) from err
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
+
+
+def _onnx_failure(err: Exception) -> str:
+    """Why the ONNX exporter refused, in one line."""
+    return f"ONNX export failed: {' '.join(str(err).split())[:300]}"
+
+
+def _check_onnx_pooling(deployed: DeployedModel) -> None:
+    """Refuse, before tracing, a pyramid pooling whose bins do not divide its feature map at the
+    export size: the ONNX exporter has no form for that adaptive pooling (TorchScript has)."""
+    sizes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+    def record(module: nn.Module, args: tuple[Tensor, ...]) -> None:
+        bins = tuple(int(branch[0].output_size) for branch in module.branches)  # type: ignore[union-attr, index]
+        sizes.append((tuple(args[0].shape[-2:]), bins))
+
+    hooks = [m.register_forward_pre_hook(record) for m in deployed.modules() if isinstance(m, PyramidPooling)]
+    try:
+        with torch.no_grad():
+            _Positional(deployed).eval()(*_example(deployed))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for size, bins in sizes:
+        if any(n % b for n in size for b in bins):
+            raise ValueError(
+                f"the segmentation network's pyramid pooling pools a {size[0]}x{size[1]} map to {list(bins)} bins "
+                "at the export size, which ONNX cannot express; use --format torchscript"
+            )
 
 
 def export_torchscript(deployed: DeployedModel, path: str | Path) -> Path:
