@@ -31,12 +31,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import default_collate
+from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mmanet.config import load_config
 from mmanet.data import load_dataset
-from mmanet.metrics import SegmentationMetrics
+from mmanet.evaluation import evaluate_combinations
+from mmanet.metrics import task_metrics
 from mmanet.modality import all_combinations, combination_mask, combination_name
 from mmanet.modelfile import load_model_file
 from mmanet.training import METHODS
@@ -121,18 +122,6 @@ def trained_share(
     }
 
 
-@torch.no_grad()
-def _miou(net: Any, data: dict[str, Any], combination: tuple[str, ...], classes: int) -> float:
-    """mIoU (%) of ``net`` under ``combination`` over every sample of ``data`` (batches of 16)."""
-    metric = SegmentationMetrics(classes)
-    mask = combination_mask(combination, net.modalities).expand(len(data["target"]), -1)
-    for start in range(0, len(data["target"]), 16):
-        rows = slice(start, start + 16)
-        inputs = {m: x[rows] for m, x in data["inputs"].items() if m in net.modalities}
-        metric.update(net(inputs, mask[rows]).logits, data["target"][rows])
-    return 100 * float(metric.compute()["miou"])
-
-
 def diagnose_dense(root: Path, phase: str, setting: str, seed: int, arm: str) -> dict[str, Any] | None:
     """Segmentation: mIoU on the training split (no augmentation) and on validation, per combination:
     under-fitting shows as a low training score, over-fitting as a training score far above validation."""
@@ -143,24 +132,22 @@ def diagnose_dense(root: Path, phase: str, setting: str, seed: int, arm: str) ->
     cfg = load_config(SETTING_FILES.get(setting), [*SETTINGS[setting], *overrides])
     source = load_dataset(cfg.data)
     splits = source.splits(seed)
-    data = {
-        k: default_collate([splits.datasets[k][i] for i in range(len(splits.datasets[k]))])
-        for k in ("train_eval", "val")
+    loaders = {
+        split: DataLoader(splits.datasets[key], batch_size=16)  # type: ignore[arg-type]
+        for split, key in (("train", "train_eval"), ("val", "val"))
     }
-    combinations = all_combinations(source.modalities)
-    if arm == "customized":
+    factory = task_metrics("segmentation").factory
+    if arm == "customized":  # each combination's own network, under that combination only
         entries = _entries_by_combination(root, phase, setting, seed)
-        nets = {combination_name(c): entries[combination_name(c)].net for c in combinations}
+        jobs = [(entries[combination_name(c)].net, [c]) for c in all_combinations(source.modalities)]
     else:
-        net = load_model_file(path).entries[0].net
-        nets = {combination_name(c): net for c in combinations}
-    fit = {
-        combination_name(c): {
-            split: _miou(nets[combination_name(c)], data[key], c, source.num_classes)
-            for split, key in (("train", "train_eval"), ("val", "val"))
-        }
-        for c in combinations
-    }
+        jobs = [(load_model_file(path).entries[0].net, all_combinations(source.modalities))]
+    fit: dict[str, dict[str, float]] = {}
+    for net, combinations in jobs:
+        for split, loader in loaders.items():
+            scores = evaluate_combinations(net, loader, combinations, source.num_classes, source.modalities, factory)
+            for name, values in scores.items():
+                fit.setdefault(name, {})[split] = 100 * float(values["miou"])
     return {"fit": fit}
 
 

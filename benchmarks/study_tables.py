@@ -314,47 +314,50 @@ def block_verdict(root: Path, phase: str, settings: list[str], arm: str, candida
     return _table(header, rows)
 
 
-def block_probes(root: Path, file: str, arms: list[str]) -> list[str]:
-    """Per modality: linear-probe accuracy of its encoder, training loss alone, trained share (diagnostics.py)."""
+_DIAGNOSTIC_COLUMNS: dict[str, tuple[str, Callable[[list[float]], str]]] = {
+    "probe": ("probe", _cell),
+    "pair_probe": ("pair probe", _cell),
+    "train_loss": ("train loss", lambda v: f"{np.mean(v):.3f}"),
+    "trained_share": ("trained share", lambda v: f"{100 * np.mean(v):.1f}%"),
+}
+
+
+def _diagnostic_table(
+    data: dict[str, Any], arms: list[str], label: str, keys: list[str], fields: list[str]
+) -> list[str]:
+    """One row per ``key``; per field of :data:`_DIAGNOSTIC_COLUMNS`, a column per arm whose records have it."""
+    columns = [(f, a) for f in fields for a in arms if next(iter(data[a].values())).get(f)]
+    header = [label, *[f"{_DIAGNOSTIC_COLUMNS[f][0]} `{a}`" for f, a in columns]]
+    rows = [
+        [key, *[_DIAGNOSTIC_COLUMNS[f][1]([r[f][key] for r in data[a].values()]) for f, a in columns]] for key in keys
+    ]
+    return _table(header, rows)
+
+
+def _diagnostics(root: Path, file: str, arms: list[str]) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
+    """The diagnostics file's arms, the requested arms it holds, and the first arm's first record."""
     data = json.loads((root / file).read_text())["arms"]
     arms = [a for a in arms if data.get(a)]
-    first = next(iter(data[arms[0]].values()))
-    modalities = list(first["probe"])
-    header = ["modality", *[f"probe `{a}`" for a in arms], *[f"train loss `{a}`" for a in arms]]
-    shared = [a for a in arms if "trained_share" in next(iter(data[a].values()))]
-    header += [f"trained share `{a}`" for a in shared]
-    rows = []
-    for m in modalities:
-        probes = [_cell([r["probe"][m] for r in data[a].values()]) for a in arms]
-        losses = [f"{np.mean([r['train_loss'][m] for r in data[a].values()]):.3f}" for a in arms]
-        shares = [f"{100 * np.mean([r['trained_share'][m] for r in data[a].values()]):.1f}%" for a in shared]
-        rows.append([m, *probes, *losses, *shares])
-    return _table(header, rows)
+    return data, arms, next(iter(data[arms[0]].values()))
+
+
+def block_probes(root: Path, file: str, arms: list[str]) -> list[str]:
+    """Per modality: linear-probe accuracy of its encoder, training loss alone, trained share (diagnostics.py)."""
+    data, arms, first = _diagnostics(root, file, arms)
+    return _diagnostic_table(data, arms, "modality", list(first["probe"]), ["probe", "train_loss", "trained_share"])
 
 
 def block_pairs(root: Path, file: str, arms: list[str]) -> list[str]:
-    """Per pair of modalities: training loss under that pair and trained share (diagnostics.py)."""
-    data = json.loads((root / file).read_text())["arms"]
-    arms = [a for a in arms if data.get(a)]
-    pairs = [c for c in next(iter(data[arms[0]].values()))["train_loss"] if c.count("+") == 1]
-    shared = [a for a in arms if "trained_share" in next(iter(data[a].values()))]
-    probed = [a for a in arms if next(iter(data[a].values())).get("pair_probe")]
-    header = ["pair", *[f"train loss `{a}`" for a in arms], *[f"pair probe `{a}`" for a in probed]]
-    header += [f"trained share `{a}`" for a in shared]
-    rows = []
-    for pair in pairs:
-        losses = [f"{np.mean([r['train_loss'][pair] for r in data[a].values()]):.3f}" for a in arms]
-        probes = [_cell([r["pair_probe"][pair] for r in data[a].values()]) for a in probed]
-        shares = [f"{100 * np.mean([r['trained_share'][pair] for r in data[a].values()]):.1f}%" for a in shared]
-        rows.append([pair, *losses, *probes, *shares])
-    return _table(header, rows)
+    """Per pair of modalities: training loss under that pair, pair probe, trained share (diagnostics.py)."""
+    data, arms, first = _diagnostics(root, file, arms)
+    pairs = [c for c in first["train_loss"] if c.count("+") == 1]
+    return _diagnostic_table(data, arms, "pair", pairs, ["train_loss", "pair_probe", "trained_share"])
 
 
 def block_fit(root: Path, file: str, arms: list[str]) -> list[str]:
     """Per combination: the training-split and validation score of each arm (diagnostics.py, segmentation)."""
-    data = json.loads((root / file).read_text())["arms"]
-    arms = [a for a in arms if data.get(a)]
-    combinations = list(next(iter(data[arms[0]].values()))["fit"])
+    data, arms, first = _diagnostics(root, file, arms)
+    combinations = list(first["fit"])
     header = ["combination", *[f"{split} `{a}`" for a in arms for split in ("train", "val")]]
     rows = []
     for c in combinations:
