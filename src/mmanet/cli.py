@@ -403,8 +403,9 @@ def plus_components() -> dict[str, str]:
     from mmanet.config.schema import PLUS_COMPONENTS
 
     defaults = {f"plus.{k}": v for k, v in dataclasses.asdict(PlusConfig()).items()}
-    defaults["model.combination_patches"] = ModelConfig().combination_patches
-    defaults["model.combination_readout"] = ModelConfig().combination_readout
+    model = ModelConfig()
+    defaults["model.combination_patches"] = model.combination_patches
+    defaults["model.combination_readout"] = model.combination_readout
     return {key: f"{text} [{defaults[key]}]" for key, text in PLUS_COMPONENTS.items()}
 
 

@@ -241,7 +241,7 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     }
     fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
     decoder: Decoder | CombinationReadout = build_decoder(model.decoder, fused, spec.num_classes)
-    if model.combination_readout not in ("none", False) and len(spec.modalities) > 1:
+    if model.combination_readout != "none" and len(spec.modalities) > 1:
         count = len(spec.modalities)
         sizes = code_sizes(count)
         active = (sizes <= 2) | (sizes == count) if model.combination_readout == "small" else None
@@ -255,7 +255,7 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
 def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
     """``net`` with combination patches where the model asks (:attr:`ModelConfig.combination_patches`)."""
     scope, count = model.combination_patches, len(net.modalities)
-    if scope in ("auto", "none", False) or count < 2:  # auto: resolved per method before training
+    if scope in ("auto", "none") or count < 2:  # auto: resolved per method before training
         return net
     attach_patches(net.decoder, count)
     if isinstance(net, SegmentationNet):

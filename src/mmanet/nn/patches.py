@@ -72,7 +72,6 @@ class CombinationAffine(Conditioned):
         self.norm = norm
         self.scale = nn.Parameter(torch.zeros(slots, channels))
         self.shift = nn.Parameter(torch.zeros(slots, channels))
-        self.codes: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` ``(B, C, *spatial)`` -> same shape."""
