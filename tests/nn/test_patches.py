@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from mmanet.config import ModelConfig, to_dict
+from mmanet.config import ConfigError, ModelConfig, to_dict
 from mmanet.deploy import DeployedModel
 from mmanet.export import export_onnx, export_torchscript
 from mmanet.modality import all_combinations, code_sizes, combination_codes, combination_mask
@@ -249,3 +249,25 @@ def test_small_readout_serves_singles_pairs_and_the_complete_combination_only():
     assert moved.tolist() == [False, True, True, False, True, False]  # triples have no readout
     assert build_network(_spec(False)).decoder.__class__.__name__ == "Decoder"
     assert ModelConfig(combination_readout=True).combination_readout == "all"
+
+
+def test_listed_readouts_serve_exactly_the_named_combinations():
+    shapes = {"a": (3,), "b": (3,), "c": (3,)}
+    listed = ["c+a", "b"]  # any order of the names; stored in the data's modality order
+    net = build_network(NetworkSpec(tuple(shapes), shapes, 3, {"embed_dim": 4, "combination_readout": listed})).eval()
+    # codes: sum of 2^j over present modalities (a=1, b=2, c=4): 'b' = 2, 'a+c' = 5
+    assert net.decoder.active.nonzero().flatten().tolist() == [2, 5]
+    with torch.no_grad():
+        net.decoder.weight.normal_()
+        net.decoder.bias.normal_()
+    x = {m: torch.randn(7, 3, generator=torch.Generator().manual_seed(i)) for i, m in enumerate(shapes)}
+    mask = torch.tensor(list(itertools.product([0, 1], repeat=3))[1:]).bool()  # every combination once
+    fused = net.fused_features(x, mask)
+    with torch.no_grad():
+        moved = (net.decode(fused, mask).logits - net.decoder.decoder(fused).logits).abs().amax(1) > 1e-6
+    names = ["+".join(m for m, on in zip(shapes, row, strict=True) if on) for row in mask.tolist()]
+    assert {n for n, m in zip(names, moved.tolist(), strict=True) if m} == {"b", "a+c"}
+    with pytest.raises(ValueError, match=r"model.combination_readout: combination 'a\+z': unknown modality \['z'\]"):
+        build_network(NetworkSpec(tuple(shapes), shapes, 3, {"combination_readout": ["a+z"]}))
+    with pytest.raises(ConfigError, match=r"model\.combination_readout: expected 'none' instead of an empty list"):
+        ModelConfig(combination_readout=[])

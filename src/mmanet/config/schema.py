@@ -74,8 +74,10 @@ class ModelConfig:
     ``mmanet-plus`` (its recipe), ``none`` for every other method. Networks of one modality have
     none. ``combination_readout``: a linear map per combination from the fused vector to the
     logits, added to the decoder's (classification networks; :mod:`mmanet.nn.patches`), for
-    ``all`` combinations (``true``) or only the ``small`` ones: single modalities, pairs and the
-    complete combination (those ``mmanet-plus`` decodes every step with ``plus.pair_passes``)."""
+    ``all`` combinations (``true``), only the ``small`` ones: single modalities, pairs and the
+    complete combination (those ``mmanet-plus`` decodes every step with ``plus.pair_passes``), or
+    a list of combination names (``[fou+mor, pix+mor]``; checked against the data's modalities
+    when the network is built)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -85,13 +87,19 @@ class ModelConfig:
     masking: Literal["feature", "input"] = "feature"
     absent: Literal["zero", "learned"] = "zero"
     combination_patches: Literal["auto", "none", "decoder", "trunk", False, True] = "auto"
-    combination_readout: Literal["none", "all", "small", False, True] = "none"
+    combination_readout: Literal["none", "all", "small", False, True] | list[str] = "none"
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
             self.combination_patches = "decoder" if self.combination_patches else "none"
         if isinstance(self.combination_readout, bool):
             self.combination_readout = "all" if self.combination_readout else "none"
+        _check(
+            self.combination_readout != [],
+            "model.combination_readout",
+            "'none' instead of an empty list",
+            self.combination_readout,
+        )
         _check(
             self.absent == "zero" or self.masking == "feature", "model.absent", "'zero' with input masking", self.absent
         )
@@ -303,7 +311,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
-    "model.combination_readout": "a linear map per combination to the logits: none, all, small",
+    "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
 }
 
 

@@ -18,7 +18,14 @@ import torch
 from torch import Tensor, nn
 
 from mmanet.config import ModelConfig, from_dict, to_dict
-from mmanet.modality import check_modalities, code_count, code_sizes
+from mmanet.modality import (
+    check_modalities,
+    code_count,
+    code_sizes,
+    combination_codes,
+    combination_mask,
+    parse_combination,
+)
 from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
@@ -242,14 +249,34 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
     decoder: Decoder | CombinationReadout = build_decoder(model.decoder, fused, spec.num_classes)
     if model.combination_readout != "none" and len(spec.modalities) > 1:
-        count = len(spec.modalities)
-        sizes = code_sizes(count)
-        active = (sizes <= 2) | (sizes == count) if model.combination_readout == "small" else None
-        decoder = CombinationReadout(decoder, math.prod(fused), spec.num_classes, code_count(count), active)
+        active = _readout_slots(model.combination_readout, spec.modalities)
+        slots = code_count(len(spec.modalities))
+        decoder = CombinationReadout(decoder, math.prod(fused), spec.num_classes, slots, active)
     net = AnySubsetNet(
         modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=model.masking, absent=model.absent
     )
     return _patched(net, model)
+
+
+def _readout_slots(readout: str | list[str], modalities: Sequence[str]) -> Tensor | None:
+    """Which combination codes get a readout (``(2^M,)`` bool; ``None``: all) under
+    :attr:`ModelConfig.combination_readout` ``"all"``, ``"small"`` or a list of combination names."""
+    count = len(modalities)
+    if readout == "all":
+        return None
+    if readout == "small":
+        sizes = code_sizes(count)
+        return (sizes <= 2) | (sizes == count)
+    if isinstance(readout, str):
+        raise ValueError(f"model.combination_readout: expected none, all, small or a list, got {readout!r}")
+    active = torch.zeros(code_count(count), dtype=torch.bool)
+    for name in readout:
+        try:
+            combination = parse_combination(name, modalities)
+        except ValueError as err:
+            raise ValueError(f"model.combination_readout: {err}") from None
+        active[combination_codes(combination_mask(combination, modalities)[None])] = True
+    return active
 
 
 def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
