@@ -258,7 +258,7 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     return _patched(net, model)
 
 
-def _readout_slots(readout: str | list[str], modalities: Sequence[str]) -> Tensor | None:
+def _readout_slots(readout: str | bool | list[str], modalities: Sequence[str]) -> Tensor | None:
     """Which combination codes get a readout (``(2^M,)`` bool; ``None``: all) under
     :attr:`ModelConfig.combination_readout` ``"all"``, ``"small"`` or a list of combination names."""
     count = len(modalities)
@@ -267,7 +267,7 @@ def _readout_slots(readout: str | list[str], modalities: Sequence[str]) -> Tenso
     if readout == "small":
         sizes = code_sizes(count)
         return (sizes <= 2) | (sizes == count)
-    if isinstance(readout, str):
+    if not isinstance(readout, list):  # ModelConfig has turned true/false into all/none
         raise ValueError(f"model.combination_readout: expected none, all, small or a list, got {readout!r}")
     active = torch.zeros(code_count(count), dtype=torch.bool)
     for name in readout:
