@@ -28,6 +28,7 @@ __all__ = [
     "check_modalities",
     "code_count",
     "code_sizes",
+    "combination_code",
     "combination_codes",
     "combination_mask",
     "combination_name",
@@ -99,6 +100,13 @@ def combination_codes(mask: Tensor) -> Tensor:
         raise ValueError(f"presence mask: expected bool (B, M), got {mask.dtype} {tuple(mask.shape)}")
     weights = torch.pow(2, torch.arange(mask.shape[1], device=mask.device))
     return (mask.long() * weights).sum(1)
+
+
+def combination_code(combination: Iterable[str], modalities: Sequence[str]) -> int:
+    """The code :func:`combination_codes` gives a combination's mask, as a Python int (for
+    configuration-time tables, e.g. on networks built on the meta device)."""
+    members = set(combination)
+    return sum(2**j for j, name in enumerate(check_modalities(modalities)) if name in members)
 
 
 def code_sizes(num_modalities: int) -> Tensor:

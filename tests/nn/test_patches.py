@@ -11,7 +11,7 @@ from torch import nn
 from mmanet.config import ConfigError, ModelConfig, to_dict
 from mmanet.deploy import DeployedModel
 from mmanet.export import export_onnx, export_torchscript
-from mmanet.modality import all_combinations, code_sizes, combination_codes, combination_mask
+from mmanet.modality import all_combinations, code_sizes, combination_code, combination_codes, combination_mask
 from mmanet.modelfile import load_model_file, save_model_file
 from mmanet.nn import (
     CombinationAffine,
@@ -62,6 +62,10 @@ def test_codes_are_the_binary_number_of_the_mask():
     mask = torch.tensor(list(itertools.product([False, True], repeat=3)))
     expected = [sum(int(bit) << j for j, bit in enumerate(row)) for row in mask.tolist()]
     assert combination_codes(mask).tolist() == expected
+    names = ("a", "b", "c")
+    assert [
+        combination_code([n for n, bit in zip(names, row, strict=True) if bit], names) for row in mask.tolist()
+    ] == expected
     with pytest.raises(ValueError, match=r"expected bool \(B, M\)"):
         combination_codes(mask.long())
 

@@ -18,14 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from mmanet.config import ModelConfig, from_dict, to_dict
-from mmanet.modality import (
-    check_modalities,
-    code_count,
-    code_sizes,
-    combination_codes,
-    combination_mask,
-    parse_combination,
-)
+from mmanet.modality import check_modalities, code_count, combination_code, parse_combination
 from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
@@ -258,25 +251,24 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     return _patched(net, model)
 
 
-def _readout_slots(readout: str | bool | list[str], modalities: Sequence[str]) -> Tensor | None:
-    """Which combination codes get a readout (``(2^M,)`` bool; ``None``: all) under
+def _readout_slots(readout: str | bool | list[str], modalities: Sequence[str]) -> list[bool] | None:
+    """Which combination codes get a readout (``2^M`` bools; ``None``: all) under
     :attr:`ModelConfig.combination_readout` ``"all"``, ``"small"`` or a list of combination names."""
     count = len(modalities)
     if readout == "all":
         return None
     if readout == "small":
-        sizes = code_sizes(count)
-        return (sizes <= 2) | (sizes == count)
+        return [bin(code).count("1") <= 2 or bin(code).count("1") == count for code in range(code_count(count))]
     if not isinstance(readout, list):  # ModelConfig has turned true/false into all/none
         raise ValueError(f"model.combination_readout: expected none, all, small or a list, got {readout!r}")
-    active = torch.zeros(code_count(count), dtype=torch.bool)
+    codes = set()
     for name in readout:
         try:
             combination = parse_combination(name, modalities)
         except ValueError as err:
             raise ValueError(f"model.combination_readout: {err}") from None
-        active[combination_codes(combination_mask(combination, modalities)[None])] = True
-    return active
+        codes.add(combination_code(combination, modalities))
+    return [code in codes for code in range(code_count(count))]
 
 
 def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:

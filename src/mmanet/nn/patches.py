@@ -23,7 +23,7 @@ for one call (the network's ``decode``); a patch used outside it raises.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -84,32 +84,50 @@ class CombinationReadout(Conditioned):
     """A decoder plus a linear map per combination from the fused vector to the logits.
 
     ``logits = decoder(fused).logits + active[c] * (fused @ weight[c] + bias[c])``, ``weight``
-    ``(2^M, D, K)`` and ``bias`` ``(2^M, K)`` starting at zero; ``active`` ``(2^M,)`` bool says
+    ``(2^M, D, K)`` and ``bias`` ``(2^M, K)`` starting at zero; ``active`` (``2^M`` bools) says
     which combinations have a readout (default: all); the features (what MAD reads) are the
     decoder's.
     """
 
     active: Tensor
+    slots: Tensor
+    place: Tensor
 
     def __init__(
-        self, decoder: nn.Module, features: int, classes: int, slots: int, active: Tensor | None = None
+        self, decoder: nn.Module, features: int, classes: int, slots: int, active: Sequence[bool] | None = None
     ) -> None:
         super().__init__()
         self.decoder = decoder
         self.in_shape = getattr(decoder, "in_shape", (features,))
         self.weight = nn.Parameter(torch.zeros(slots, features, classes))
         self.bias = nn.Parameter(torch.zeros(slots, classes))
-        on = torch.ones(slots, dtype=torch.bool) if active is None else active.to(torch.bool)
-        if on.shape != (slots,):
-            raise ValueError(f"combination readout: 'active' must have shape ({slots},), got {tuple(on.shape)}")
-        self.register_buffer("active", on, persistent=False)  # derived from the configuration
+        on = [True] * slots if active is None else [bool(a) for a in active]
+        if len(on) != slots:
+            raise ValueError(f"combination readout: 'active' must have {slots} entries, got {len(on)}")
+        # derived from the configuration (plain Python, so a network built on the meta device
+        # gets the same values), not saved: which slots read out, and each slot's place among
+        # them (the last place, a zero map, for slots without a readout)
+        chosen = [slot for slot, a in enumerate(on) if a]
+        place = [chosen.index(slot) if a else len(chosen) for slot, a in enumerate(on)]
+        self.register_buffer("active", torch.tensor(on), persistent=False)
+        self.register_buffer("slots", torch.tensor(chosen, dtype=torch.long), persistent=False)
+        self.register_buffer("place", torch.tensor(place, dtype=torch.long), persistent=False)
 
     def forward(self, fused: Tensor) -> Any:
-        """``fused`` ``(B, D)`` -> the decoder's :class:`~mmanet.nn.decoders.NetOutput` with the readout added."""
+        """``fused`` ``(B, D)`` -> the decoder's :class:`~mmanet.nn.decoders.NetOutput` with the readout added.
+
+        Every row is mapped by every active slot in one matrix product ``(B, D) @ (D, A K)`` and
+        its own slot's ``K`` logits picked: a per-row gather of the ``(D, K)`` maps would copy
+        ``B D K`` weights forwards and scatter them backwards, several times slower on a CPU."""
         codes = self._codes_for(fused.shape[0])
         out = self.decoder(fused)
-        readout = torch.einsum("bd,bdk->bk", fused.flatten(1), self.weight[codes]) + self.bias[codes]
-        return out._replace(logits=out.logits + readout * self.active[codes].to(readout.dtype)[:, None])
+        x = fused.flatten(1)
+        weight, classes = self.weight[self.slots], self.weight.shape[2]
+        every = (x @ weight.permute(1, 0, 2).reshape(x.shape[1], -1)).view(x.shape[0], -1, classes)
+        every = torch.cat([every, every.new_zeros(x.shape[0], 1, classes)], 1)  # the zero map
+        rows = torch.arange(x.shape[0], device=x.device)
+        readout = every[rows, self.place[codes]] + self.bias[codes] * self.active[codes].to(x.dtype)[:, None]
+        return out._replace(logits=out.logits + readout)
 
 
 def _channels(norm: nn.Module) -> int:
