@@ -259,6 +259,60 @@ def block_score(root: Path, phase: str, settings: list[str], arms: list[str], re
     return _table(header, rows)
 
 
+def shortfalls(records: Records, arm: str, split: str = "val") -> list[tuple[str, float]]:
+    """(combination, mean paired gap) where ``arm`` is more than 0.5 below ``customized`` on ``split``."""
+    recs, cust = records[arm], records["customized"]
+    gaps = {n: float(np.mean(paired_diffs(recs, cust, split, n))) for n in sorted(_served(cust))}
+    return [(n, g) for n, g in gaps.items() if g < -0.5]
+
+
+def block_shortfall(root: Path, phase: str, settings: list[str], arms: list[str], reference: str) -> list[str]:
+    """Round 9's rule on the validation split: the cells more than 0.5 below ``customized``, the
+    paired per-seed score (mean + worst gains, summed over settings) minus ``reference``'s, and
+    the complete combination's gain over ``dropout`` per setting."""
+    loaded = {s: load_records(root, phase, s) for s in settings}
+    header = ["arm", "cells > 0.5 below customized", f"score − `{reference}` (paired)"]
+    header += [f"{s}: Δ complete vs dropout" for s in settings]
+    rows = []
+    for arm in arms:
+        if any(arm not in loaded[s] or reference not in loaded[s] for s in settings):
+            continue
+        short = [f"{s} {n} {g:+.2f}" for s in settings for n, g in shortfalls(loaded[s], arm)]
+        per_seed = [0.0] * len(paired_diffs(loaded[settings[0]][arm], loaded[settings[0]][reference], "val", "mean"))
+        for s in settings:
+            for what in ("mean", "worst"):
+                per_seed = [
+                    a + b
+                    for a, b in zip(
+                        per_seed, paired_diffs(loaded[s][arm], loaded[s][reference], "val", what), strict=True
+                    )
+                ]
+        complete = []
+        for s in settings:
+            full = max(_served(loaded[s]["customized"]), key=lambda n: n.count("+"))
+            complete.append(_pm(interval(paired_diffs(loaded[s][arm], loaded[s]["dropout"], "val", full))))
+        cells = f"{len(short)}: " + ", ".join(short) if short else "0"
+        rows.append([f"`{arm}`", cells, "-" if arm == reference else _ci(interval(per_seed)), *complete])
+    return _table(header, rows)
+
+
+def probed_readouts(root: Path, setting: str, arm: str = "plus-r4-patches") -> list[str]:
+    """Round 9's readout list: the single modalities and pairs whose probe on ``arm``'s encoders
+    (``diagnostics/tune_<setting>.json``) beats ``arm``'s own validation accuracy, means over the
+    tuning seeds."""
+    probes = json.loads((root / "diagnostics" / f"tune_{setting}.json").read_text())["arms"][arm]
+    records = load_records(root, "tune", setting)[arm]
+    seeds = sorted(probes)
+    chosen = []
+    for key in ("probe", "pair_probe"):
+        for name in probes[seeds[0]][key]:
+            probe = 100 * float(np.mean([probes[s][key][name] for s in seeds]))
+            own = float(np.mean([_score(records[int(s)], "val", name) for s in seeds]))
+            if probe > own:
+                chosen.append(name)
+    return chosen
+
+
 def block_goal(root: Path, phase: str, settings: list[str], arm: str) -> list[str]:
     """Issue 10's criteria for ``arm`` per setting, against ``customized`` and ``dropout`` (test split)."""
     header = ["setting", "seeds", "worst combination gap to customized (seed means)"]
@@ -411,6 +465,8 @@ def render_block(spec: str, root: Path) -> str:
         return "\n".join(per_setting[kind](load_records(root, phase, opt["setting"]), opt["setting"]))
     if kind == "score":
         return "\n".join(block_score(root, phase, lists["settings"], lists["arms"], opt.get("reference", "dropout")))
+    if kind == "shortfall":
+        return "\n".join(block_shortfall(root, phase, lists["settings"], lists["arms"], opt["reference"]))
     if kind == "goal":
         return "\n".join(block_goal(root, phase, lists["settings"], opt["arm"]))
     if kind == "probes":

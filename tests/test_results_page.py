@@ -73,3 +73,12 @@ def test_trained_share_counts_the_sampled_draws_and_adds_one_per_pass():
         assert every[name] - plain[name] == pytest.approx(1.0)  # singles, pairs and the complete one: one pass each
     two = trained_share(("a", "b"), 7, samples, epochs, pairs=True)
     assert two == trained_share(("a", "b"), 7, samples, epochs)  # M = 2: the one pair is the complete combination
+
+
+def test_round_9s_readout_list_is_what_its_rule_derives_from_the_committed_probes():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from study_arms import R9_READOUTS
+    from study_tables import probed_readouts
+
+    for setting, listed in R9_READOUTS.items():
+        assert probed_readouts(ROOT / "docs" / "records", setting) == listed, setting
