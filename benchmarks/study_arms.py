@@ -249,6 +249,20 @@ WIDE: dict[str, list[str]] = {
 }
 ONLY_SETTINGS["plus-r4-wide"] = ("six", "seg")
 
+# Diagnostics, not candidates (written after round 9, before their runs; validation seeds only,
+# they choose nothing). plus-r4-wide passed the customized models on segmentation, but against
+# customized models of the base width and with the same epochs: (1) is the unified network's
+# gap one of training length rather than size (plus-r4-long: twice the epochs, six and seg)?
+# (2) do the customized models gain as much from the same width or length (customized-wide,
+# customized-long, segmentation: three models per seed, cheap)? Read: if plus-r4-long reaches
+# the base customized models, the gap is under-training as much as size; if the customized
+# models gain as much as the unified one from width (or length), the unified network's gap at
+# equal width (or length) stays, and "make it wider" closes it only against smaller specialists.
+LONG: dict[str, list[str]] = {"six": ["optim.epochs=60"], "seg": ["optim.epochs=30"]}
+ONLY_SETTINGS["plus-r4-long"] = ("six", "seg")
+ONLY_SETTINGS["customized-wide"] = ("seg",)
+ONLY_SETTINGS["customized-long"] = ("seg",)
+
 
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     """(method, overrides) of an arm in a setting."""
@@ -268,6 +282,10 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
         listed = R9_READOUTS.get(setting)
         readout = [f"model.combination_readout=[{', '.join(listed)}]", "plus.pair_passes=1"] if listed else []
         return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *readout]
+    if arm == "plus-r4-long":
+        return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *LONG.get(setting, [])]
+    if arm in ("customized-wide", "customized-long"):
+        return "customized", (WIDE if arm == "customized-wide" else LONG).get(setting, [])
     if arm == "plus-r4-wide":
         return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *WIDE.get(setting, [])]
     if arm == "plus-r2-mm":
@@ -335,6 +353,9 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r4-trunk": "plus-r4-patches + patches in the primary stream (segmentation)",
     "plus-r5-pairs": "round-4 winner + a pass under every pair of modalities",
     "plus-r4-wide": "diagnostic: plus-r4-patches at twice the width",
+    "plus-r4-long": "diagnostic: plus-r4-patches with twice the epochs",
+    "customized-wide": "diagnostic: customized models at twice the width",
+    "customized-long": "diagnostic: customized models with twice the epochs",
     "plus-r6-mar": "plus-r4-patches + MAR (no teacher)",
     "plus-r7-readout": "plus-r4-patches + a linear readout per combination + pair passes",
     "plus-r8-small-readout": "as plus-r7-readout, readouts for singles, pairs, complete only",
@@ -352,6 +373,9 @@ def known_arms() -> set[str]:
         "specialists",
         "plus-r2-mm",
         "plus-r4-wide",
+        "plus-r4-long",
+        "customized-wide",
+        "customized-long",
         PLUS_R6_MAR,
         PLUS_R7_READOUT,
         PLUS_R8_SMALL,
