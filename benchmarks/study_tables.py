@@ -259,6 +259,11 @@ def block_score(root: Path, phase: str, settings: list[str], arms: list[str], re
     return _table(header, rows)
 
 
+def _complete(records: Records) -> str:
+    """The complete combination's name (the customized models serve every combination)."""
+    return max(_served(records["customized"]), key=lambda n: n.count("+"))
+
+
 def shortfalls(records: Records, arm: str, split: str = "val") -> list[tuple[str, float]]:
     """(combination, mean paired gap) where ``arm`` is more than 0.5 below ``customized`` on ``split``."""
     recs, cust = records[arm], records["customized"]
@@ -278,19 +283,14 @@ def block_shortfall(root: Path, phase: str, settings: list[str], arms: list[str]
         if any(arm not in loaded[s] or reference not in loaded[s] for s in settings):
             continue
         short = [f"{s} {n} {g:+.2f}" for s in settings for n, g in shortfalls(loaded[s], arm)]
-        per_seed = [0.0] * len(paired_diffs(loaded[settings[0]][arm], loaded[settings[0]][reference], "val", "mean"))
-        for s in settings:
-            for what in ("mean", "worst"):
-                per_seed = [
-                    a + b
-                    for a, b in zip(
-                        per_seed, paired_diffs(loaded[s][arm], loaded[s][reference], "val", what), strict=True
-                    )
-                ]
-        complete = []
-        for s in settings:
-            full = max(_served(loaded[s]["customized"]), key=lambda n: n.count("+"))
-            complete.append(_pm(interval(paired_diffs(loaded[s][arm], loaded[s]["dropout"], "val", full))))
+        diffs = [
+            paired_diffs(loaded[s][arm], loaded[s][reference], "val", w) for s in settings for w in ("mean", "worst")
+        ]
+        per_seed = [float(v) for v in np.sum(diffs, axis=0)]
+        complete = [
+            _pm(interval(paired_diffs(loaded[s][arm], loaded[s]["dropout"], "val", _complete(loaded[s]))))
+            for s in settings
+        ]
         cells = f"{len(short)}: " + ", ".join(short) if short else "0"
         rows.append([f"`{arm}`", cells, "-" if arm == reference else _ci(interval(per_seed)), *complete])
     return _table(header, rows)
@@ -327,7 +327,7 @@ def block_goal(root: Path, phase: str, settings: list[str], arm: str) -> list[st
         names = sorted(_served(cust))
         gaps = {n: float(np.mean(paired_diffs(recs, cust, "test", n))) for n in names}
         lowest = min(gaps, key=lambda n: gaps[n])
-        full = max(names, key=lambda n: n.count("+"))
+        full = _complete(records)
         vs_c = [interval(paired_diffs(recs, cust, "test", w)) for w in ("mean", "worst")]
         vs_d = [interval(paired_diffs(recs, drop, "test", w)) for w in ("mean", "worst", full)]
         checks = {
