@@ -262,6 +262,13 @@ LONG: dict[str, list[str]] = {"six": ["optim.epochs=60"], "seg": ["optim.epochs=
 ONLY_SETTINGS["plus-r4-long"] = ("six", "seg")
 ONLY_SETTINGS["customized-wide"] = ("seg",)
 ONLY_SETTINGS["customized-long"] = ("seg",)
+# Written after the seg runs of the three arms above (customized-wide and customized-long gained
+# about twice what plus-r4-wide and plus-r4-long gained: at 15 epochs every segmentation model is
+# far from converged), before these runs: four times the epochs for both, to see whether the gap
+# closes, stays or grows as both approach convergence.
+LONG4: dict[str, list[str]] = {"seg": ["optim.epochs=60"]}
+ONLY_SETTINGS["plus-r4-long4"] = ("seg",)
+ONLY_SETTINGS["customized-long4"] = ("seg",)
 
 
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
@@ -284,8 +291,11 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
         return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *readout]
     if arm == "plus-r4-long":
         return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *LONG.get(setting, [])]
-    if arm in ("customized-wide", "customized-long"):
-        return "customized", (WIDE if arm == "customized-wide" else LONG).get(setting, [])
+    if arm == "plus-r4-long4":
+        return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *LONG4.get(setting, [])]
+    if arm in ("customized-wide", "customized-long", "customized-long4"):
+        budget = {"customized-wide": WIDE, "customized-long": LONG, "customized-long4": LONG4}[arm]
+        return "customized", budget.get(setting, [])
     if arm == "plus-r4-wide":
         return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *WIDE.get(setting, [])]
     if arm == "plus-r2-mm":
@@ -356,6 +366,8 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r4-long": "diagnostic: plus-r4-patches with twice the epochs",
     "customized-wide": "diagnostic: customized models at twice the width",
     "customized-long": "diagnostic: customized models with twice the epochs",
+    "plus-r4-long4": "diagnostic: plus-r4-patches with four times the epochs",
+    "customized-long4": "diagnostic: customized models with four times the epochs",
     "plus-r6-mar": "plus-r4-patches + MAR (no teacher)",
     "plus-r7-readout": "plus-r4-patches + a linear readout per combination + pair passes",
     "plus-r8-small-readout": "as plus-r7-readout, readouts for singles, pairs, complete only",
@@ -376,6 +388,8 @@ def known_arms() -> set[str]:
         "plus-r4-long",
         "customized-wide",
         "customized-long",
+        "plus-r4-long4",
+        "customized-long4",
         PLUS_R6_MAR,
         PLUS_R7_READOUT,
         PLUS_R8_SMALL,
