@@ -147,10 +147,13 @@ def block_summary(records: Records, setting: str, arms: list[str], versus: list[
     return _table(header, rows)
 
 
-def block_paired(records: Records, setting: str, arm: str, reference: str, what: list[str]) -> list[str]:
-    """Paired differences ``arm`` - ``reference`` on the test split: mean, worst and the named combinations."""
-    header = ["", f"`{arm}` − `{reference}` [95% CI]"]
-    rows = [[w, _ci(interval(paired_diffs(records[arm], records[reference], "test", w)))] for w in what]
+def block_paired(
+    records: Records, setting: str, pairs: list[tuple[str, str]], what: list[str], split: str = "test"
+) -> list[str]:
+    """Paired differences ``arm`` - ``reference`` per (arm, reference) of ``pairs``, a column each, on
+    ``split``: mean, worst and the named combinations."""
+    header = ["", *[f"`{arm}` − `{reference}` [95% CI]" for arm, reference in pairs]]
+    rows = [[w, *[_ci(interval(paired_diffs(records[a], records[r], split, w))) for a, r in pairs]] for w in what]
     return _table(header, rows)
 
 
@@ -446,6 +449,13 @@ def _options(spec: str) -> tuple[str, dict[str, str]]:
     return kind, dict(p.split("=", 1) for p in pairs)
 
 
+def _pairs(opt: dict[str, str]) -> list[tuple[str, str]]:
+    """``arm=A reference=R`` or ``pairs=A:R,B:S`` -> [(A, R), ...]."""
+    if "pairs" in opt:
+        return [tuple(p.split(":", 1)) for p in opt["pairs"].split(",")]  # type: ignore[misc]
+    return [(opt["arm"], opt["reference"])]
+
+
 def render_block(spec: str, root: Path) -> str:
     """The generated content of one block (``spec`` = ``kind key=value ...``)."""
     kind, opt = _options(spec)
@@ -456,7 +466,7 @@ def render_block(spec: str, root: Path) -> str:
             r, s, lists["arms"], lists.get("versus", ["dropout"]), opt.get("split", "test")
         ),
         "combinations": lambda r, s: block_combinations(r, s, lists["arms"], opt.get("split", "test")),
-        "paired": lambda r, s: block_paired(r, s, opt["arm"], opt["reference"], opt["what"].split(",")),
+        "paired": lambda r, s: block_paired(r, s, _pairs(opt), opt["what"].split(","), opt.get("split", "test")),
         "mining": lambda r, s: block_mining(r, s, lists["arms"]),
         "diagnostics": lambda r, s: block_diagnostics(r, s, lists["arms"]),
         "tune": lambda r, s: block_tune(r, s, lists["arms"], opt.get("reference", "dropout")),
