@@ -269,6 +269,17 @@ ONLY_SETTINGS["customized-long"] = ("seg",)
 LONG4: dict[str, list[str]] = {"seg": ["optim.epochs=60"]}
 ONLY_SETTINGS["plus-r4-long4"] = ("seg",)
 ONLY_SETTINGS["customized-long4"] = ("seg",)
+# Written after the four-times runs (the one network at 4x the epochs stays below the customized
+# models at 2x), before these runs: does the one network learn more slowly because its step is
+# shared? On its shared parameters the gradient is the sum of the sampled, single, complete,
+# head and distillation terms, and Adam scales the step by the size of that sum, so each
+# combination moves by a fraction of the step a customized model takes on its own loss. If so,
+# twice the learning rate helps the unified network more than the customized models (both run);
+# if both gain alike, it is plain under-training. Segmentation only (seg is where it shows).
+LR2: dict[str, list[str]] = {"seg": ["optim.lr=0.002"]}
+ONLY_SETTINGS["plus-r4-lr2"] = ("seg",)
+ONLY_SETTINGS["customized-lr2"] = ("seg",)
+BUDGETS = {"wide": WIDE, "long": LONG, "long4": LONG4, "lr2": LR2}  # plus-r4-<key>, customized-<key>
 
 
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
@@ -289,15 +300,13 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
         listed = R9_READOUTS.get(setting)
         readout = [f"model.combination_readout=[{', '.join(listed)}]", "plus.pair_passes=1"] if listed else []
         return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *readout]
-    if arm == "plus-r4-long":
-        return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *LONG.get(setting, [])]
-    if arm == "plus-r4-long4":
-        return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *LONG4.get(setting, [])]
-    if arm in ("customized-wide", "customized-long", "customized-long4"):
-        budget = {"customized-wide": WIDE, "customized-long": LONG, "customized-long4": LONG4}[arm]
-        return "customized", budget.get(setting, [])
-    if arm == "plus-r4-wide":
-        return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *WIDE.get(setting, [])]
+    for prefix, method, base in (
+        ("plus-r4-", "mmanet-plus", PLUS_ARMS["plus-r4-patches"]),
+        ("customized-", "customized", []),
+    ):
+        budget = BUDGETS.get(arm.removeprefix(prefix)) if arm.startswith(prefix) else None
+        if budget is not None:  # a budget diagnostic: the arm with more width, epochs or step
+            return method, [*base, *budget.get(setting, [])]
     if arm == "plus-r2-mm":
         # MAD and MAR on explicitly: they were the mmanet-plus defaults in round 2, not since
         mad_mar = ["plus.mad=true", "plus.mar=true", "plus.complete_pass=0", "model.combination_patches=none"]
@@ -368,6 +377,8 @@ DESCRIPTIONS: dict[str, str] = {
     "customized-long": "diagnostic: customized models with twice the epochs",
     "plus-r4-long4": "diagnostic: plus-r4-patches with four times the epochs",
     "customized-long4": "diagnostic: customized models with four times the epochs",
+    "plus-r4-lr2": "diagnostic: plus-r4-patches with twice the learning rate",
+    "customized-lr2": "diagnostic: customized models with twice the learning rate",
     "plus-r6-mar": "plus-r4-patches + MAR (no teacher)",
     "plus-r7-readout": "plus-r4-patches + a linear readout per combination + pair passes",
     "plus-r8-small-readout": "as plus-r7-readout, readouts for singles, pairs, complete only",
@@ -390,6 +401,8 @@ def known_arms() -> set[str]:
         "customized-long",
         "plus-r4-long4",
         "customized-long4",
+        "plus-r4-lr2",
+        "customized-lr2",
         PLUS_R6_MAR,
         PLUS_R7_READOUT,
         PLUS_R8_SMALL,
