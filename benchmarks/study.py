@@ -28,7 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from study_arms import BASE, NOISY_TEACHER, ONLY_SETTINGS, SETTING_FILES, SETTINGS, final_arm, known_arms, parse_seeds
+from study_arms import (
+    BASE,
+    NOISY_TEACHER,
+    ONLY_SETTINGS,
+    OWN_SPECIALISTS,
+    SETTING_FILES,
+    SETTINGS,
+    final_arm,
+    known_arms,
+    parse_seeds,
+)
 from study_tables import load_records, paired, summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +128,7 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     teacher_model = teacher / f"seed_{seed}" / "teacher" / "model.pt"
     uses_teacher = method in ("sp", "kd", "mad", "mmanet", "mmanet-plus")
     teacher_arg = [f"distill.teacher={teacher_model}"] if uses_teacher and teacher_model.exists() else []
-    if method == "mmanet-plus" and "plus.specialists=0" not in overrides:
+    if method == "mmanet-plus" and "plus.specialists=0" not in overrides and arm not in OWN_SPECIALISTS:
         specialists = (
             result_path(root, phase, setting, "specialists", seed).with_suffix("")
             / f"seed_{seed}"
