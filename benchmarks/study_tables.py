@@ -148,13 +148,22 @@ def block_summary(records: Records, setting: str, arms: list[str], versus: list[
 
 
 def block_paired(
-    records: Records, setting: str, pairs: list[tuple[str, str]], what: list[str], split: str = "test"
+    records: Records,
+    setting: str,
+    pairs: list[tuple[str, str]],
+    what: list[str],
+    split: str = "test",
+    rows_are_pairs: bool = False,
 ) -> list[str]:
-    """Paired differences ``arm`` - ``reference`` per (arm, reference) of ``pairs``, a column each, on
-    ``split``: mean, worst and the named combinations."""
-    header = ["", *[f"`{arm}` − `{reference}` [95% CI]" for arm, reference in pairs]]
-    rows = [[w, *[_ci(interval(paired_diffs(records[a], records[r], split, w))) for a, r in pairs]] for w in what]
-    return _table(header, rows)
+    """Paired differences ``arm`` - ``reference`` per (arm, reference) of ``pairs`` on ``split``: mean,
+    worst and the named combinations; a column per pair (or, ``rows_are_pairs``, a row per pair)."""
+    cells = [[_ci(interval(paired_diffs(records[a], records[r], split, w))) for a, r in pairs] for w in what]
+    names = [f"`{arm}` − `{reference}`" for arm, reference in pairs]
+    if rows_are_pairs:
+        header = ["[95% CI]", *what]
+        return _table(header, [[name, *[cells[j][i] for j in range(len(what))]] for i, name in enumerate(names)])
+    header = ["", *[f"{name} [95% CI]" for name in names]]
+    return _table(header, [[w, *row] for w, row in zip(what, cells, strict=True)])
 
 
 def block_combinations(records: Records, setting: str, arms: list[str], split: str = "test") -> list[str]:
@@ -466,7 +475,9 @@ def render_block(spec: str, root: Path) -> str:
             r, s, lists["arms"], lists.get("versus", ["dropout"]), opt.get("split", "test")
         ),
         "combinations": lambda r, s: block_combinations(r, s, lists["arms"], opt.get("split", "test")),
-        "paired": lambda r, s: block_paired(r, s, _pairs(opt), opt["what"].split(","), opt.get("split", "test")),
+        "paired": lambda r, s: block_paired(
+            r, s, _pairs(opt), opt["what"].split(","), opt.get("split", "test"), opt.get("rows") == "pairs"
+        ),
         "mining": lambda r, s: block_mining(r, s, lists["arms"]),
         "diagnostics": lambda r, s: block_diagnostics(r, s, lists["arms"]),
         "tune": lambda r, s: block_tune(r, s, lists["arms"], opt.get("reference", "dropout")),
