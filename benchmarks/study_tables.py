@@ -413,11 +413,12 @@ def block_probes(root: Path, file: str, arms: list[str]) -> list[str]:
     return _diagnostic_table(data, arms, "modality", list(first["probe"]), ["probe", "train_loss", "trained_share"])
 
 
-def block_pairs(root: Path, file: str, arms: list[str]) -> list[str]:
-    """Per pair of modalities: training loss under that pair, pair probe, trained share (diagnostics.py)."""
+def block_pairs(root: Path, file: str, arms: list[str], fields: list[str] | None = None) -> list[str]:
+    """Per pair of modalities: training loss under that pair, pair probe, trained share (diagnostics.py),
+    or only the named ``fields``."""
     data, arms, first = _diagnostics(root, file, arms)
     pairs = [c for c in first["train_loss"] if c.count("+") == 1]
-    return _diagnostic_table(data, arms, "pair", pairs, ["train_loss", "pair_probe", "trained_share"])
+    return _diagnostic_table(data, arms, "pair", pairs, fields or ["train_loss", "pair_probe", "trained_share"])
 
 
 def block_fit(root: Path, file: str, arms: list[str]) -> list[str]:
@@ -493,7 +494,8 @@ def render_block(spec: str, root: Path) -> str:
     if kind == "probes":
         return "\n".join(block_probes(root, opt["file"], lists["arms"]))
     if kind == "pairs":
-        return "\n".join(block_pairs(root, opt["file"], lists["arms"]))
+        fields = opt["fields"].split(",") if "fields" in opt else None
+        return "\n".join(block_pairs(root, opt["file"], lists["arms"], fields))
     if kind == "fit":
         return "\n".join(block_fit(root, opt["file"], lists["arms"]))
     if kind == "cost":
