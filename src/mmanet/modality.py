@@ -109,10 +109,10 @@ def combination_code(combination: Iterable[str], modalities: Sequence[str]) -> i
     return sum(2**j for j, name in enumerate(check_modalities(modalities)) if name in members)
 
 
-def code_sizes(num_modalities: int) -> Tensor:
-    """``(2^M,)`` long: how many modalities the combination of each code holds."""
-    codes = torch.arange(code_count(num_modalities))
-    return torch.stack([(codes >> j) & 1 for j in range(num_modalities)]).sum(0)
+def code_sizes(num_modalities: int) -> list[int]:
+    """How many modalities the combination of each code holds (``2^M`` ints, plain Python so
+    configuration-time tables work on networks built on the meta device)."""
+    return [bin(code).count("1") for code in range(code_count(num_modalities))]
 
 
 def code_count(num_modalities: int) -> int:

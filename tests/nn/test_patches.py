@@ -238,8 +238,10 @@ def test_small_readout_serves_singles_pairs_and_the_complete_combination_only():
     shapes = {"a": (3,), "b": (3,), "c": (3,), "d": (3,)}
     net = build_network(NetworkSpec(tuple(shapes), shapes, 3, {"embed_dim": 4, "combination_readout": "small"})).eval()
     sizes = code_sizes(4)
-    assert sizes.tolist() == [bin(code).count("1") for code in range(16)]
-    assert net.decoder.active.tolist() == [int(n) <= 2 or int(n) == 4 for n in sizes]
+    assert sizes == [bin(code).count("1") for code in range(16)]
+    names = tuple(shapes)
+    assert all(sizes[combination_code(c, names)] == len(c) for c in all_combinations(names))
+    assert net.decoder.active.tolist() == [n <= 2 or n == 4 for n in sizes]
     with torch.no_grad():
         net.decoder.weight.normal_()
         net.decoder.bias.normal_()

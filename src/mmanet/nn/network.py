@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from mmanet.config import ModelConfig, from_dict, to_dict
-from mmanet.modality import check_modalities, code_count, combination_code, parse_combination
+from mmanet.modality import check_modalities, code_count, code_sizes, combination_code, parse_combination
 from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
@@ -258,7 +258,7 @@ def _readout_slots(readout: str | bool | list[str], modalities: Sequence[str]) -
     if readout == "all":
         return None
     if readout == "small":
-        return [bin(code).count("1") <= 2 or bin(code).count("1") == count for code in range(code_count(count))]
+        return [size <= 2 or size == count for size in code_sizes(count)]
     if not isinstance(readout, list):  # ModelConfig has turned true/false into all/none
         raise ValueError(f"model.combination_readout: expected none, all, small or a list, got {readout!r}")
     codes = set()

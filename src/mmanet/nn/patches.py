@@ -108,7 +108,9 @@ class CombinationReadout(Conditioned):
         # gets the same values), not saved: which slots read out, and each slot's place among
         # them (the last place, a zero map, for slots without a readout)
         chosen = [slot for slot, a in enumerate(on) if a]
-        place = [chosen.index(slot) if a else len(chosen) for slot, a in enumerate(on)]
+        place = [len(chosen)] * slots
+        for index, slot in enumerate(chosen):
+            place[slot] = index
         self.register_buffer("active", torch.tensor(on), persistent=False)
         self.register_buffer("slots", torch.tensor(chosen, dtype=torch.long), persistent=False)
         self.register_buffer("place", torch.tensor(place, dtype=torch.long), persistent=False)
