@@ -204,7 +204,7 @@ PLUS_R8_SMALL = "plus-r8-small-readout"
 # linear probe on plus-r4-patches' encoder features beats that network's own accuracy on the
 # combination (tuning seeds 100-104, validation split, means over seeds; probes from
 # docs/records/diagnostics/tune_{trio,six}.json, from which tests/test_results_page.py re-derives
-# this list from). Everything else as round 8 (pair passes on): one thing changed, which
+# this list). Everything else as round 8 (pair passes on): one thing changed, which
 # readouts. Segmentation (M = 2) has no readout and must equal plus-r4-patches. Rule fixed now,
 # aimed at the criterion the goal fails on (single combinations short of their specialists:
 # rounds 7 and 8 moved the score, mean + worst, by less than its noise while lifting pairs):
@@ -292,6 +292,15 @@ OWN_SPECIALISTS = {f"plus-r4s-{key}" for key in BUDGETS}
 ONLY_SETTINGS.update({arm: ("seg",) for arm in OWN_SPECIALISTS})
 
 
+def _readout_value(arm: str, setting: str) -> str | None:
+    """``model.combination_readout`` of the readout rounds 7-9 in a setting (``None``: M = 2, none)."""
+    if setting in SETTING_FILES:
+        return None
+    if arm == PLUS_R9_PROBED:
+        return f"[{', '.join(R9_READOUTS[setting])}]"
+    return {PLUS_R7_READOUT: "true", PLUS_R8_SMALL: "small"}[arm]
+
+
 def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     """(method, overrides) of an arm in a setting."""
     if arm == PLUS_R6_MAR:
@@ -300,15 +309,9 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
             "plus.mar=true",
             *([] if setting in SETTING_FILES else TUNED_MAR),
         ]
-    if arm == PLUS_R7_READOUT:
-        readout = [] if setting in SETTING_FILES else ["model.combination_readout=true", "plus.pair_passes=1"]
-        return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *readout]
-    if arm == PLUS_R8_SMALL:
-        readout = [] if setting in SETTING_FILES else ["model.combination_readout=small", "plus.pair_passes=1"]
-        return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *readout]
-    if arm == PLUS_R9_PROBED:
-        listed = R9_READOUTS.get(setting)
-        readout = [f"model.combination_readout=[{', '.join(listed)}]", "plus.pair_passes=1"] if listed else []
+    if arm in (PLUS_R7_READOUT, PLUS_R8_SMALL, PLUS_R9_PROBED):
+        value = _readout_value(arm, setting)
+        readout = [] if value is None else [f"model.combination_readout={value}", "plus.pair_passes=1"]
         return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], *readout]
     for prefix, method, base in (
         ("plus-r4-", "mmanet-plus", PLUS_ARMS["plus-r4-patches"]),
@@ -410,14 +413,7 @@ def known_arms() -> set[str]:
         *PLUS_ARMS,
         "specialists",
         "plus-r2-mm",
-        "plus-r4-wide",
-        "plus-r4-long",
-        "customized-wide",
-        "customized-long",
-        "plus-r4-long4",
-        "customized-long4",
-        "plus-r4-lr2",
-        "customized-lr2",
+        *(f"{prefix}-{key}" for prefix in ("plus-r4", "customized") for key in BUDGETS),
         *OWN_SPECIALISTS,
         PLUS_R6_MAR,
         PLUS_R7_READOUT,

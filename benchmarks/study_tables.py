@@ -276,11 +276,15 @@ def _complete(records: Records) -> str:
     return max(_served(records["customized"]), key=lambda n: n.count("+"))
 
 
+def gaps_to_customized(records: Records, arm: str, split: str) -> dict[str, float]:
+    """Per combination the customized models serve: the mean paired gap ``arm`` - ``customized``."""
+    recs, cust = records[arm], records["customized"]
+    return {n: float(np.mean(paired_diffs(recs, cust, split, n))) for n in sorted(_served(cust))}
+
+
 def shortfalls(records: Records, arm: str, split: str = "val") -> list[tuple[str, float]]:
     """(combination, mean paired gap) where ``arm`` is more than 0.5 below ``customized`` on ``split``."""
-    recs, cust = records[arm], records["customized"]
-    gaps = {n: float(np.mean(paired_diffs(recs, cust, split, n))) for n in sorted(_served(cust))}
-    return [(n, g) for n, g in gaps.items() if g < -0.5]
+    return [(n, g) for n, g in gaps_to_customized(records, arm, split).items() if g < -0.5]
 
 
 def block_shortfall(root: Path, phase: str, settings: list[str], arms: list[str], reference: str) -> list[str]:
@@ -336,8 +340,7 @@ def block_goal(root: Path, phase: str, settings: list[str], arm: str) -> list[st
         if arm not in records or "customized" not in records or "dropout" not in records:
             continue
         recs, cust, drop = records[arm], records["customized"], records["dropout"]
-        names = sorted(_served(cust))
-        gaps = {n: float(np.mean(paired_diffs(recs, cust, "test", n))) for n in names}
+        gaps = gaps_to_customized(records, arm, "test")
         lowest = min(gaps, key=lambda n: gaps[n])
         full = _complete(records)
         vs_c = [interval(paired_diffs(recs, cust, "test", w)) for w in ("mean", "worst")]
