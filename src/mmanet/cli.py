@@ -406,6 +406,7 @@ def plus_components() -> dict[str, str]:
     model = ModelConfig()
     defaults["model.combination_patches"] = model.combination_patches
     defaults["model.combination_readout"] = model.combination_readout
+    defaults["model.combination_decoders"] = model.combination_decoders
     return {key: f"{text} [{defaults[key]}]" for key, text in PLUS_COMPONENTS.items()}
 
 

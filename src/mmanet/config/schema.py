@@ -77,7 +77,12 @@ class ModelConfig:
     ``all`` combinations (``true``), only the ``small`` ones: single modalities, pairs and the
     complete combination (those ``mmanet-plus`` decodes every step with ``plus.pair_passes``), or
     a list of combination names (``[fou+mor, pix+mor]``; checked against the data's modalities
-    when the network is built)."""
+    when the network is built). ``combination_decoders``: an own decoder (the decoder's
+    architecture, own weights and normalisation statistics; :mod:`mmanet.nn.own_decoders`) for
+    the ``small`` combinations (``true``; as for the readout) or for a list of combination names;
+    every other combination keeps the shared decoder. Meant for ``mmanet-plus``, whose passes
+    decode every sample under those combinations each step (with batch normalisation a
+    decoder cannot train on a group of one row)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -88,12 +93,27 @@ class ModelConfig:
     absent: Literal["zero", "learned"] = "zero"
     combination_patches: Literal["auto", "none", "decoder", "trunk", False, True] = "auto"
     combination_readout: Literal["none", "all", "small", False, True] | list[str] = "none"
+    combination_decoders: Literal["none", "small", False, True] | list[str] = "none"
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
             self.combination_patches = "decoder" if self.combination_patches else "none"
         if isinstance(self.combination_readout, bool):
             self.combination_readout = "all" if self.combination_readout else "none"
+        if isinstance(self.combination_decoders, bool):
+            self.combination_decoders = "small" if self.combination_decoders else "none"
+        _check(
+            self.combination_decoders != [],
+            "model.combination_decoders",
+            "'none' instead of an empty list",
+            self.combination_decoders,
+        )
+        _check(
+            self.combination_decoders == "none" or self.combination_readout == "none",
+            "model.combination_decoders",
+            "'none' with a combination readout (choose one of the two)",
+            self.combination_decoders,
+        )
         _check(
             self.combination_readout != [],
             "model.combination_readout",
@@ -312,6 +332,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
+    "model.combination_decoders": "an own decoder for some combinations: none, small, [names]",
 }
 
 

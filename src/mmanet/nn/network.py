@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -23,6 +23,7 @@ from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
 from mmanet.nn.layers import InputNorm
+from mmanet.nn.own_decoders import CombinationDecoders
 from mmanet.nn.patches import CombinationReadout, attach_patches
 from mmanet.nn.resnet import build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegmentationNet
@@ -100,7 +101,7 @@ class AnySubsetNet(SubsetNetwork):
         *,
         modalities: Sequence[str],
         encoders: Mapping[str, Encoder],
-        decoder: Decoder | CombinationReadout,
+        decoder: Decoder | CombinationReadout | CombinationDecoders,
         masking: Masking = "feature",
         absent: Absent = "zero",
     ) -> None:
@@ -240,43 +241,58 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
         m: build_encoder(_encoder_spec(model, m), spec.input_shapes[m], model.embed_dim) for m in spec.modalities
     }
     fused = _fused_shape([encoders[m].out_shape for m in spec.modalities])
-    decoder: Decoder | CombinationReadout = build_decoder(model.decoder, fused, spec.num_classes)
+    decoder: Decoder | CombinationReadout | CombinationDecoders = build_decoder(model.decoder, fused, spec.num_classes)
     if model.combination_readout != "none" and len(spec.modalities) > 1:
-        active = _readout_slots(model.combination_readout, spec.modalities)
+        active = _chosen_slots(model.combination_readout, spec.modalities, "model.combination_readout")
         slots = code_count(len(spec.modalities))
         decoder = CombinationReadout(decoder, math.prod(fused), spec.num_classes, slots, active)
+    decoder = _with_own_decoders(decoder, spec, lambda: build_decoder(model.decoder, fused, spec.num_classes))
     net = AnySubsetNet(
         modalities=spec.modalities, encoders=encoders, decoder=decoder, masking=model.masking, absent=model.absent
     )
     return _patched(net, model)
 
 
-def _readout_slots(readout: str | bool | list[str], modalities: Sequence[str]) -> list[bool] | None:
-    """Which combination codes get a readout (``2^M`` bools; ``None``: all) under
-    :attr:`ModelConfig.combination_readout` ``"all"``, ``"small"`` or a list of combination names."""
+def _chosen_slots(choice: str | bool | list[str], modalities: Sequence[str], key: str) -> list[bool] | None:
+    """Which combination codes a per-combination part serves (``2^M`` bools; ``None``: all) under
+    ``"all"``, ``"small"`` (single modalities, pairs, the complete combination) or a list of
+    combination names (:attr:`ModelConfig.combination_readout`, ``combination_decoders``)."""
     count = len(modalities)
-    if readout == "all":
+    if choice == "all":
         return None
-    if readout == "small":
+    if choice == "small":
         return [size <= 2 or size == count for size in code_sizes(count)]
-    if not isinstance(readout, list):  # ModelConfig has turned true/false into all/none
-        raise ValueError(f"model.combination_readout: expected none, all, small or a list, got {readout!r}")
+    if not isinstance(choice, list):  # ModelConfig has turned true/false into names
+        raise ValueError(f"{key}: expected none, all, small or a list, got {choice!r}")
     codes = set()
-    for name in readout:
+    for name in choice:
         try:
             combination = parse_combination(name, modalities)
         except ValueError as err:
-            raise ValueError(f"model.combination_readout: {err}") from None
+            raise ValueError(f"{key}: {err}") from None
         codes.add(combination_code(combination, modalities))
     return [code in codes for code in range(code_count(count))]
 
 
+def _with_own_decoders(shared: Any, spec: NetworkSpec, build: Callable[[], nn.Module]) -> Any:
+    """``shared`` wrapped in :class:`CombinationDecoders` with a fresh ``build()`` per chosen
+    combination (:attr:`ModelConfig.combination_decoders`); ``shared`` itself when none."""
+    choice = spec.model.combination_decoders
+    if choice == "none" or len(spec.modalities) < 2:
+        return shared
+    chosen = _chosen_slots(choice, spec.modalities, "model.combination_decoders")
+    assert chosen is not None  # 'all' is not a choice of combination_decoders
+    own = {code: build() for code, on in enumerate(chosen) if on and code > 0}  # code 0: no modality
+    return CombinationDecoders(shared, own, code_count(len(spec.modalities)))
+
+
 def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
-    """``net`` with combination patches where the model asks (:attr:`ModelConfig.combination_patches`)."""
+    """``net`` with combination patches where the model asks (:attr:`ModelConfig.combination_patches`);
+    with own decoders only the shared decoder is patched (each own decoder serves one combination)."""
     scope, count = model.combination_patches, len(net.modalities)
     if scope in ("auto", "none") or count < 2:  # auto: resolved per method before training
         return net
-    attach_patches(net.decoder, count)
+    attach_patches(net.decoder.shared if isinstance(net.decoder, CombinationDecoders) else net.decoder, count)
     if isinstance(net, SegmentationNet):
         attach_patches(net.context, count)
         if scope == "trunk":  # the primary stream carries the fused maps after its first stage
@@ -315,7 +331,8 @@ def build_segmentation_network(spec: NetworkSpec) -> SegmentationNet:
             entry = {"name": "resnet", "depth": 34}
         encoders[m] = build_stage_encoder(entry, spec.input_shapes[m][0])
     widths = encoders[spec.modalities[0]].channels
-    decoder = _seg_decoder(spec, (widths[3], widths[2], widths[1]))
+    skips = (widths[3], widths[2], widths[1])
+    decoder = _with_own_decoders(_seg_decoder(spec, skips), spec, lambda: _seg_decoder(spec, skips))
     net = SegmentationNet(
         modalities=spec.modalities,
         encoders=encoders,

@@ -38,6 +38,7 @@ __all__ = [
     "CombinationReadout",
     "Conditioned",
     "attach_patches",
+    "coded",
     "conditioned",
 ]
 
@@ -160,11 +161,21 @@ def attach_patches(module: nn.Module, num_modalities: int) -> int:
 @contextmanager
 def conditioned(module: nn.Module, mask: Tensor) -> Iterator[None]:
     """Within the block, every patch below ``module`` serves the combinations of ``mask`` ``(B, M)``."""
+    with coded(module, None, mask):
+        yield
+
+
+@contextmanager
+def coded(module: nn.Module, codes: Tensor | None, mask: Tensor | None = None) -> Iterator[None]:
+    """Within the block, every patch below ``module`` serves the combination ``codes`` ``(B,)``
+    (or those of ``mask`` ``(B, M)``, computed only when ``module`` has patches)."""
     patches = [m for m in module.modules() if isinstance(m, Conditioned)]
     if not patches:
         yield
         return
-    codes = combination_codes(mask)
+    if codes is None:
+        assert mask is not None
+        codes = combination_codes(mask)
     for patch in patches:
         patch.codes = codes
     try:

@@ -143,7 +143,7 @@ class SegmentationNet(SubsetNetwork):
         *,
         modalities: Sequence[str],
         encoders: Mapping[str, StageEncoder],
-        decoder: SegDecoder,
+        decoder: nn.Module,
         context_channels: int,
         reduction: int = 16,
         absent: str = "zero",

@@ -19,7 +19,7 @@ from mmanet.metrics import CombinationMetrics
 from mmanet.nn import NetOutput
 from mmanet.training.deployment import DeploymentModule
 from mmanet.training.distributed import check_same_on_every_rank, gather_function
-from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
+from mmanet.training.plus import FrozenSpecialists, PlusComponents, check_own_decoders, concat_fused, split_output
 from mmanet.training.regularization import ModalityRegularization
 from mmanet.training.teacher import FrozenTeacher, ModelRef, TeacherCache, load_specialists, load_teacher
 
@@ -112,6 +112,7 @@ class MMANetModule(DeploymentModule):
         cfg = self.plus_config
         if self.net.masking != "feature":
             raise ValueError("mmanet-plus reuses encoder outputs across combinations: it needs model.masking=feature")
+        check_own_decoders(self.net, cfg)
         frozen: FrozenSpecialists | None = None
         if cfg.specialists > 0:
             if specialists is None:

@@ -26,9 +26,10 @@ from torch import Tensor, nn
 from mmanet.config import PlusConfig
 from mmanet.losses import kd_distances
 from mmanet.metrics import upsample_logits
-from mmanet.nn import NetOutput, SegFeatures, SubsetNetwork
+from mmanet.modality import combination_name
+from mmanet.nn import CombinationDecoders, NetOutput, SegFeatures, SubsetNetwork
 
-__all__ = ["FrozenSpecialists", "PlusComponents", "concat_fused", "split_output"]
+__all__ = ["FrozenSpecialists", "PlusComponents", "check_own_decoders", "concat_fused", "split_output"]
 
 
 def concat_fused(parts: Sequence[Any]) -> Any:
@@ -48,6 +49,29 @@ def _rows(value: Any, start: int, stop: int) -> Any:
 def split_output(out: NetOutput, batch: int, parts: int) -> list[NetOutput]:
     """Split a decoder output over ``parts * batch`` rows into ``parts`` outputs of ``batch`` rows."""
     return [NetOutput(*(_rows(v, i * batch, (i + 1) * batch) for v in out)) for i in range(parts)]
+
+
+def check_own_decoders(net: SubsetNetwork, cfg: PlusConfig) -> None:
+    """Raise unless every combination with an own decoder is decoded on every step by a pass
+    (single modalities: ``single_passes`` or ``specialists``; pairs: ``pair_passes``, M >= 3;
+    the complete combination: ``complete_pass``), so no own decoder meets a one-row batch."""
+    if not isinstance(net.decoder, CombinationDecoders):
+        return
+    count = len(net.modalities)
+    covered = set()
+    if cfg.passes:
+        covered |= {1 << j for j in range(count)}
+    if cfg.pair_passes > 0 and count >= 3:
+        covered |= {(1 << i) | (1 << j) for i in range(count) for j in range(i + 1, count)}
+    if cfg.complete_pass > 0:
+        covered.add((1 << count) - 1)
+    missing = [code for code in net.decoder.codes_with_own if code not in covered]
+    if missing:
+        names = [combination_name(m for j, m in enumerate(net.modalities) if code >> j & 1) for code in missing]
+        raise ValueError(
+            f"model.combination_decoders: {names} have own decoders but no mmanet-plus pass decodes them every "
+            "step (plus.single_passes, plus.pair_passes, plus.complete_pass); turn those passes on or name fewer"
+        )
 
 
 class FrozenSpecialists(nn.Module):

@@ -1,0 +1,123 @@
+"""Own decoders for some combinations of modalities (issue 10, round 10).
+
+A unified network reads every combination out through one decoder; a customized model gives a
+combination a decoder (and encoders) of its own. :class:`CombinationDecoders` sits between the
+two: the encoders stay shared, and each chosen combination ``c`` gets its own copy of the
+decoder's architecture (own weights, own normalisation statistics), while every other
+combination keeps the shared decoder:
+
+    out[i] = decoder_{c_i}(fused[i])   if c_i has its own decoder,   shared(fused[i]) otherwise.
+
+Rows are grouped by combination, so each decoder sees (and normalises over) its own rows only,
+and a batch costs the same arithmetic as one shared decoder. A decoder with batch
+normalisation cannot train on a group of one row: :mod:`mmanet.training.plus` decodes every
+sample under the single modalities, the pairs and the complete combination each step, which
+keeps those groups at least a batch large.
+
+Under tracing (ONNX, TorchScript) the grouping would be frozen to the example's, so there every
+decoder runs on every row and each row's output is picked by its combination (same values in
+eval mode, more arithmetic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mmanet.nn.patches import Conditioned, coded
+from mmanet.nn.segmentation import SegFeatures
+
+__all__ = ["CombinationDecoders"]
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _take(fused: Any, index: Tensor) -> Any:
+    """Rows ``index`` of fused features (a tensor or :class:`SegFeatures`)."""
+    if isinstance(fused, SegFeatures):
+        return fused.select(index)
+    return fused.index_select(0, index)
+
+
+def _scatter(parts: list[Any], indices: list[Tensor], rows: int) -> Any:
+    """Put each group's output (tensors, or tuples of them) back at its rows of a ``rows``-row batch."""
+    first = parts[0]
+    if isinstance(first, Tensor):
+        out = first.new_zeros((rows, *first.shape[1:]))
+        for part, index in zip(parts, indices, strict=True):
+            out = out.index_copy(0, index, part)
+        return out
+    if isinstance(first, tuple):
+        fields = [_scatter([p[k] for p in parts], indices, rows) for k in range(len(first))]
+        return type(first)(*fields) if hasattr(first, "_fields") else tuple(fields)
+    raise TypeError(f"own decoders: cannot place a decoder output of type {type(first).__name__}")
+
+
+def _pick(outputs: list[Any], place: Tensor) -> Any:
+    """Row ``i`` of ``outputs[place[i]]`` for every row (every decoder ran on every row)."""
+    first = outputs[0]
+    if isinstance(first, Tensor):
+        stacked = torch.stack(outputs)
+        return stacked[place, torch.arange(first.shape[0], device=first.device)]
+    if isinstance(first, tuple):
+        fields = [_pick([o[k] for o in outputs], place) for k in range(len(first))]
+        return type(first)(*fields) if hasattr(first, "_fields") else tuple(fields)
+    raise TypeError(f"own decoders: cannot pick from a decoder output of type {type(first).__name__}")
+
+
+class CombinationDecoders(Conditioned):
+    """A shared decoder plus an own decoder for each of some combination codes.
+
+    Args:
+        shared: the decoder of every combination without its own.
+        own: ``{combination code: decoder}`` (codes as :func:`mmanet.modality.combination_codes`).
+        slots: ``2^M``.
+    """
+
+    place: Tensor
+
+    def __init__(self, shared: nn.Module, own: Mapping[int, nn.Module], slots: int) -> None:
+        super().__init__()
+        bad = sorted(code for code in own if not 0 < code < slots)
+        if bad:
+            raise ValueError(f"own decoders: combination codes {bad} outside 1..{slots - 1}")
+        self.shared = shared
+        self.codes_with_own = sorted(own)  # plain Python: a network built on the meta device gets it too
+        self.own = nn.ModuleDict({str(code): own[code] for code in self.codes_with_own})
+        place = [0] * slots  # 0: the shared decoder; k: the k-th own decoder
+        for k, code in enumerate(self.codes_with_own, start=1):
+            place[code] = k
+        self.register_buffer("place", torch.tensor(place, dtype=torch.long), persistent=False)
+        self.in_shape = getattr(shared, "in_shape", None)
+
+    def decoders(self) -> list[nn.Module]:
+        """The shared decoder, then the own decoders in code order (``place`` indexes this list)."""
+        return [self.shared, *(self.own[str(code)] for code in self.codes_with_own)]
+
+    def forward(self, fused: Any) -> Any:
+        """Fused features of ``B`` rows -> each row's decoder output (:class:`NetOutput`) in row order."""
+        rows = fused.context.shape[0] if isinstance(fused, SegFeatures) else fused.shape[0]
+        codes = self._codes_for(rows)
+        place = self.place[codes]
+        decoders = self.decoders()
+        if torch.jit.is_tracing():
+            return _pick([decoder(fused) for decoder in decoders], place)
+        parts, indices = [], []
+        for k, decoder in enumerate(decoders):
+            index = (place == k).nonzero().flatten()
+            if index.numel() == 0:
+                continue
+            if self.training and index.numel() == 1 and any(isinstance(m, _NORMS) for m in decoder.modules()):
+                code = self.codes_with_own[k - 1] if k else "shared"
+                raise ValueError(
+                    f"own decoders: one row for decoder {code} in a training batch; batch normalisation needs "
+                    "at least two (mmanet-plus's single, pair and complete passes give each combination with "
+                    "its own decoder a full batch)"
+                )
+            with coded(decoder, codes[index]):  # patches of the shared decoder serve its rows only
+                parts.append(decoder(_take(fused, index)))
+            indices.append(index)
+        return _scatter(parts, indices, rows)
