@@ -16,7 +16,7 @@ from mmanet.cli import main
 from mmanet.config import PlusConfig
 from mmanet.modality import sample_masks_by_size
 from mmanet.modelfile import load_model_file
-from mmanet.nn import CombinationAffine, NetworkSpec, build_network
+from mmanet.nn import CombinationAffine, CombinationDecoders, NetworkSpec, build_network
 from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
 
 TINY = tiny_run_args(samples=160, data_seed=1, epochs=3)
@@ -65,6 +65,28 @@ def test_every_component_on_trains_and_records_its_specialists(tmp_path):
     assert teacher["entries"][0]["network"]["model"]["combination_patches"] == "none"
     reloaded = load_model_file(tmp_path / "seed_0" / "mmanet-plus" / "model.pt").entries[0].net
     assert any(isinstance(m, CombinationAffine) for m in reloaded.modules())
+
+
+@pytest.mark.slow
+def test_own_decoders_train_through_the_passes_and_reload(tmp_path, capsys):
+    own = ["--set", "model.combination_decoders=small", "--set", "plus.pair_passes=1"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *own]) == 0
+    path = tmp_path / "seed_0" / "mmanet-plus" / "model.pt"
+    net = load_model_file(path).entries[0].net
+    assert isinstance(net.decoder, CombinationDecoders)
+    count = len(net.modalities)
+    assert len(net.decoder.codes_with_own) == count + count * (count - 1) // 2 * (count >= 3) + 1
+    assert any(isinstance(m, CombinationAffine) for m in net.decoder.shared.modules())  # auto patches: shared only
+    state = torch.load(path, weights_only=True)["entries"][0]["state_dict"]
+    assert any(k.startswith("decoder.own.") for k in state)
+    # every own decoder trained: its running statistics left their initial values
+    for decoder in net.decoder.own.values():
+        norms = [m for m in decoder.modules() if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d)]
+        assert norms and all(int(m.num_batches_tracked) > 0 for m in norms)
+    capsys.readouterr()
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "x"), *TINY, own[0], own[1]]) == 2
+    assert "have own decoders but no mmanet-plus pass" in capsys.readouterr().out
+    assert not (tmp_path / "x").exists()  # refused before anything was trained or written
 
 
 @pytest.mark.parametrize("m", [2, 3, 4])

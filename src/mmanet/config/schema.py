@@ -79,7 +79,8 @@ class ModelConfig:
     a list of combination names (``[fou+mor, pix+mor]``; checked against the data's modalities
     when the network is built). ``combination_decoders``: an own decoder (the decoder's
     architecture, own weights and normalisation statistics; :mod:`mmanet.nn.own_decoders`) for
-    the ``small`` combinations (``true``; as for the readout) or for a list of combination names;
+    the ``small`` combinations (``true``; as for the readout), the ``complete`` combination only,
+    or a list of combination names;
     every other combination keeps the shared decoder. Meant for ``mmanet-plus``, whose passes
     decode every sample under those combinations each step (with batch normalisation a
     decoder cannot train on a group of one row)."""
@@ -93,7 +94,7 @@ class ModelConfig:
     absent: Literal["zero", "learned"] = "zero"
     combination_patches: Literal["auto", "none", "decoder", "trunk", False, True] = "auto"
     combination_readout: Literal["none", "all", "small", False, True] | list[str] = "none"
-    combination_decoders: Literal["none", "small", False, True] | list[str] = "none"
+    combination_decoders: Literal["none", "small", "complete", False, True] | list[str] = "none"
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
@@ -332,7 +333,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
-    "model.combination_decoders": "an own decoder for some combinations: none, small, [names]",
+    "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",
 }
 
 

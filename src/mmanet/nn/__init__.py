@@ -6,7 +6,7 @@ from mmanet.nn.encoders import ENCODERS, Encoder, build_encoder
 from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation, resnet_layer
 from mmanet.nn.network import AnySubsetNet, NetworkSpec, build_network, build_regularization_decoder, model_config
 from mmanet.nn.own_decoders import CombinationDecoders
-from mmanet.nn.patches import CombinationAffine, CombinationReadout, attach_patches, conditioned
+from mmanet.nn.patches import CombinationAffine, CombinationReadout, attach_patches, coded, conditioned
 from mmanet.nn.registry import Registry
 from mmanet.nn.resnet import STAGE_ENCODERS, StageEncoder, build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegFeatures, SegmentationNet
@@ -38,6 +38,7 @@ __all__ = [
     "build_network",
     "build_regularization_decoder",
     "build_stage_encoder",
+    "coded",
     "conditioned",
     "model_config",
     "resnet_layer",

@@ -255,13 +255,15 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
 
 def _chosen_slots(choice: str | bool | list[str], modalities: Sequence[str], key: str) -> list[bool] | None:
     """Which combination codes a per-combination part serves (``2^M`` bools; ``None``: all) under
-    ``"all"``, ``"small"`` (single modalities, pairs, the complete combination) or a list of
-    combination names (:attr:`ModelConfig.combination_readout`, ``combination_decoders``)."""
+    ``"all"``, ``"small"`` (single modalities, pairs, the complete combination), ``"complete"`` or
+    a list of combination names (:attr:`ModelConfig.combination_readout`, ``combination_decoders``)."""
     count = len(modalities)
     if choice == "all":
         return None
     if choice == "small":
         return [size <= 2 or size == count for size in code_sizes(count)]
+    if choice == "complete":
+        return [size == count for size in code_sizes(count)]
     if not isinstance(choice, list):  # ModelConfig has turned true/false into names
         raise ValueError(f"{key}: expected none, all, small or a list, got {choice!r}")
     codes = set()

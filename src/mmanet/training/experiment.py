@@ -32,6 +32,7 @@ from mmanet.training.display import Display
 from mmanet.training.distributed import is_global_zero
 from mmanet.training.jobs import MethodRun, cross_fit_entropies, train_part
 from mmanet.training.methods import METHODS, MethodSpec, get_method
+from mmanet.training.plus import check_own_decoders
 from mmanet.training.resume import Mode, RunProgress
 from mmanet.training.rundir import RunDirectory, check_run_directory
 from mmanet.training.seed import SeedData, prepare_seed, record_split
@@ -66,12 +67,16 @@ def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> N
     """Build the networks once on the ``meta`` device (no memory): bad names, options or sizes fail here."""
     try:
         with torch.device("meta"):
-            for kind in {m.plus for m in methods} or {False}:
-                net = build_network(dataclasses.replace(spec, model=spec.model.for_method(kind)))
+            nets = {
+                kind: build_network(dataclasses.replace(spec, model=spec.model.for_method(kind)))
+                for kind in ({m.plus for m in methods} or {False})
+            }
             if any(m.regularizes(plus) for m in methods):
-                build_regularization_decoder(spec, net)
+                build_regularization_decoder(spec, next(iter(nets.values())))
     except (ValueError, TypeError, RuntimeError) as err:
         raise ConfigError(f"model: cannot build the network: {' '.join(str(err).split())[:300]}") from err
+    if True in nets:
+        check_own_decoders(nets[True], plus)
     if any(m.plus for m in methods) and spec.model.masking != "feature":
         raise ConfigError("model.masking: mmanet-plus reuses encoder outputs across combinations; it needs 'feature'")
 

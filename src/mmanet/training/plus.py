@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmanet.config import PlusConfig
+from mmanet.config import ConfigError, PlusConfig
 from mmanet.losses import kd_distances
 from mmanet.metrics import upsample_logits
 from mmanet.modality import combination_name
@@ -68,7 +68,7 @@ def check_own_decoders(net: SubsetNetwork, cfg: PlusConfig) -> None:
     missing = [code for code in net.decoder.codes_with_own if code not in covered]
     if missing:
         names = [combination_name(m for j, m in enumerate(net.modalities) if code >> j & 1) for code in missing]
-        raise ValueError(
+        raise ConfigError(
             f"model.combination_decoders: {names} have own decoders but no mmanet-plus pass decodes them every "
             "step (plus.single_passes, plus.pair_passes, plus.complete_pass); turn those passes on or name fewer"
         )
