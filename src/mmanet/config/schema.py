@@ -292,7 +292,9 @@ class PlusConfig:
     ``pair_passes``: weight of the cross-entropy of the deployment network under each pair of
     modalities that is not the complete combination (M >= 3; mean over the M(M-1)/2 pairs), every
     step (0 = off). ``complete_pass``: weight of the cross-entropy under every modality the sample
-    holds, every step (0 = off).
+    holds, every step (0 = off). ``shared_passes``: weight of the cross-entropy of those passes
+    (single, pair, complete) whose combination has its own decoder (``model.combination_decoders``),
+    decoded a second time by the shared decoder, so that it keeps learning from those rows (0 = off).
     """
 
     mad: bool = False
@@ -304,9 +306,10 @@ class PlusConfig:
     specialists_path: str | None = None
     complete_pass: float = 1.0
     pair_passes: float = 0.0
+    shared_passes: float = 0.0
 
     def __post_init__(self) -> None:
-        for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes"):
+        for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes", "shared_passes"):
             _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
 
     @property
@@ -331,6 +334,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.specialists_path": "model file holding the specialists (otherwise trained first)",
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
+    "plus.shared_passes": "weight: passes of combinations with own decoders also through the shared one",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
     "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",

@@ -14,6 +14,11 @@ normalisation cannot train on a group of one row: :mod:`mmanet.training.plus` de
 sample under the single modalities, the pairs and the complete combination each step, which
 keeps those groups at least a batch large.
 
+In training, rows can be sent to the shared decoder whatever their combination
+(:func:`through_shared`): ``mmanet-plus`` decodes the passes of combinations with their own
+decoder a second time there (``plus.shared_passes``), so the shared decoder keeps learning from
+those rows while their combinations are served by their own decoders.
+
 Under tracing (ONNX, TorchScript) the grouping would be frozen to the example's, so there every
 decoder runs on every row and each row's output is picked by its combination (same values in
 eval mode, more arithmetic).
@@ -21,7 +26,8 @@ eval mode, more arithmetic).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -30,7 +36,7 @@ from torch import Tensor, nn
 from mmanet.nn.patches import Conditioned, coded
 from mmanet.nn.segmentation import SegFeatures
 
-__all__ = ["CombinationDecoders"]
+__all__ = ["CombinationDecoders", "through_shared"]
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
@@ -78,6 +84,7 @@ class CombinationDecoders(Conditioned):
     """
 
     place: Tensor
+    to_shared: Tensor | None = None  # (B,) bool: rows sent to the shared decoder (see through_shared)
 
     def __init__(self, shared: nn.Module, own: Mapping[int, nn.Module], slots: int) -> None:
         super().__init__()
@@ -102,6 +109,10 @@ class CombinationDecoders(Conditioned):
         rows = fused.context.shape[0] if isinstance(fused, SegFeatures) else fused.shape[0]
         codes = self._codes_for(rows)
         place = self.place[codes]
+        if self.to_shared is not None:
+            if self.to_shared.shape != (rows,):
+                raise ValueError(f"own decoders: {tuple(self.to_shared.shape)} shared-row flags for {rows} rows")
+            place = place.masked_fill(self.to_shared, 0)
         decoders = self.decoders()
         if torch.jit.is_tracing():
             return _pick([decoder(fused) for decoder in decoders], place)
@@ -121,3 +132,17 @@ class CombinationDecoders(Conditioned):
                 parts.append(decoder(_take(fused, index)))
             indices.append(index)
         return _scatter(parts, indices, rows)
+
+
+@contextmanager
+def through_shared(module: nn.Module, rows: Tensor) -> Iterator[None]:
+    """Within the block, the rows flagged in ``rows`` ``(B,)`` bool go to the shared decoder of
+    every :class:`CombinationDecoders` below ``module``, whatever their combination."""
+    routers = [m for m in module.modules() if isinstance(m, CombinationDecoders)]
+    for router in routers:
+        router.to_shared = rows
+    try:
+        yield
+    finally:
+        for router in routers:
+            router.to_shared = None

@@ -16,7 +16,7 @@ from mmanet.config import DistillConfig, MARConfig, PlusConfig, to_dict
 from mmanet.data import Batch
 from mmanet.losses import DistillationLoss, build_distillation, effective_sample_share
 from mmanet.metrics import CombinationMetrics
-from mmanet.nn import NetOutput
+from mmanet.nn import CombinationDecoders, NetOutput, through_shared
 from mmanet.training.deployment import DeploymentModule
 from mmanet.training.distributed import check_same_on_every_rank, gather_function
 from mmanet.training.plus import FrozenSpecialists, PlusComponents, check_own_decoders, concat_fused, split_output
@@ -152,13 +152,22 @@ class MMANetModule(DeploymentModule):
         assert self.plus is not None
         prepared = self.net.prepare(batch["inputs"])
         present = self.present(batch)
-        masks = [mask, *self.plus.extra_masks(present)]
+        extra = self.plus.extra_masks(present)
+        decoder = self.net.decoder
+        again = self.plus.shared_masks(
+            extra, decoder.codes_with_own if isinstance(decoder, CombinationDecoders) else []
+        )
+        masks = [mask, *extra, *again]
         parts = [self.net.fused_from(prepared, m) for m in masks]
-        decoded = self.net.decode(concat_fused(parts), torch.cat(masks))
-        outputs = split_output(decoded, int(mask.shape[0]), len(masks))
+        rows = int(mask.shape[0])
+        shared_rows = torch.arange(rows * len(masks), device=mask.device) >= rows * (1 + len(extra))
+        with through_shared(decoder, shared_rows):  # the repeated passes go to the shared decoder
+            decoded = self.net.decode(concat_fused(parts), torch.cat(masks))
+        outputs = split_output(decoded, rows, len(masks))
         terms = self.plus.head_term(self.net, prepared, batch["target"], present)
-        if len(masks) > 1:
-            terms |= self.plus.pass_terms(outputs[1:], batch["inputs"], batch["target"], present)
+        if extra:
+            terms |= self.plus.pass_terms(outputs[1 : 1 + len(extra)], batch["inputs"], batch["target"], present)
+        terms |= self.plus.shared_term(outputs[1 + len(extra) :], again, batch["target"])
         return parts[0], outputs[0], terms
 
     def loss_terms(self, batch: Batch, mask: Tensor) -> dict[str, Tensor]:

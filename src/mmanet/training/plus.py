@@ -193,6 +193,29 @@ class PlusComponents(nn.Module):
         pairs = [(eye[i] | eye[j])[None, :] & present for i, j in self.pairs]
         return [*singles, *pairs, *([present] if self.cfg.complete_pass > 0 else [])]
 
+    def nominal_codes(self) -> list[int]:
+        """The combination code each of :meth:`extra_masks`' passes is named for (in their order)."""
+        count = len(self.modalities)
+        singles = [1 << j for j in range(count)] if self.passes else []
+        pairs = [(1 << i) | (1 << j) for i, j in self.pairs]
+        return [*singles, *pairs, *([(1 << count) - 1] if self.cfg.complete_pass > 0 else [])]
+
+    def shared_masks(self, extra: Sequence[Tensor], own_codes: Sequence[int]) -> list[Tensor]:
+        """The passes of ``extra`` (:meth:`extra_masks`) whose combination has its own decoder, to be
+        decoded a second time by the shared decoder (none when ``shared_passes`` is 0)."""
+        if self.cfg.shared_passes <= 0:
+            return []
+        return [m for m, code in zip(extra, self.nominal_codes(), strict=True) if code in own_codes]
+
+    def shared_term(self, outputs: Sequence[NetOutput], masks: Sequence[Tensor], target: Tensor) -> dict[str, Tensor]:
+        """``shared`` (CE of :meth:`shared_masks`' passes through the shared decoder), already weighted."""
+        if not outputs:
+            return {}
+        ce = [
+            _weighted_ce(o.logits, target, m.any(dim=1), self.ignore_index) for o, m in zip(outputs, masks, strict=True)
+        ]
+        return {"shared": self.cfg.shared_passes * torch.stack(ce).mean()}
+
     def single_masks(self, present: Tensor) -> list[Tensor]:
         """``M`` masks ``(B, M)``: modality ``j`` alone (False rows where the data lacks it)."""
         eye = torch.eye(len(self.modalities), dtype=torch.bool, device=present.device)
