@@ -14,7 +14,7 @@ from mmanet.deploy import DeployedModel
 from mmanet.export import export_onnx, export_torchscript
 from mmanet.modality import all_combinations, combination_code, combination_codes, combination_mask
 from mmanet.modelfile import load_model_file, save_model_file
-from mmanet.nn import CombinationAffine, CombinationDecoders, NetworkSpec, build_network, coded
+from mmanet.nn import CombinationAffine, CombinationDecoders, NetworkSpec, build_network, coded, through_shared
 from mmanet.training.plus import check_own_decoders
 
 SHAPES = {"v": (5,), "w": (3,), "img": (1, 6, 6)}
@@ -145,6 +145,30 @@ def test_training_statistics_and_gradients_stay_with_each_decoders_rows():
     assert net.decoder.own[str(v)].head.weight.grad.abs().sum() > 0
     for other in (net.decoder.own[str(vw)], net.decoder.shared):
         assert all(p.grad is None or not p.grad.any() for p in other.parameters())
+
+
+def test_flagged_rows_go_to_the_shared_decoder_whatever_their_combination():
+    torch.manual_seed(0)
+    spec = _spec("complete")
+    net = build_network(spec).eval()
+    _perturb(net)
+    mask = _every_combination_mask(spec.modalities)
+    x = _inputs(False, n=mask.shape[0])
+    flags = torch.arange(mask.shape[0]) % 2 == 0
+    with torch.no_grad():
+        fused = net.fused_features(x, mask)
+        plain = net.decode(fused, mask).logits
+        with through_shared(net.decoder, flags):
+            routed = net.decode(fused, mask).logits
+        with coded(net.decoder.shared, combination_codes(mask)):
+            shared = net.decoder.shared(fused).logits
+    torch.testing.assert_close(routed[flags], shared[flags])
+    torch.testing.assert_close(routed[~flags], plain[~flags])
+    complete = combination_codes(mask) == 7
+    assert not torch.allclose(routed[flags & complete], plain[flags & complete])
+    assert net.decoder.to_shared is None
+    with pytest.raises(ValueError, match="shared-row flags"), through_shared(net.decoder, flags[:3]):
+        net.decode(fused, mask)
 
 
 def test_a_one_row_training_group_is_refused_with_a_clear_error():

@@ -14,9 +14,9 @@ from tests.helpers.runs import tiny_run_args
 
 from mmanet.cli import main
 from mmanet.config import PlusConfig
-from mmanet.modality import sample_masks_by_size
+from mmanet.modality import combination_codes, sample_masks_by_size
 from mmanet.modelfile import load_model_file
-from mmanet.nn import CombinationAffine, CombinationDecoders, NetworkSpec, build_network
+from mmanet.nn import CombinationAffine, CombinationDecoders, NetworkSpec, build_network, conditioned, through_shared
 from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
 
 TINY = tiny_run_args(samples=160, data_seed=1, epochs=3)
@@ -87,6 +87,21 @@ def test_own_decoders_train_through_the_passes_and_reload(tmp_path, capsys):
     assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "x"), *TINY, own[0], own[1]]) == 2
     assert "have own decoders but no mmanet-plus pass" in capsys.readouterr().out
     assert not (tmp_path / "x").exists()  # refused before anything was trained or written
+
+
+@pytest.mark.slow
+def test_shared_passes_train_the_shared_decoder_on_the_rows_of_own_decoders(tmp_path):
+    """The complete combination's own decoder takes its rows from the shared decoder, whose patch
+    slot for that combination then never trains; the shared passes train it again."""
+    complete = ["--set", "model.combination_decoders=complete"]
+    slots = {}
+    for name, extra in (("own", []), ("both", ["--set", "plus.shared_passes=1"])):
+        assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / name), *TINY, *complete, *extra]) == 0
+        run = tmp_path / name / "seed_0" / "mmanet-plus"
+        state = torch.load(run / "model.pt", weights_only=True)["entries"][0]["state_dict"]
+        slots[name] = state["decoder.shared.trunk.1.scale"][-1]  # the complete combination's slot
+        assert ("train/shared" in (run / "logs" / "metrics.csv").read_text().splitlines()[0]) == (name == "both")
+    assert not slots["own"].any() and slots["both"].abs().sum() > 0
 
 
 @pytest.mark.parametrize("m", [2, 3, 4])
@@ -174,6 +189,41 @@ def test_extra_passes_in_one_decoder_call_equal_separate_calls_in_eval(patches):
     together = split_output(decoded, 10, len(masks))
     for mask, out in zip(masks, together, strict=True):
         torch.testing.assert_close(out.logits, net(inputs, mask).logits)
+
+
+def test_shared_passes_repeat_the_passes_with_own_decoders_through_the_shared_decoder():
+    torch.manual_seed(4)
+    spec = NetworkSpec(
+        ("a", "b", "c"),
+        {"a": (5,), "b": (6,), "c": (3,)},
+        3,
+        {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8}, "combination_decoders": ["a", "a+b+c"]},
+    )
+    net = build_network(spec).eval()
+    cfg = PlusConfig(unimodal_heads=0.0, specialists=0.0, pair_passes=1.0, shared_passes=3.0)
+    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, cfg)
+    assert plus.nominal_codes() == [1, 2, 4, 3, 5, 6, 7]  # singles, pairs (a+b, a+c, b+c), complete
+    present = torch.ones(10, 3, dtype=torch.bool)
+    extra = plus.extra_masks(present)
+    again = plus.shared_masks(extra, net.decoder.codes_with_own)
+    assert [combination_codes(m)[0].item() for m in again] == [1, 7]
+    assert plus.shared_masks(extra, []) == []
+    off = PlusComponents(net.modalities, {}, 3, PlusConfig(unimodal_heads=0.0, specialists=0.0, pair_passes=1.0))
+    assert off.shared_masks(extra, [1, 7]) == []  # shared_passes 0: none
+    inputs, target = _inputs(), torch.randint(0, 3, (10,))
+    prepared = net.prepare(inputs)
+    # through the shared decoder, each row with its own combination's patches: a reference by hand
+    outputs = []
+    for mask in again:
+        fused = net.fused_from(prepared, mask)
+        with through_shared(net.decoder, torch.ones(10, dtype=torch.bool)):
+            outputs.append(net.decode(fused, mask))
+        with conditioned(net.decoder.shared, mask):
+            torch.testing.assert_close(outputs[-1].logits, net.decoder.shared(fused).logits)
+        assert not torch.allclose(outputs[-1].logits, net.decode(fused, mask).logits)  # its own decoder differs
+    assert net.decoder.to_shared is None  # reset after the block
+    expected = 3.0 * torch.stack([F.cross_entropy(o.logits, target) for o in outputs]).mean()
+    torch.testing.assert_close(plus.shared_term(outputs, again, target)["shared"], expected)
 
 
 def test_complete_pass_is_the_cross_entropy_under_everything_each_sample_holds():
