@@ -290,6 +290,15 @@ PLUS_R11_COMPLETE = "plus-r11-complete-decoder"
 # (seed mean) and its gain over dropout is not negative on any setting, and (4) its cost at
 # M = 6 stays within 3x dropout; the test seeds then confirm or refute it.
 PLUS_R12_BOTH = "plus-r12-complete-both"
+# Written after round 12's validation numbers and cost (it met the four conditions: 19 cells,
+# score -1.30 [-3.84, +1.25], segmentation's complete combination +0.69 over plus-r4-patches,
+# every complete gain over dropout positive, 2.55x), before its test seeds were run: the test
+# seeds (0-9) confirm it, and it becomes the mmanet-plus default, if on the test split against
+# plus-r4-patches' records of the same seeds (1) no more cells are more than 0.5 below
+# customized's mean (seed means; plus-r4-patches has 5 there: six 2, seg 3), (2) the paired 95% interval of
+# the score difference reaches zero or above and (3) segmentation's complete combination gains
+# over plus-r4-patches (seed mean) and no complete-combination gain over dropout is negative;
+# otherwise plus-r4-patches stays and the page reports round 12 as refuted on the test seeds.
 
 # Diagnostic, not a candidate (written after round 4's test seeds, which with the diagnostics
 # showed that what stays short - the six views' pairs with a weak view, every segmentation
