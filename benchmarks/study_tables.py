@@ -287,10 +287,12 @@ def shortfalls(records: Records, arm: str, split: str = "val") -> list[tuple[str
     return [(n, g) for n, g in gaps_to_customized(records, arm, split).items() if g < -0.5]
 
 
-def block_shortfall(root: Path, phase: str, settings: list[str], arms: list[str], reference: str) -> list[str]:
-    """Round 9's rule on the validation split: the cells more than 0.5 below ``customized``, the
-    paired per-seed score (mean + worst gains, summed over settings) minus ``reference``'s, and
-    the complete combination's gain over ``dropout`` per setting."""
+def block_shortfall(
+    root: Path, phase: str, settings: list[str], arms: list[str], reference: str, split: str = "val"
+) -> list[str]:
+    """Round 9's rule on ``split`` (validation; the test split for a confirmation): the cells more
+    than 0.5 below ``customized``, the paired per-seed score (mean + worst gains, summed over
+    settings) minus ``reference``'s, and the complete combination's gain over ``dropout`` per setting."""
     loaded = {s: load_records(root, phase, s) for s in settings}
     header = ["arm", "cells > 0.5 below customized", f"score − `{reference}` (paired)"]
     header += [f"{s}: Δ complete vs dropout" for s in settings]
@@ -298,13 +300,13 @@ def block_shortfall(root: Path, phase: str, settings: list[str], arms: list[str]
     for arm in arms:
         if any(arm not in loaded[s] or reference not in loaded[s] for s in settings):
             continue
-        short = [f"{s} {n} {g:+.2f}" for s in settings for n, g in shortfalls(loaded[s], arm)]
+        short = [f"{s} {n} {g:+.2f}" for s in settings for n, g in shortfalls(loaded[s], arm, split)]
         diffs = [
-            paired_diffs(loaded[s][arm], loaded[s][reference], "val", w) for s in settings for w in ("mean", "worst")
+            paired_diffs(loaded[s][arm], loaded[s][reference], split, w) for s in settings for w in ("mean", "worst")
         ]
         per_seed = [float(v) for v in np.sum(diffs, axis=0)]
         complete = [
-            _pm(interval(paired_diffs(loaded[s][arm], loaded[s]["dropout"], "val", _complete(loaded[s]))))
+            _pm(interval(paired_diffs(loaded[s][arm], loaded[s]["dropout"], split, _complete(loaded[s]))))
             for s in settings
         ]
         cells = f"{len(short)}: " + ", ".join(short) if short else "0"
@@ -491,7 +493,8 @@ def render_block(spec: str, root: Path) -> str:
     if kind == "score":
         return "\n".join(block_score(root, phase, lists["settings"], lists["arms"], opt.get("reference", "dropout")))
     if kind == "shortfall":
-        return "\n".join(block_shortfall(root, phase, lists["settings"], lists["arms"], opt["reference"]))
+        split = opt.get("split", "val")
+        return "\n".join(block_shortfall(root, phase, lists["settings"], lists["arms"], opt["reference"], split))
     if kind == "goal":
         return "\n".join(block_goal(root, phase, lists["settings"], opt["arm"]))
     if kind == "probes":
