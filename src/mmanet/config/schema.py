@@ -295,6 +295,8 @@ class PlusConfig:
     holds, every step (0 = off). ``shared_passes``: weight of the cross-entropy of those passes
     (single, pair, complete) whose combination has its own decoder (``model.combination_decoders``),
     decoded a second time by the shared decoder, so that it keeps learning from those rows (0 = off).
+    ``detach_own_decoders``: the rows an own decoder decodes send no gradient to the encoders
+    (the own decoders read the shared features; the shared decoder's rows train the encoders).
     """
 
     mad: bool = False
@@ -307,6 +309,7 @@ class PlusConfig:
     complete_pass: float = 1.0
     pair_passes: float = 0.0
     shared_passes: float = 0.0
+    detach_own_decoders: bool = False
 
     def __post_init__(self) -> None:
         for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes", "shared_passes"):
@@ -335,6 +338,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "plus.shared_passes": "weight: passes of combinations with own decoders also through the shared one",
+    "plus.detach_own_decoders": "own decoders read detached features (only shared rows train encoders)",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
     "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",

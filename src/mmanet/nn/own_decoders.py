@@ -17,7 +17,9 @@ keeps those groups at least a batch large.
 In training, rows can be sent to the shared decoder whatever their combination
 (:func:`through_shared`): ``mmanet-plus`` decodes the passes of combinations with their own
 decoder a second time there (``plus.shared_passes``), so the shared decoder keeps learning from
-those rows while their combinations are served by their own decoders.
+those rows while their combinations are served by their own decoders; and the own decoders can
+read their rows detached (``plus.detach_own_decoders``), so that only the shared decoder's rows
+train the encoders.
 
 Under tracing (ONNX, TorchScript) the grouping would be frozen to the example's, so there every
 decoder runs on every row and each row's output is picked by its combination (same values in
@@ -46,6 +48,13 @@ def _take(fused: Any, index: Tensor) -> Any:
     if isinstance(fused, SegFeatures):
         return fused.select(index)
     return fused.index_select(0, index)
+
+
+def _detached(fused: Any) -> Any:
+    """Fused features cut from the graph (a tensor or :class:`SegFeatures`)."""
+    if isinstance(fused, SegFeatures):
+        return SegFeatures(fused.context.detach(), tuple(s.detach() for s in fused.skips))  # type: ignore[arg-type]
+    return fused.detach()
 
 
 def _scatter(parts: list[Any], indices: list[Tensor], rows: int) -> Any:
@@ -85,6 +94,7 @@ class CombinationDecoders(Conditioned):
 
     place: Tensor
     to_shared: Tensor | None = None  # (B,) bool: rows sent to the shared decoder (see through_shared)
+    detach_own: bool = False  # own decoders read detached features (see through_shared)
 
     def __init__(self, shared: nn.Module, own: Mapping[int, nn.Module], slots: int) -> None:
         super().__init__()
@@ -128,21 +138,26 @@ class CombinationDecoders(Conditioned):
                     "at least two (mmanet-plus's single, pair and complete passes give each combination with "
                     "its own decoder a full batch)"
                 )
+            rows_in = _take(fused, index)
+            if k and self.detach_own:  # an own decoder trains on the shared features without moving them
+                rows_in = _detached(rows_in)
             with coded(decoder, codes[index]):  # patches of the shared decoder serve its rows only
-                parts.append(decoder(_take(fused, index)))
+                parts.append(decoder(rows_in))
             indices.append(index)
         return _scatter(parts, indices, rows)
 
 
 @contextmanager
-def through_shared(module: nn.Module, rows: Tensor) -> Iterator[None]:
+def through_shared(module: nn.Module, rows: Tensor, detach_own: bool = False) -> Iterator[None]:
     """Within the block, the rows flagged in ``rows`` ``(B,)`` bool go to the shared decoder of
-    every :class:`CombinationDecoders` below ``module``, whatever their combination."""
+    every :class:`CombinationDecoders` below ``module``, whatever their combination; with
+    ``detach_own`` the own decoders read their rows' features detached (no gradient to the
+    encoders through them)."""
     routers = [m for m in module.modules() if isinstance(m, CombinationDecoders)]
     for router in routers:
-        router.to_shared = rows
+        router.to_shared, router.detach_own = rows, detach_own
     try:
         yield
     finally:
         for router in routers:
-            router.to_shared = None
+            router.to_shared, router.detach_own = None, False

@@ -161,7 +161,7 @@ class MMANetModule(DeploymentModule):
         parts = [self.net.fused_from(prepared, m) for m in masks]
         rows = int(mask.shape[0])
         shared_rows = torch.arange(rows * len(masks), device=mask.device) >= rows * (1 + len(extra))
-        with through_shared(decoder, shared_rows):  # the repeated passes go to the shared decoder
+        with through_shared(decoder, shared_rows, self.plus_config.detach_own_decoders):  # repeats: shared decoder
             decoded = self.net.decode(concat_fused(parts), torch.cat(masks))
         outputs = split_output(decoded, rows, len(masks))
         terms = self.plus.head_term(self.net, prepared, batch["target"], present)
