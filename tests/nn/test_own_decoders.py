@@ -171,6 +171,25 @@ def test_flagged_rows_go_to_the_shared_decoder_whatever_their_combination():
         net.decode(fused, mask)
 
 
+def test_detached_own_decoders_train_themselves_and_not_the_encoders():
+    torch.manual_seed(0)
+    spec = _spec("complete", patches=False)
+    modalities = spec.modalities
+    mask = torch.stack([combination_mask(modalities, modalities)] * 4 + [combination_mask(["v"], modalities)] * 4)
+    x = _inputs(False, n=8)
+    complete = combination_codes(mask) == 7
+    for detach in (False, True):
+        net = build_network(spec).train()
+        with through_shared(net.decoder, torch.zeros(8, dtype=torch.bool), detach_own=detach):
+            out = net(x, mask)
+        assert net.decoder.detach_own is False  # reset after the block
+        out.logits[complete].sum().backward()  # the complete rows: its own decoder
+        encoder = [p.grad for p in net.encoders["v"].parameters()]
+        reached = any(g is not None and g.any() for g in encoder)
+        assert reached != detach
+        assert net.decoder.own["7"].head.weight.grad.any()  # the own decoder trains either way
+
+
 def test_a_one_row_training_group_is_refused_with_a_clear_error():
     spec = _spec(["v"], patches=False)
     net = build_network(spec).train()
