@@ -8,8 +8,8 @@ combination keeps the shared decoder:
 
     out[i] = decoder_{c_i}(fused[i])   if c_i has its own decoder,   shared(fused[i]) otherwise.
 
-Rows are grouped by combination, so each decoder sees (and normalises over) its own rows only,
-and a batch costs the same arithmetic as one shared decoder. A decoder with batch
+Rows are sorted by decoder, so each decoder sees (and normalises over) its own rows only, as one
+contiguous slice, and a batch costs the same arithmetic as one shared decoder. A decoder with batch
 normalisation cannot train on a group of one row: :mod:`mmanet.training.plus` decodes every
 sample under the single modalities, the pairs and the complete combination each step, which
 keeps those groups at least a batch large.
@@ -57,30 +57,28 @@ def _detached(fused: Any) -> Any:
     return fused.detach()
 
 
-def _scatter(parts: list[Any], indices: list[Tensor], rows: int) -> Any:
-    """Put each group's output (tensors, or tuples of them) back at its rows of a ``rows``-row batch."""
+def _rows_of(fused: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of fused features (a tensor or :class:`SegFeatures`), as views."""
+    if isinstance(fused, SegFeatures):
+        return SegFeatures(fused.context[start:stop], tuple(s[start:stop] for s in fused.skips))  # type: ignore[arg-type]
+    return fused[start:stop]
+
+
+def _map_output(parts: list[Any], combine: Any) -> Any:
+    """Apply ``combine`` to each field of the group outputs (tensors, or tuples of them) in turn."""
     first = parts[0]
     if isinstance(first, Tensor):
-        out = first.new_zeros((rows, *first.shape[1:]))
-        for part, index in zip(parts, indices, strict=True):
-            out = out.index_copy(0, index, part)
-        return out
+        return combine(parts)
     if isinstance(first, tuple):
-        fields = [_scatter([p[k] for p in parts], indices, rows) for k in range(len(first))]
+        fields = [_map_output([p[k] for p in parts], combine) for k in range(len(first))]
         return type(first)(*fields) if hasattr(first, "_fields") else tuple(fields)
-    raise TypeError(f"own decoders: cannot place a decoder output of type {type(first).__name__}")
+    raise TypeError(f"own decoders: cannot combine decoder outputs of type {type(first).__name__}")
 
 
 def _pick(outputs: list[Any], place: Tensor) -> Any:
     """Row ``i`` of ``outputs[place[i]]`` for every row (every decoder ran on every row)."""
-    first = outputs[0]
-    if isinstance(first, Tensor):
-        stacked = torch.stack(outputs)
-        return stacked[place, torch.arange(first.shape[0], device=first.device)]
-    if isinstance(first, tuple):
-        fields = [_pick([o[k] for o in outputs], place) for k in range(len(first))]
-        return type(first)(*fields) if hasattr(first, "_fields") else tuple(fields)
-    raise TypeError(f"own decoders: cannot pick from a decoder output of type {type(first).__name__}")
+    rows = torch.arange(place.shape[0], device=place.device)
+    return _map_output(outputs, lambda every: torch.stack(every)[place, rows])
 
 
 class CombinationDecoders(Conditioned):
@@ -126,25 +124,30 @@ class CombinationDecoders(Conditioned):
         decoders = self.decoders()
         if torch.jit.is_tracing():
             return _pick([decoder(fused) for decoder in decoders], place)
-        parts, indices = [], []
-        for k, decoder in enumerate(decoders):
-            index = (place == k).nonzero().flatten()
-            if index.numel() == 0:
+        # rows sorted by decoder: one gather in, each decoder on a contiguous slice, one gather out
+        order = torch.argsort(place, stable=True)
+        counts = torch.bincount(place, minlength=len(decoders)).tolist()
+        ordered, ordered_codes = _take(fused, order), codes[order]
+        parts, start = [], 0
+        for k, (decoder, count) in enumerate(zip(decoders, counts, strict=True)):
+            if count == 0:
                 continue
-            if self.training and index.numel() == 1 and any(isinstance(m, _NORMS) for m in decoder.modules()):
+            if self.training and count == 1 and any(isinstance(m, _NORMS) for m in decoder.modules()):
                 code = self.codes_with_own[k - 1] if k else "shared"
                 raise ValueError(
                     f"own decoders: one row for decoder {code} in a training batch; batch normalisation needs "
                     "at least two (mmanet-plus's single, pair and complete passes give each combination with "
                     "its own decoder a full batch)"
                 )
-            rows_in = _take(fused, index)
+            rows_in = _rows_of(ordered, start, start + count)
             if k and self.detach_own:  # an own decoder trains on the shared features without moving them
                 rows_in = _detached(rows_in)
-            with coded(decoder, codes[index]):  # patches of the shared decoder serve its rows only
+            with coded(decoder, ordered_codes[start : start + count]):  # shared patches: its rows only
                 parts.append(decoder(rows_in))
-            indices.append(index)
-        return _scatter(parts, indices, rows)
+            start += count
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(rows, device=order.device)
+        return _map_output(parts, lambda group: torch.cat(group).index_select(0, inverse))
 
 
 @contextmanager
