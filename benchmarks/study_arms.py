@@ -374,6 +374,13 @@ BUDGETS = {"wide": WIDE, "long": LONG, "long4": LONG4, "lr2": LR2}  # plus-r4-<k
 # Read: if its gap to customized-<key> is back near the base budget's (-1.58 on the mean), the
 # growth came from the fixed specialists; if it still grows, it did not.
 OWN_SPECIALISTS = {f"plus-r4s-{key}" for key in BUDGETS}
+# Written after round 13 (the complete combination's gain in rounds 11 and 12 came from its own
+# decoder training the encoders), before its run; a diagnostic on the validation seeds that
+# chooses nothing: at four times the epochs, where plus-r4s-long4 left segmentation's complete
+# combination 2.09 mIoU behind customized-long4 (and `depth` level), does round 12's recipe
+# (its own specialists trained as long) narrow that gap, or is it one of learning speed only?
+PLUS_R12_LONG4 = "plus-r12s-long4"
+OWN_SPECIALISTS.add(PLUS_R12_LONG4)
 ONLY_SETTINGS.update({arm: ("seg",) for arm in OWN_SPECIALISTS})
 
 
@@ -394,6 +401,9 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
             "plus.mar=true",
             *([] if setting in SETTING_FILES else TUNED_MAR),
         ]
+    if arm == PLUS_R12_LONG4:
+        method, overrides = final_arm(PLUS_R12_BOTH, setting)
+        return method, [*overrides, *LONG4.get(setting, [])]
     if arm in (PLUS_R11_COMPLETE, PLUS_R12_BOTH, PLUS_R13_DETACHED):
         both = ["plus.shared_passes=1"] if arm != PLUS_R11_COMPLETE else []
         both += ["plus.detach_own_decoders=true"] if arm == PLUS_R13_DETACHED else []
@@ -497,6 +507,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r11-complete-decoder": "plus-r4-patches + an own decoder for the complete combination",
     "plus-r12-complete-both": "as plus-r11, the complete pass also through the shared decoder",
     "plus-r13-complete-head": "as plus-r12, the own decoder's rows send no gradient to the encoders",
+    "plus-r12s-long4": "diagnostic: plus-r12 with four times the epochs, its specialists trained as long",
     "mmanet-plus": "the chosen recipe (= plus-r4-patches)",
 }
 
