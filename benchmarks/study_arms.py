@@ -319,6 +319,24 @@ PLUS_R12_BOTH = "plus-r12-complete-both"
 # becomes the mmanet-plus default.
 PLUS_R13_DETACHED = "plus-r13-complete-head"
 
+# Round 14, written after round 13, before its implementation and run. Rounds 10-13 located
+# segmentation's gaps in the shared encoders: each encoder serves its modality alone and, fused,
+# the complete combination (with a decoder of its own `depth` stays 3.8 mIoU behind its
+# customized model; the complete combination gained only while its own decoder trained the
+# encoders). One arm: plus-r4-patches + a second set of normalisation affine parameters in
+# every encoder, used when its modality is alone in the row's combination
+# (model.alone_patches=true; the encoders run twice per batch, alone and with the others; the
+# unimodal heads read the alone features). Prediction: segmentation's single views (`depth`
+# above all) closer to their customized models, the complete combination not lower. Rule,
+# round 12's: on the tuning seeds' validation split against plus-r4-patches (1) no more than
+# 20 cells more than 0.5 below customized, (2) the paired score interval reaching zero or
+# above, (3) no complete-combination gain over dropout negative (the positive segmentation
+# complete gain of round 12's rule dropped: this round is not aimed at it), (4) cost within 3x
+# at M = 6; then on the test seeds (1) no more than 5 cells, (2) the paired score interval
+# reaching zero or above, (3) no complete-combination gain over dropout negative; if confirmed
+# it becomes the mmanet-plus default.
+PLUS_R14_ALONE = "plus-r14-alone-patches"
+
 # Diagnostic, not a candidate (written after round 4's test seeds, which with the diagnostics
 # showed that what stays short - the six views' pairs with a weak view, every segmentation
 # combination - is under-fitted on the training split, not over-fitted): does a unified network
@@ -401,6 +419,8 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
             "plus.mar=true",
             *([] if setting in SETTING_FILES else TUNED_MAR),
         ]
+    if arm == PLUS_R14_ALONE:
+        return "mmanet-plus", [*PLUS_ARMS["plus-r4-patches"], "model.alone_patches=true"]
     if arm == PLUS_R12_LONG4:
         method, overrides = final_arm(PLUS_R12_BOTH, setting)
         return method, [*overrides, *LONG4.get(setting, [])]
@@ -508,6 +528,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r12-complete-both": "as plus-r11, the complete pass also through the shared decoder",
     "plus-r13-complete-head": "as plus-r12, the own decoder's rows send no gradient to the encoders",
     "plus-r12s-long4": "diagnostic: plus-r12 with four times the epochs, its specialists trained as long",
+    "plus-r14-alone-patches": "plus-r4-patches + encoder normalisation of their own for a modality alone",
     "mmanet-plus": "the chosen recipe (= plus-r4-patches)",
 }
 
@@ -530,6 +551,7 @@ def known_arms() -> set[str]:
         PLUS_R11_COMPLETE,
         PLUS_R12_BOTH,
         PLUS_R13_DETACHED,
+        PLUS_R14_ALONE,
     }
 
 
