@@ -407,6 +407,7 @@ def plus_components() -> dict[str, str]:
     defaults["model.combination_patches"] = model.combination_patches
     defaults["model.combination_readout"] = model.combination_readout
     defaults["model.combination_decoders"] = model.combination_decoders
+    defaults["model.alone_patches"] = model.alone_patches
     return {key: f"{text} [{defaults[key]}]" for key, text in PLUS_COMPONENTS.items()}
 
 

@@ -83,7 +83,10 @@ class ModelConfig:
     or a list of combination names;
     every other combination keeps the shared decoder. Meant for ``mmanet-plus``, whose passes
     decode every sample under those combinations each step (with batch normalisation a
-    decoder cannot train on a group of one row)."""
+    decoder cannot train on a group of one row). ``alone_patches``: every encoder's normalisation
+    layers get a second scale and shift, used when its modality is alone in the row's combination
+    (the encoders run twice per batch, alone and with the others; feature masking only; not with
+    ``trunk`` patches)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -95,6 +98,7 @@ class ModelConfig:
     combination_patches: Literal["auto", "none", "decoder", "trunk", False, True] = "auto"
     combination_readout: Literal["none", "all", "small", False, True] | list[str] = "none"
     combination_decoders: Literal["none", "small", "complete", False, True] | list[str] = "none"
+    alone_patches: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
@@ -114,6 +118,18 @@ class ModelConfig:
             "model.combination_decoders",
             "'none' with a combination readout (choose one of the two)",
             self.combination_decoders,
+        )
+        _check(
+            not self.alone_patches or self.masking == "feature",
+            "model.alone_patches",
+            "false with input masking (the encoders see zeroed inputs there)",
+            self.alone_patches,
+        )
+        _check(
+            not self.alone_patches or self.combination_patches != "trunk",
+            "model.alone_patches",
+            "false with combination_patches: trunk (both patch the first encoder's stages)",
+            self.alone_patches,
         )
         _check(
             self.combination_readout != [],
@@ -342,6 +358,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
     "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",
+    "model.alone_patches": "each encoder's norms get a second scale and shift for its modality alone",
 }
 
 

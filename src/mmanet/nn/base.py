@@ -39,6 +39,7 @@ class SubsetNetwork(nn.Module):
     input_shapes: dict[str, tuple[int, ...]]
     masking: str
     decoder: nn.Module
+    alone_patches: bool = False  # encoders with a second normalisation slot for a modality alone
 
     def prepare(self, inputs: Mapping[str, Tensor]) -> Any:
         """Mask-independent work: normalise and encode every modality."""

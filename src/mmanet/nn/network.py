@@ -24,7 +24,7 @@ from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
 from mmanet.nn.layers import InputNorm
 from mmanet.nn.own_decoders import CombinationDecoders
-from mmanet.nn.patches import CombinationReadout, attach_patches
+from mmanet.nn.patches import CombinationReadout, alone_slot, attach_patches, attach_slots
 from mmanet.nn.resnet import build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegmentationNet
 
@@ -39,7 +39,7 @@ __all__ = [
 
 Masking = Literal["feature", "input"]
 Absent = Literal["zero", "learned"]
-Prepared = tuple[dict[str, Tensor], dict[str, Tensor] | None]
+Prepared = tuple[dict[str, Tensor], dict[str, Tensor] | None, dict[str, Tensor] | None]  # features, absent, alone
 
 
 def model_config(plain: ModelConfig | Mapping[str, Any]) -> ModelConfig:
@@ -121,6 +121,7 @@ class AnySubsetNet(SubsetNetwork):
         self.input_shapes = {m: encoders[m].input_shape for m in self.modalities}
         self.out_shapes = {m: encoders[m].out_shape for m in self.modalities}
         self.decoder = decoder
+        self.alone_patches = False  # set by attach_alone_patches
         self.absent_embeddings: nn.ParameterDict | None = None
         if absent == "learned":  # starts at zero: the paper's zero fill
             params = {m: nn.Parameter(torch.zeros(self.out_shapes[m])) for m in self.modalities}
@@ -145,10 +146,13 @@ class AnySubsetNet(SubsetNetwork):
             expected = f"bool ({batch}, {len(self.modalities)})"
             raise ValueError(f"presence mask: expected {expected}, got {mask.dtype} {tuple(mask.shape)}")
 
-    def encode(self, inputs: Mapping[str, Tensor], mask: Tensor | None = None) -> dict[str, Tensor]:
+    def encode(
+        self, inputs: Mapping[str, Tensor], mask: Tensor | None = None, alone: bool = False
+    ) -> dict[str, Tensor]:
         """Normalise and encode each modality: ``{m: (B, *out_shape_m)}``.
 
-        With input-level masking and a ``(B, M)`` mask, absent inputs are zeroed first.
+        With input-level masking and a ``(B, M)`` mask, absent inputs are zeroed first. With
+        alone patches, ``alone`` selects each encoder's slot for its modality alone.
         """
         self._check_inputs(inputs)
         features = {}
@@ -156,7 +160,8 @@ class AnySubsetNet(SubsetNetwork):
             x = self.norms[m](inputs[m])
             if mask is not None and self.masking == "input":
                 x = torch.where(_expand(mask[:, j], x), x, torch.zeros_like(x))
-            features[m] = self.encoders[m](x)
+            with alone_slot(self.encoders[m], x.shape[0], alone, x.device):
+                features[m] = self.encoders[m](x)
         return features
 
     def encode_absent(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
@@ -185,18 +190,26 @@ class AnySubsetNet(SubsetNetwork):
 
     def fused_features(self, inputs: Mapping[str, Tensor], mask: Tensor) -> Tensor:
         """Encode under ``mask`` (``(B, M)`` bool) and fuse: ``(B, *fused_shape)``."""
-        features = self.encode(inputs, mask)
         if self.masking == "input":
-            return self.fuse(features, torch.ones_like(mask))
-        return self.fuse(features, mask, self.encode_absent(inputs))
+            return self.fuse(self.encode(inputs, mask), torch.ones_like(mask))
+        return self.fused_from(self.prepare(inputs), mask)
 
     def prepare(self, inputs: Mapping[str, Tensor]) -> Prepared:
-        """Every encoder's output (and absent fills): the mask-independent work."""
-        return self.encode(inputs), self.encode_absent(inputs)
+        """Every encoder's output, absent fills and, with alone patches, every encoder's output
+        for its modality alone: the mask-independent work."""
+        alone = self.encode(inputs, alone=True) if self.alone_patches else None
+        return self.encode(inputs), self.encode_absent(inputs), alone
 
     def fused_from(self, prepared: Prepared, mask: Tensor) -> Tensor:
-        """Fused features under ``mask`` ``(B, M)`` from :meth:`prepare`'s result."""
-        features, absent = prepared
+        """Fused features under ``mask`` ``(B, M)`` from :meth:`prepare`'s result (a row holding
+        one modality takes that encoder's alone features, when the network has alone patches)."""
+        features, absent, alone = prepared
+        if alone is not None:
+            single = mask.sum(dim=1) == 1
+            features = {
+                m: torch.where(_expand(single & mask[:, j], f), alone[m], f)
+                for j, (m, f) in enumerate(features.items())
+            }
         return self.fuse(features, mask, absent)
 
     def modality_feature_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -204,8 +217,9 @@ class AnySubsetNet(SubsetNetwork):
         return dict(self.out_shapes)
 
     def modality_features(self, prepared: Prepared) -> dict[str, Tensor]:
-        """Each modality's own encoder output ``{m: (B, *out_shape_m)}``."""
-        return dict(prepared[0])
+        """Each modality's own encoder output ``{m: (B, *out_shape_m)}`` (the alone features, with
+        alone patches)."""
+        return dict(prepared[2] if prepared[2] is not None else prepared[0])
 
 
 def _expand(column: Tensor, like: Tensor) -> Tensor:
@@ -288,10 +302,22 @@ def _with_own_decoders(shared: Any, spec: NetworkSpec, build: Callable[[], nn.Mo
     return CombinationDecoders(shared, own, code_count(len(spec.modalities)))
 
 
+def attach_alone_patches(net: SubsetNetwork) -> int:
+    """Give every encoder's normalisation layers two slots (with others / alone), in place; the
+    network then encodes each batch twice (:attr:`ModelConfig.alone_patches`). Returns the layers patched."""
+    if net.masking != "feature":
+        raise ValueError("alone patches need feature masking")
+    count = attach_slots(net.encoders, 2)  # type: ignore[arg-type]
+    net.alone_patches = True  # type: ignore[assignment]
+    return count
+
+
 def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
     """``net`` with combination patches where the model asks (:attr:`ModelConfig.combination_patches`);
     with own decoders only the shared decoder is patched (each own decoder serves one combination)."""
     scope, count = model.combination_patches, len(net.modalities)
+    if model.alone_patches and count >= 2:
+        attach_alone_patches(net)
     if scope in ("auto", "none") or count < 2:  # auto: resolved per method before training
         return net
     attach_patches(net.decoder.shared if isinstance(net.decoder, CombinationDecoders) else net.decoder, count)

@@ -14,6 +14,10 @@ affine part is per combination ("model patches", Mudrakarta et al., ICLR 2019: p
 normalisation parameters carry much of what separate networks learn).
 The parameters cost ``2 * 2^M * C`` per layer; at M = 6 and 128 channels 16 k.
 
+*Alone patches* (``model.alone_patches``) give every encoder's normalisation layers two slots:
+0 when its modality is fused with others, 1 when it is alone in the row's combination (the
+encoders then run twice per batch).
+
 A *readout* (:class:`CombinationReadout`, classification) adds a linear map per combination
 from the fused vector to the logits, next to the shared decoder.
 
@@ -24,7 +28,7 @@ for one call (the network's ``decode``); a patch used outside it raises.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -37,7 +41,9 @@ __all__ = [
     "CombinationAffine",
     "CombinationReadout",
     "Conditioned",
+    "alone_slot",
     "attach_patches",
+    "attach_slots",
     "coded",
     "conditioned",
 ]
@@ -148,13 +154,20 @@ def attach_patches(module: nn.Module, num_modalities: int) -> int:
     """
     if not 1 <= num_modalities <= MAX_PATCHED_MODALITIES:
         raise ValueError(f"combination patches support 1 to {MAX_PATCHED_MODALITIES} modalities, got {num_modalities}")
+    return attach_slots(module, code_count(num_modalities))
+
+
+def attach_slots(module: nn.Module, slots: int) -> int:
+    """Wrap every normalisation layer below ``module`` in a :class:`CombinationAffine` of ``slots``
+    slots, in place (:func:`attach_patches`: one per combination; alone patches: two). Returns
+    the number of layers patched."""
     count = 0
     for name, child in list(module.named_children()):
         if isinstance(child, _NORMS):
-            setattr(module, name, CombinationAffine(child, _channels(child), code_count(num_modalities)))
+            setattr(module, name, CombinationAffine(child, _channels(child), slots))
             count += 1
         elif not isinstance(child, CombinationAffine):
-            count += attach_patches(child, num_modalities)
+            count += attach_slots(child, slots)
     return count
 
 
@@ -183,3 +196,11 @@ def coded(module: nn.Module, codes: Tensor | None, mask: Tensor | None = None) -
     finally:
         for patch in patches:
             patch.codes = None
+
+
+def alone_slot(encoder: nn.Module, rows: int, alone: bool, device: torch.device) -> AbstractContextManager[None]:
+    """The context in which an encoder with alone patches serves ``rows`` rows, all with its
+    modality ``alone`` or all with others (a no-op for an encoder without patches)."""
+    if not any(isinstance(m, CombinationAffine) for m in encoder.modules()):
+        return nullcontext()
+    return coded(encoder, torch.full((rows,), int(alone), dtype=torch.long, device=device))

@@ -27,7 +27,7 @@ from mmanet.modality import check_modalities
 from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import NetOutput
 from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation
-from mmanet.nn.patches import conditioned
+from mmanet.nn.patches import alone_slot, coded, conditioned
 from mmanet.nn.resnet import StageEncoder
 
 __all__ = ["LearnedUpsample", "PyramidPooling", "SegDecoder", "SegFeatures", "SegmentationNet"]
@@ -195,9 +195,16 @@ class SegmentationNet(SubsetNetwork):
         return cast(StageEncoder, self.encoders[self.modalities[0]]).stages  # type: ignore[return-value]
 
     def prepare(self, inputs: Mapping[str, Tensor]) -> dict[str, list[Tensor]]:
-        """Stage outputs of every non-primary stream (they do not depend on the mask) plus the primary stem input."""
+        """Stage outputs of every non-primary stream (they do not depend on the mask) plus the
+        primary stem input; with alone patches also each non-primary stream's stage outputs for
+        its modality alone (under ``"<modality>:alone"``)."""
         self._check(inputs, None)
-        prepared = {m: self.encoders[m](self.norms[m](inputs[m])) for m in self.modalities[1:]}
+        prepared = {}
+        for m in self.modalities[1:]:
+            x = self.norms[m](inputs[m])
+            for alone in (False, True) if self.alone_patches else (False,):
+                with alone_slot(self.encoders[m], x.shape[0], alone, x.device):
+                    prepared[f"{m}:alone" if alone else m] = self.encoders[m](x)
         prepared[self.modalities[0]] = [self.norms[self.modalities[0]](inputs[self.modalities[0]])]
         return prepared
 
@@ -215,14 +222,28 @@ class SegmentationNet(SubsetNetwork):
         ]
         return torch.stack(weighted).sum(0)
 
+    def _stream(self, prepared: dict[str, list[Tensor]], j: int, k: int, alone: Tensor | None) -> Tensor:
+        """Stage ``k`` of non-primary stream ``j``: its alone output on the rows flagged ``alone[:, j]``."""
+        m = self.modalities[j]
+        if alone is None:
+            return prepared[m][k]
+        keep = alone[:, j, None, None, None]
+        return torch.where(keep, prepared[f"{m}:alone"][k], prepared[m][k])
+
     def _fused_maps(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> list[Tensor]:
         primary = self.modalities[0]
         x = prepared[primary][0]
+        alone = mask & (mask.sum(dim=1, keepdim=True) == 1) if self.alone_patches else None
         fused_maps = []
         for k, stage in enumerate(self.primary_stages):
-            with conditioned(stage, mask):
-                x = stage(x)
-            x = self._fuse_stage(k, [x if m == primary else prepared[m][k] for m in self.modalities], mask)
+            if alone is None:
+                with conditioned(stage, mask):
+                    x = stage(x)
+            else:
+                with coded(stage, alone[:, 0].long()):  # the first modality alone, or with others
+                    x = stage(x)
+            parts = [x if j == 0 else self._stream(prepared, j, k, alone) for j in range(len(self.modalities))]
+            x = self._fuse_stage(k, parts, mask)
             fused_maps.append(x)
         return fused_maps
 
@@ -249,7 +270,8 @@ class SegmentationNet(SubsetNetwork):
         )
         only_primary[:, 0] = True
         out = {self.modalities[0]: self._fused_maps(prepared, only_primary)[4]}
-        return out | {m: prepared[m][4] for m in self.modalities[1:]}
+        suffix = ":alone" if self.alone_patches else ""
+        return out | {m: prepared[m + suffix][4] for m in self.modalities[1:]}
 
     def fused_features(self, inputs: Mapping[str, Tensor], mask: Tensor) -> SegFeatures:
         """Encode and fuse under ``mask`` ``(B, M)``: the shared features every decoder reads."""
