@@ -28,7 +28,7 @@ eval mode, more arithmetic).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -64,7 +64,7 @@ def _rows_of(fused: Any, start: int, stop: int) -> Any:
     return fused[start:stop]
 
 
-def _map_output(parts: list[Any], combine: Any) -> Any:
+def _map_output(parts: list[Any], combine: Callable[[list[Tensor]], Tensor]) -> Any:
     """Apply ``combine`` to each field of the group outputs (tensors, or tuples of them) in turn."""
     first = parts[0]
     if isinstance(first, Tensor):
