@@ -15,12 +15,14 @@ mask-independent work (the encoders) once per batch:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from mmanet.nn.decoders import NetOutput
-from mmanet.nn.patches import conditioned
+from mmanet.nn.patches import coded, conditioned
 
 __all__ = ["SubsetNetwork"]
 
@@ -65,6 +67,20 @@ class SubsetNetwork(nn.Module):
     def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
         """Encode under ``mask`` ``(B, M)`` bool, fuse and decode."""
         return self.decode(self.fused_features(inputs, mask), mask)
+
+    def encoder_slot(
+        self, encoder: nn.Module, rows: int, alone: bool, device: torch.device
+    ) -> AbstractContextManager[None]:
+        """The context in which ``encoder`` serves ``rows`` rows that all hold its modality
+        ``alone`` (slot 1) or with others (slot 0); a no-op without alone patches."""
+        if not self.alone_patches:
+            return nullcontext()
+        return coded(encoder, torch.full((rows,), int(alone), dtype=torch.long, device=device))
+
+    @staticmethod
+    def alone_rows(mask: Tensor) -> Tensor:
+        """``(B, M)`` bool: modality ``j`` is present and alone in row ``i``'s combination."""
+        return mask & (mask.sum(dim=1, keepdim=True) == 1)
 
     def modality_features(self, prepared: Any) -> dict[str, Tensor]:
         """Each modality's own features (what a unimodal head reads)."""

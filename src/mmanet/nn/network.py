@@ -24,7 +24,7 @@ from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
 from mmanet.nn.layers import InputNorm
 from mmanet.nn.own_decoders import CombinationDecoders
-from mmanet.nn.patches import CombinationReadout, alone_slot, attach_patches, attach_slots
+from mmanet.nn.patches import CombinationReadout, attach_patches, attach_slots
 from mmanet.nn.resnet import build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegmentationNet
 
@@ -160,7 +160,7 @@ class AnySubsetNet(SubsetNetwork):
             x = self.norms[m](inputs[m])
             if mask is not None and self.masking == "input":
                 x = torch.where(_expand(mask[:, j], x), x, torch.zeros_like(x))
-            with alone_slot(self.encoders[m], x.shape[0], alone, x.device):
+            with self.encoder_slot(self.encoders[m], x.shape[0], alone, x.device):
                 features[m] = self.encoders[m](x)
         return features
 
@@ -205,10 +205,9 @@ class AnySubsetNet(SubsetNetwork):
         one modality takes that encoder's alone features, when the network has alone patches)."""
         features, absent, alone = prepared
         if alone is not None:
-            single = mask.sum(dim=1) == 1
+            rows = self.alone_rows(mask)
             features = {
-                m: torch.where(_expand(single & mask[:, j], f), alone[m], f)
-                for j, (m, f) in enumerate(features.items())
+                m: torch.where(_expand(rows[:, j], f), alone[m], f) for j, (m, f) in enumerate(features.items())
             }
         return self.fuse(features, mask, absent)
 

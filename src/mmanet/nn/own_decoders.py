@@ -106,7 +106,6 @@ class CombinationDecoders(Conditioned):
         for k, code in enumerate(self.codes_with_own, start=1):
             place[code] = k
         self.register_buffer("place", torch.tensor(place, dtype=torch.long), persistent=False)
-        self.in_shape = getattr(shared, "in_shape", None)
 
     def decoders(self) -> list[nn.Module]:
         """The shared decoder, then the own decoders in code order (``place`` indexes this list)."""

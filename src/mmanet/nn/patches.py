@@ -28,7 +28,7 @@ for one call (the network's ``decode``); a patch used outside it raises.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -41,7 +41,6 @@ __all__ = [
     "CombinationAffine",
     "CombinationReadout",
     "Conditioned",
-    "alone_slot",
     "attach_patches",
     "attach_slots",
     "coded",
@@ -196,11 +195,3 @@ def coded(module: nn.Module, codes: Tensor | None, mask: Tensor | None = None) -
     finally:
         for patch in patches:
             patch.codes = None
-
-
-def alone_slot(encoder: nn.Module, rows: int, alone: bool, device: torch.device) -> AbstractContextManager[None]:
-    """The context in which an encoder with alone patches serves ``rows`` rows, all with its
-    modality ``alone`` or all with others (a no-op for an encoder without patches)."""
-    if not any(isinstance(m, CombinationAffine) for m in encoder.modules()):
-        return nullcontext()
-    return coded(encoder, torch.full((rows,), int(alone), dtype=torch.long, device=device))

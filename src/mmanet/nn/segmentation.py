@@ -27,7 +27,7 @@ from mmanet.modality import check_modalities
 from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import NetOutput
 from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation
-from mmanet.nn.patches import alone_slot, coded, conditioned
+from mmanet.nn.patches import coded, conditioned
 from mmanet.nn.resnet import StageEncoder
 
 __all__ = ["LearnedUpsample", "PyramidPooling", "SegDecoder", "SegFeatures", "SegmentationNet"]
@@ -203,7 +203,7 @@ class SegmentationNet(SubsetNetwork):
         for m in self.modalities[1:]:
             x = self.norms[m](inputs[m])
             for alone in (False, True) if self.alone_patches else (False,):
-                with alone_slot(self.encoders[m], x.shape[0], alone, x.device):
+                with self.encoder_slot(self.encoders[m], x.shape[0], alone, x.device):
                     prepared[f"{m}:alone" if alone else m] = self.encoders[m](x)
         prepared[self.modalities[0]] = [self.norms[self.modalities[0]](inputs[self.modalities[0]])]
         return prepared
@@ -233,7 +233,7 @@ class SegmentationNet(SubsetNetwork):
     def _fused_maps(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> list[Tensor]:
         primary = self.modalities[0]
         x = prepared[primary][0]
-        alone = mask & (mask.sum(dim=1, keepdim=True) == 1) if self.alone_patches else None
+        alone = self.alone_rows(mask) if self.alone_patches else None
         fused_maps = []
         for k, stage in enumerate(self.primary_stages):
             if alone is None:

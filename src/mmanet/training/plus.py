@@ -51,20 +51,28 @@ def split_output(out: NetOutput, batch: int, parts: int) -> list[NetOutput]:
     return [NetOutput(*(_rows(v, i * batch, (i + 1) * batch) for v in out)) for i in range(parts)]
 
 
+def pair_columns(count: int, cfg: PlusConfig) -> list[tuple[int, int]]:
+    """Column pairs ``(i, j)``, ``i < j``, of the pair passes over ``count`` modalities (none when off or M < 3)."""
+    if cfg.pair_passes <= 0 or count < 3:
+        return []
+    return [(i, j) for i in range(count) for j in range(i + 1, count)]
+
+
+def pass_codes(count: int, cfg: PlusConfig) -> list[int]:
+    """The combination code each extra pass is named for, in :meth:`PlusComponents.extra_masks`'
+    order: the single modalities (``single_passes`` or ``specialists``), the pairs
+    (``pair_passes``, M >= 3), the complete combination (``complete_pass``)."""
+    singles = [1 << j for j in range(count)] if cfg.passes else []
+    pairs = [(1 << i) | (1 << j) for i, j in pair_columns(count, cfg)]
+    return [*singles, *pairs, *([(1 << count) - 1] if cfg.complete_pass > 0 else [])]
+
+
 def check_own_decoders(net: SubsetNetwork, cfg: PlusConfig) -> None:
     """Raise unless every combination with an own decoder is decoded on every step by a pass
-    (single modalities: ``single_passes`` or ``specialists``; pairs: ``pair_passes``, M >= 3;
-    the complete combination: ``complete_pass``), so no own decoder meets a one-row batch."""
+    (:func:`pass_codes`), so no own decoder meets a one-row batch."""
     if not isinstance(net.decoder, CombinationDecoders):
         return
-    count = len(net.modalities)
-    covered = set()
-    if cfg.passes:
-        covered |= {1 << j for j in range(count)}
-    if cfg.pair_passes > 0 and count >= 3:
-        covered |= {(1 << i) | (1 << j) for i in range(count) for j in range(i + 1, count)}
-    if cfg.complete_pass > 0:
-        covered.add((1 << count) - 1)
+    covered = set(pass_codes(len(net.modalities), cfg))
     missing = [code for code in net.decoder.codes_with_own if code not in covered]
     if missing:
         names = [combination_name(m for j, m in enumerate(net.modalities) if code >> j & 1) for code in missing]
@@ -180,10 +188,7 @@ class PlusComponents(nn.Module):
     @property
     def pairs(self) -> list[tuple[int, int]]:
         """Column pairs ``(i, j)``, ``i < j``, of the pair passes (none when off or M < 3)."""
-        count = len(self.modalities)
-        if self.cfg.pair_passes <= 0 or count < 3:
-            return []
-        return [(i, j) for i in range(count) for j in range(i + 1, count)]
+        return pair_columns(len(self.modalities), self.cfg)
 
     def extra_masks(self, present: Tensor) -> list[Tensor]:
         """Masks ``(B, M)`` of the extra passes: each single modality (when :attr:`passes`), each
@@ -195,10 +200,7 @@ class PlusComponents(nn.Module):
 
     def nominal_codes(self) -> list[int]:
         """The combination code each of :meth:`extra_masks`' passes is named for (in their order)."""
-        count = len(self.modalities)
-        singles = [1 << j for j in range(count)] if self.passes else []
-        pairs = [(1 << i) | (1 << j) for i, j in self.pairs]
-        return [*singles, *pairs, *([(1 << count) - 1] if self.cfg.complete_pass > 0 else [])]
+        return pass_codes(len(self.modalities), self.cfg)
 
     def shared_masks(self, extra: Sequence[Tensor], own_codes: Sequence[int]) -> list[Tensor]:
         """The passes of ``extra`` (:meth:`extra_masks`) whose combination has its own decoder, to be
