@@ -3,20 +3,11 @@ which its modality is alone; zero slots change nothing; export parity; clear con
 
 import pytest
 import torch
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs
 from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig, to_dict
-from mmanet.modality import all_combinations, combination_mask
 from mmanet.nn import CombinationAffine, NetworkSpec, build_network
-
-SHAPES = {"v": (5,), "w": (3,), "img": (1, 6, 6)}
-SEG_SHAPES = {"rgb": (3, 32, 32), "depth": (1, 32, 32)}
-SEG_MODEL = {
-    "architecture": "esanet",
-    "encoders": {"default": {"name": "tiny", "width": 8}},
-    "decoder": {"name": "esanet", "channels": [16, 8, 8]},
-    "context_channels": 16,
-}
 
 
 def _spec(alone: bool, seg: bool = False) -> NetworkSpec:
@@ -25,15 +16,6 @@ def _spec(alone: bool, seg: bool = False) -> NetworkSpec:
     model = {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8}, "alone_patches": alone}
     model["encoders"] = {"default": {"name": "mlp", "depth": 2}, "img": {"name": "cnn"}}
     return NetworkSpec(("v", "w", "img"), SHAPES, 3, model)
-
-
-def _inputs(seg: bool, n: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {m: torch.randn(n, *s, generator=g) for m, s in (SEG_SHAPES if seg else SHAPES).items()}
-
-
-def _every_combination(modalities: tuple[str, ...]) -> torch.Tensor:
-    return torch.stack([combination_mask(c, modalities) for c in all_combinations(modalities)])
 
 
 def _set_alone_slot(net: nn.Module, seed: int = 0) -> int:
@@ -55,8 +37,8 @@ def test_the_alone_slot_serves_exactly_the_rows_holding_one_modality(seg):
     plain = build_network(_spec(False, seg)).eval()
     torch.manual_seed(0)
     net = build_network(_spec(True, seg)).eval()  # the same weights: the slots start at zero, drawing nothing
-    mask = _every_combination(net.modalities).repeat(2, 1)
-    x = _inputs(seg, mask.shape[0])
+    mask = every_combination(net.modalities, repeat=2)
+    x = inputs(seg, mask.shape[0])
     with torch.no_grad():
         torch.testing.assert_close(net(x, mask).logits, plain(x, mask).logits)  # zero slots: the plain network
         assert _set_alone_slot(net) > 0
@@ -76,7 +58,7 @@ def test_the_alone_slot_serves_exactly_the_rows_holding_one_modality(seg):
 def test_heads_read_the_alone_features_and_prepare_encodes_twice():
     net = build_network(_spec(True)).eval()
     _set_alone_slot(net)
-    x = _inputs(False, 4)
+    x = inputs(False, 4)
     prepared = net.prepare(x)
     features, _, alone = prepared
     assert alone is not None and not torch.allclose(alone["v"], features["v"])
@@ -98,19 +80,19 @@ def test_a_traced_network_with_alone_patches_keeps_them_for_any_mask(seg):
         def forward(self, *args):
             return self.inner(dict(zip(modalities, args[:-1], strict=True)), args[-1]).logits
 
-    x = _inputs(seg, 3)
+    x = inputs(seg, 3)
     example = torch.ones(2, len(modalities), dtype=torch.bool)
     example[1, 0] = False
     traced = torch.jit.trace(Logits(net), (*(v[:2] for v in x.values()), example))
-    mask = _every_combination(modalities)[:3]
+    mask = every_combination(modalities)[:3]
     with torch.no_grad():
         torch.testing.assert_close(traced(*x.values(), mask), net(x, mask).logits)
 
 
 def test_alone_patches_train_and_configuration_errors_name_the_key():
     net = build_network(_spec(True)).train()
-    mask = _every_combination(net.modalities).repeat(2, 1)
-    net(_inputs(False, mask.shape[0]), mask).logits.sum().backward()
+    mask = every_combination(net.modalities, repeat=2)
+    net(inputs(False, mask.shape[0]), mask).logits.sum().backward()
     slots = [m.scale.grad for n, m in net.named_modules() if isinstance(m, CombinationAffine) and "encoders" in n]
     assert slots and all(g[:2].abs().sum() > 0 for g in slots)  # both slots train
     assert "alone_patches" in to_dict(_spec(True).model)

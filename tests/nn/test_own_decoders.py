@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs
 from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig, PlusConfig, to_dict
@@ -17,15 +18,6 @@ from mmanet.modelfile import load_model_file, save_model_file
 from mmanet.nn import CombinationAffine, CombinationDecoders, NetworkSpec, build_network, coded, through_shared
 from mmanet.training.plus import check_own_decoders
 
-SHAPES = {"v": (5,), "w": (3,), "img": (1, 6, 6)}
-SEG_SHAPES = {"rgb": (3, 32, 32), "depth": (1, 32, 32)}
-SEG_MODEL = {
-    "architecture": "esanet",
-    "encoders": {"default": {"name": "tiny", "width": 8}},
-    "decoder": {"name": "esanet", "channels": [16, 8, 8]},
-    "context_channels": 16,
-}
-
 
 def _spec(decoders: bool | str | list[str], seg: bool = False, patches: bool = True) -> NetworkSpec:
     if seg:
@@ -33,16 +25,6 @@ def _spec(decoders: bool | str | list[str], seg: bool = False, patches: bool = T
         return NetworkSpec(("rgb", "depth"), SEG_SHAPES, 3, model)
     model = {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8}, "combination_decoders": decoders}
     return NetworkSpec(("v", "w", "img"), SHAPES, 3, {**model, "combination_patches": patches})
-
-
-def _inputs(seg: bool, n: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {m: torch.randn(n, *s, generator=g) for m, s in (SEG_SHAPES if seg else SHAPES).items()}
-
-
-def _every_combination_mask(modalities: tuple[str, ...], repeat: int = 2) -> torch.Tensor:
-    rows = [combination_mask(c, modalities) for c in all_combinations(modalities)] * repeat
-    return torch.stack(rows)
 
 
 def _perturb(net: nn.Module, seed: int = 0) -> None:
@@ -73,8 +55,8 @@ def test_each_row_is_decoded_by_its_own_combinations_decoder(seg):
     spec = _spec(["v", "v+w"] if not seg else ["rgb+depth"], seg)
     net = build_network(spec).eval()
     _perturb(net)
-    x = _inputs(seg, n=len(all_combinations(spec.modalities)) * 2)
-    mask = _every_combination_mask(spec.modalities)
+    x = inputs(seg, n=len(all_combinations(spec.modalities)) * 2)
+    mask = every_combination(spec.modalities, repeat=2)
     with torch.no_grad():
         out = net(x, mask).logits
         fused = net.fused_features(x, mask)
@@ -127,7 +109,7 @@ def test_training_statistics_and_gradients_stay_with_each_decoders_rows():
         + [combination_mask(["v", "w"], modalities)] * 4
         + [combination_mask(["w", "img"], modalities)] * 5
     )
-    x = _inputs(False, n=mask.shape[0])
+    x = inputs(False, n=mask.shape[0])
     fused = net.fused_features(x, mask).detach().requires_grad_(False)
     out = net.decode(fused, mask)
     codes = combination_codes(mask)
@@ -152,8 +134,8 @@ def test_flagged_rows_go_to_the_shared_decoder_whatever_their_combination():
     spec = _spec("complete")
     net = build_network(spec).eval()
     _perturb(net)
-    mask = _every_combination_mask(spec.modalities)
-    x = _inputs(False, n=mask.shape[0])
+    mask = every_combination(spec.modalities, repeat=2)
+    x = inputs(False, n=mask.shape[0])
     flags = torch.arange(mask.shape[0]) % 2 == 0
     with torch.no_grad():
         fused = net.fused_features(x, mask)
@@ -176,7 +158,7 @@ def test_detached_own_decoders_train_themselves_and_not_the_encoders():
     spec = _spec("complete", patches=False)
     modalities = spec.modalities
     mask = torch.stack([combination_mask(modalities, modalities)] * 4 + [combination_mask(["v"], modalities)] * 4)
-    x = _inputs(False, n=8)
+    x = inputs(False, n=8)
     complete = combination_codes(mask) == 7
     for detach in (False, True):
         net = build_network(spec).train()
@@ -196,9 +178,9 @@ def test_a_one_row_training_group_is_refused_with_a_clear_error():
     v, w = combination_mask(["v"], spec.modalities), combination_mask(["w"], spec.modalities)
     mask = torch.stack([v, w, w])  # one 'v' row, two 'w' rows
     with pytest.raises(ValueError, match="one row for decoder 1 in a training batch"):
-        net(_inputs(False, n=3), mask)
+        net(inputs(False, n=3), mask)
     net.eval()
-    assert net(_inputs(False, n=3), mask).logits.shape == (3, 3)  # evaluation normalises by running statistics
+    assert net(inputs(False, n=3), mask).logits.shape == (3, 3)  # evaluation normalises by running statistics
 
 
 @pytest.mark.parametrize("seg", [False, True])
@@ -207,7 +189,7 @@ def test_the_traced_path_equals_the_grouped_path(seg):
     spec = _spec("small", seg)
     net = build_network(spec).eval()
     _perturb(net)
-    x = _inputs(seg, n=6, seed=2)
+    x = inputs(seg, n=6, seed=2)
 
     class Logits(nn.Module):
         def __init__(self, inner):
@@ -217,10 +199,10 @@ def test_the_traced_path_equals_the_grouped_path(seg):
         def forward(self, *args):
             return self.inner(dict(zip(spec.modalities, args[:-1], strict=True)), args[-1]).logits
 
-    example = _every_combination_mask(spec.modalities, repeat=1)[:2]
+    example = every_combination(spec.modalities)[:2]
     example_inputs = {m: v[:2] for m, v in x.items()}
     traced = torch.jit.trace(Logits(net), (*example_inputs.values(), example))
-    mask = _every_combination_mask(spec.modalities, repeat=3)[:6].flip(0)
+    mask = every_combination(spec.modalities, repeat=3)[:6].flip(0)
     with torch.no_grad():
         torch.testing.assert_close(traced(*x.values(), mask), net(x, mask).logits)
 
@@ -239,7 +221,7 @@ def test_a_model_file_with_own_decoders_round_trips_and_exports_with_parity(tmp_
     export_onnx(deployed, tmp_path / "m.onnx")
     export_torchscript(deployed, tmp_path / "m.ts")
     session, scripted = ort.InferenceSession(str(tmp_path / "m.onnx")), torch.jit.load(tmp_path / "m.ts")
-    x = _inputs(False, n=5, seed=3)
+    x = inputs(False, n=5, seed=3)
     for combination in all_combinations(spec.modalities):
         mask = combination_mask(combination, spec.modalities).expand(5, -1)
         with torch.no_grad():

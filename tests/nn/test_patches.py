@@ -6,6 +6,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, inputs
 from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig, to_dict
@@ -22,26 +23,12 @@ from mmanet.nn import (
     conditioned,
 )
 
-SHAPES = {"v": (5,), "w": (3,), "img": (1, 6, 6)}
-SEG_SHAPES = {"rgb": (3, 32, 32), "depth": (1, 32, 32)}
-SEG_MODEL = {
-    "architecture": "esanet",
-    "encoders": {"default": {"name": "tiny", "width": 8}},
-    "decoder": {"name": "esanet", "channels": [16, 8, 8]},
-    "context_channels": 16,
-}
-
 
 def _spec(patches: bool | str, seg: bool = False) -> NetworkSpec:
     if seg:
         return NetworkSpec(("rgb", "depth"), SEG_SHAPES, 3, {**SEG_MODEL, "combination_patches": patches})
     model = {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8}, "combination_patches": patches}
     return NetworkSpec(("v", "w", "img"), SHAPES, 3, model)
-
-
-def _inputs(seg: bool, n: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {m: torch.randn(n, *s, generator=g) for m, s in (SEG_SHAPES if seg else SHAPES).items()}
 
 
 def _randomise_patches(net: nn.Module, seed: int = 0) -> None:
@@ -104,7 +91,7 @@ def test_zero_patches_leave_the_network_unchanged(seg, scope):
     torch.manual_seed(0)
     patched = build_network(_spec(scope, seg))
     assert sum(isinstance(m, CombinationAffine) for m in patched.modules()) > 0
-    x, mask = _inputs(seg), _mixed_mask(8, len(plain.modalities))
+    x, mask = inputs(seg), _mixed_mask(8, len(plain.modalities))
     for mode in (True, False):
         plain.train(mode), patched.train(mode)
         torch.manual_seed(1)  # the same dropout draws
@@ -118,7 +105,7 @@ def test_each_row_reads_only_its_own_combinations_slot(seg, scope):
     torch.manual_seed(0)
     net = build_network(_spec(scope, seg)).eval()
     _randomise_patches(net)
-    x, mask = _inputs(seg), _mixed_mask(8, len(net.modalities))
+    x, mask = inputs(seg), _mixed_mask(8, len(net.modalities))
     codes = combination_codes(mask)
     before = net(x, mask).logits
     target = int(codes[0])
@@ -136,7 +123,7 @@ def test_each_row_reads_only_its_own_combinations_slot(seg, scope):
 def test_training_one_combination_moves_only_its_slot():
     torch.manual_seed(0)
     net = build_network(_spec(True)).train()
-    x = _inputs(False)
+    x = inputs(False)
     mask = torch.tensor([[True, False, True]]).expand(8, -1)
     net(x, mask).logits.square().sum().backward()
     for patch in (m for m in net.modules() if isinstance(m, CombinationAffine)):
@@ -193,7 +180,7 @@ def test_a_patched_model_file_with_a_readout_round_trips_and_exports_with_parity
         meta={"task": "classification", "data_modalities": list(spec.modalities)},
     )
     model = load_model_file(tmp_path / "model.pt")
-    x = _inputs(False, n=5, seed=3)
+    x = inputs(False, n=5, seed=3)
     deployed = DeployedModel(model).eval()
     export_onnx(deployed, tmp_path / "m.onnx")
     export_torchscript(deployed, tmp_path / "m.ts")
@@ -219,7 +206,7 @@ def test_readout_adds_each_rows_own_linear_map_to_the_decoder():
     net = build_network(spec).eval()
     readout = net.decoder
     assert isinstance(readout, CombinationReadout) and readout.weight.shape == (8, net.fused_shape[0], 3)
-    x, mask = _inputs(False), _mixed_mask(8, 3)
+    x, mask = inputs(False), _mixed_mask(8, 3)
     plain = net.decode(net.fused_features(x, mask), mask).logits
     with torch.no_grad():
         readout.weight.normal_()
