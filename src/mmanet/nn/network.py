@@ -121,7 +121,6 @@ class AnySubsetNet(SubsetNetwork):
         self.input_shapes = {m: encoders[m].input_shape for m in self.modalities}
         self.out_shapes = {m: encoders[m].out_shape for m in self.modalities}
         self.decoder = decoder
-        self.alone_patches = False  # set by attach_alone_patches
         self.absent_embeddings: nn.ParameterDict | None = None
         if absent == "learned":  # starts at zero: the paper's zero fill
             params = {m: nn.Parameter(torch.zeros(self.out_shapes[m])) for m in self.modalities}
@@ -307,7 +306,7 @@ def attach_alone_patches(net: SubsetNetwork) -> int:
     if net.masking != "feature":
         raise ValueError("alone patches need feature masking")
     count = attach_slots(net.encoders, 2)  # type: ignore[arg-type]
-    net.alone_patches = True  # type: ignore[assignment]
+    net.alone_patches = True
     return count
 
 
