@@ -135,6 +135,9 @@ def test_version_and_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "customized" in out and "plus.pair_passes" in out and "model.combination_patches" in out
+    words = " ".join(out.split())  # rich wraps long lines when not on a terminal
+    assert "what it does [default])" in words and "small, complete, [names] [none]" in words  # not eaten as markup
+    assert "model.combination_decoders an own decoder" in words
 
 
 def test_list_names_every_plus_component_with_its_default():

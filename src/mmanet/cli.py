@@ -391,9 +391,11 @@ def _cmd_list(console: Console) -> int:
     console.print(f"[bold]datasets[/]  {', '.join(sorted(DATASETS))}")
     console.print(f"[bold]encoders[/]  {', '.join(ENCODERS.names())} (auto: mlp for vectors, cnn for images)")
     console.print(f"[bold]decoders[/]  {', '.join(DECODERS.names())}")
-    console.print("[bold]mmanet-plus components[/] (config key: what it does [default])")
-    for key, text in plus_components().items():
-        console.print(f"  {key:26s} {text}")
+    console.print("[bold]mmanet-plus components[/] (config key: what it does \\[default])")
+    components = plus_components()
+    width = max(map(len, components))
+    for key, text in components.items():  # the texts hold brackets ([names], [default]): not markup
+        console.print(f"  {key:{width}s} {text}", markup=False)
     return 0
 
 
