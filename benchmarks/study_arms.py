@@ -402,6 +402,18 @@ OWN_SPECIALISTS.add(PLUS_R12_LONG4)
 ONLY_SETTINGS.update({arm: ("seg",) for arm in OWN_SPECIALISTS})
 
 
+# Deployment-time routing (issue 10's separate option; not a candidate for the goal, it ships
+# several networks), derived from the records alone, no training: per seed and combination, the
+# file that `mmanet route` would choose on the validation split (mmanet.routing.choose_routes,
+# margin 0) serves it, and its test value is the routed file's. `routed-specialists` adds the
+# per-modality specialists that mmanet-plus trains anyway; `routed-customized` every customized
+# model (2^M - 1 of them to train). Written before either was computed.
+ROUTED: dict[str, tuple[str, list[str]]] = {
+    "routed-specialists": ("plus-r4-patches", ["specialists"]),
+    "routed-customized": ("plus-r4-patches", ["customized"]),
+}
+
+
 def _readout_value(arm: str, setting: str) -> str | None:
     """``model.combination_readout`` of the readout rounds 7-9 in a setting (``None``: M = 2, none)."""
     if setting in SETTING_FILES:
@@ -463,6 +475,8 @@ DESCRIPTIONS: dict[str, str] = {
     "teacher-noisy": "teacher trained with input noise 0.3",
     "customized": "one model per combination",
     "specialists": "one model per single modality",
+    "routed-specialists": "mmanet-plus + the specialists that beat it on validation (several networks)",
+    "routed-customized": "mmanet-plus + the customized models that beat it on validation (several networks)",
     "dropout": "reference: uniform modality dropout",
     "dropout-input": "absent modalities zeroed at the input",
     "sp": "SP distillation, α = 100",

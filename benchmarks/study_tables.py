@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from study_arms import DESCRIPTIONS, METRIC, ONLY_SETTINGS
+from mmanet.routing import choose_routes
+from study_arms import DESCRIPTIONS, METRIC, ONLY_SETTINGS, ROUTED
 
 Records = dict[str, dict[int, dict[str, Any]]]  # arm -> seed -> record
 
@@ -46,7 +47,30 @@ def load_records(root: Path, phase: str, setting: str) -> Records:
                 merged["test"].update(p["test"])
                 merged["val"].update(p["val"])
             records.setdefault("customized", {})[seed] = merged
+    for arm, (base, candidates) in ROUTED.items():
+        seeds = set(records.get(base, {})).intersection(*(records.get(c, {}) for c in candidates))
+        for seed in sorted(seeds):
+            files = [records[base][seed], *(records[c][seed] for c in candidates)]
+            records.setdefault(arm, {})[seed] = routed_record(arm, files, METRIC[setting])
     return records
+
+
+def routed_record(arm: str, files: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The record of a routed file: per combination, the file ``mmanet route`` chooses on the
+    validation split (margin 0) serves it on both splits; time is every file's, memory the largest."""
+    scores = [{n: float(v[metric]) for n, v in f["val"].items()} for f in files]
+    routes = choose_routes(scores, higher_is_better=True)
+    peaks = [f.get("peak_rss_bytes") or 0 for f in files]
+    return {
+        "arm": arm,
+        "seed": files[0]["seed"],
+        "setting": files[0]["setting"],
+        "val": {n: files[k]["val"][n] for n, k in routes.items()},
+        "test": {n: files[k]["test"][n] for n, k in routes.items()},
+        "served_by": routes,
+        "seconds": sum(f["seconds"] for f in files),
+        "peak_rss_bytes": max(peaks) or None,
+    }
 
 
 def t_quantile(df: int) -> float:
@@ -179,6 +203,21 @@ def block_combinations(records: Records, setting: str, arms: list[str], split: s
         ]
         rows.append([name, *cells])
     return ["<details><summary>table</summary>", "", *_table(["combination", *arms], rows), "", "</details>"]
+
+
+def block_routing(records: Records, setting: str, arms: list[str]) -> list[str]:
+    """Routed arms: per combination, on how many seeds a candidate network serves it instead of
+    the base, and the networks a routed file holds (mean over seeds)."""
+    arms = [a for a in arms if a in records]
+    names = list(next(iter(records[arms[0]].values()))["served_by"])
+    rows = [[n, *(f"{sum(bool(r['served_by'][n]) for r in records[a].values())}" for a in arms)] for n in names]
+    networks = [np.mean([1 + sum(map(bool, r["served_by"].values())) for r in records[a].values()]) for a in arms]
+    rows.append(["networks per file (mean)", *(f"{v:.1f}" for v in networks)])
+    seeds = ", ".join(f"{a}: {len(records[a])}" for a in arms)
+    table = _table(["seeds served by a candidate", *arms], rows)
+    if len(names) > 8:  # the six views' 63 rows: collapsed, as the combinations tables
+        table = ["<details><summary>table</summary>", "", *table, "", "</details>"]
+    return [*table, "", f"Seeds: {seeds}."]
 
 
 def _served(recs: dict[int, dict[str, Any]]) -> set[str]:
@@ -485,6 +524,7 @@ def render_block(spec: str, root: Path) -> str:
             r, s, _pairs(opt), opt["what"].split(","), opt.get("split", "test"), opt.get("rows") == "pairs"
         ),
         "mining": lambda r, s: block_mining(r, s, lists["arms"]),
+        "routing": lambda r, s: block_routing(r, s, lists["arms"]),
         "diagnostics": lambda r, s: block_diagnostics(r, s, lists["arms"]),
         "tune": lambda r, s: block_tune(r, s, lists["arms"], opt.get("reference", "dropout")),
     }

@@ -121,6 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("checkpoint", help="model.pt written by `mmanet run`")
     export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
     export.add_argument("--out", required=True, help="output file")
+    route = sub.add_parser(
+        "route", help="one model.pt serving each combination with whichever model file did best on it on validation"
+    )
+    route.add_argument("checkpoint", help="the base model.pt (the unified network: serves what no candidate wins)")
+    route.add_argument(
+        "candidates",
+        nargs="+",
+        help="model.pt files of the same seed (specialists, customized) whose networks may serve",
+    )
+    route.add_argument("--out", required=True, help="the routed model file to write")
+    route.add_argument(
+        "--margin",
+        type=float,
+        default=0.0,
+        help="a candidate serves a combination only when better than the base by more than this on validation, in "
+        "the selection metric's units (0.005: half a point of accuracy; default 0)",
+    )
+    route.add_argument("--data-root", help="dataset directory (CASIA-SURF, CeFA, ...)")
+    route.add_argument("--json", dest="json_out", help="also write the validation scores and choices to this JSON file")
+    _add_trainer_flags(route)
     sub.add_parser("list", help="list methods, datasets, encoders and decoders")
     return parser
 
@@ -186,9 +206,9 @@ def _evaluation_config(args: argparse.Namespace, saved: dict[str, Any]) -> Any:
     from mmanet.config import apply_overrides, config_from_plain, with_overrides
 
     flags = _trainer_overrides(args)
-    if args.data:
+    if getattr(args, "data", None):
         flags += ["data.dataset=npz", f"data.path={json.dumps(str(args.data))}"]
-    elif args.dataset:
+    elif getattr(args, "dataset", None):
         flags.append(f"data.dataset={args.dataset}")
     if args.data_root:
         flags.append(f"data.root={json.dumps(str(args.data_root))}")
@@ -380,6 +400,63 @@ def _cmd_export(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_route(args: argparse.Namespace, console: Console) -> int:
+    from mmanet.config import ConfigError
+    from mmanet.data import load_dataset
+    from mmanet.io import atomic_write_text
+    from mmanet.modelfile import check_compatible, load_model_file
+    from mmanet.routing import check_routable, choose_routes, routed_meta, write_routed
+    from mmanet.training import evaluate_model_file
+    from mmanet.training.evaluate import model_task
+    from mmanet.training.teacher import file_sha256
+
+    _check_output_file(Path(args.out), "--out")
+    if args.json_out:
+        _check_output_file(Path(args.json_out), "--json")
+    if not args.margin >= 0:
+        raise ConfigError(f"--margin: expected a number >= 0, got {args.margin}")
+    files = [load_model_file(path) for path in [args.checkpoint, *args.candidates]]
+    check_routable(files)
+    cfg = _evaluation_config(args, files[0].meta["config"])
+    source = load_dataset(cfg.data)
+    for model in files:
+        check_compatible(model, source)
+    dataset = source.splits(int(files[0].meta["seed"])).datasets["val"]
+    workers = cfg.data.num_workers if cfg.data.num_workers is not None else int(source.info.get("default_workers", 0))
+    scores = [evaluate_model_file(m, dataset, cfg.trainer, source.modalities, num_workers=workers) for m in files]
+    task = model_task(files[0])
+    selection = [{name: float(v[task.select]) for name, v in s.items()} for s in scores]
+    routes = choose_routes(selection, higher_is_better=task.higher_is_better[task.select], margin=args.margin)
+    hashes = [file_sha256(m.path) for m in files]
+    meta = routed_meta(files, routes, scores, select=task.select, margin=args.margin, hashes=hashes)
+    path = write_routed(args.out, files, routes, meta)
+    _print_routes(console, files, meta["routing"], task.select)
+    if args.json_out:
+        atomic_write_text(args.json_out, json.dumps(meta["routing"], indent=2) + "\n")
+    moved = sorted({k for k in routes.values() if k})
+    console.print(
+        f"routed model written to [bold]{path}[/]: {sum(1 for k in routes.values() if k)} of {len(routes)} "
+        f"combinations served by {len(moved)} candidate file(s), the rest by the base"
+    )
+    return 0
+
+
+def _print_routes(console: Console, files: list[Any], routing: dict[str, Any], select: str) -> None:
+    """A table: each combination's validation score under every file, and the file chosen."""
+    from rich.table import Table
+
+    labels = [f"{k}: {f.meta.get('method', '?')}" for k, f in enumerate(files)]
+    table = Table(title=f"validation {select} per combination (0 = base)")
+    table.add_column("combination")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_column("served by", justify="right")
+    for name, values in routing["val"].items():
+        cells = ["-" if v is None else f"{100 * v:.2f}" for v in values]
+        table.add_row(name, *cells, str(routing["served_by"][name]))
+    console.print(table)
+
+
 def _cmd_list(console: Console) -> int:
     from mmanet.data import DATASETS
     from mmanet.nn import DECODERS, ENCODERS
@@ -426,6 +503,8 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         return _cmd_predict(args, console)
     if args.command == "export":
         return _cmd_export(args, console)
+    if args.command == "route":
+        return _cmd_route(args, console)
     return _cmd_list(console)
 
 
