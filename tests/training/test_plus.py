@@ -17,7 +17,7 @@ from mmanet.config import PlusConfig
 from mmanet.modality import combination_codes, sample_masks_by_size
 from mmanet.modelfile import load_model_file
 from mmanet.nn import CombinationAffine, CombinationDecoders, NetworkSpec, build_network, conditioned, through_shared
-from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
+from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, select_rows, split_output
 
 TINY = tiny_run_args(samples=160, data_seed=1, epochs=3)
 SEG_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_rgbd.yaml"
@@ -186,7 +186,7 @@ def test_extra_passes_in_one_decoder_call_equal_separate_calls_in_eval(patches):
     masks = plus.extra_masks(present)
     assert [int(m[0].sum()) for m in masks] == [1, 1, 1, 2, 2, 2, 3]
     decoded = net.decode(concat_fused([net.fused_from(prepared, m) for m in masks]), torch.cat(masks))
-    together = split_output(decoded, 10, len(masks))
+    together = split_output(decoded, [10] * len(masks))
     for mask, out in zip(masks, together, strict=True):
         torch.testing.assert_close(out.logits, net(inputs, mask).logits)
 
@@ -277,6 +277,56 @@ def test_pair_passes_are_the_mean_cross_entropy_over_pairs_each_sample_holds():
     assert set(terms) == {"pair", "complete"}
     two = PlusComponents(("a", "b"), {"a": (4,), "b": (4,)}, 3, cfg)
     assert two.pairs == [] and len(two.extra_masks(present[:, :2])) == 1  # the one pair is the complete pass
+
+
+def test_pair_rows_decode_one_random_subset_of_rows_under_every_pair():
+    torch.manual_seed(5)
+    net = _net().eval()
+    cfg = PlusConfig(unimodal_heads=0.0, specialists=0.0, complete_pass=1.0, pair_passes=2.0, pair_rows=0.25)
+    plus = PlusComponents(net.modalities, net.modality_feature_shapes(), 3, cfg)
+    assert list(plus.pair_positions()) == [3, 4, 5]  # after the three single passes
+    index = plus.pair_index(10, torch.device("cpu"))
+    assert index is not None and len(index) == 3 and torch.equal(index, index.sort().values)  # ceil(2.5)
+    assert len(index.unique()) == 3 and len(plus.pair_index(4, torch.device("cpu"))) == 2  # at least two
+    assert len(plus.pair_index(1, torch.device("cpu"))) == 1  # never more than the batch
+    every = PlusComponents(net.modalities, {}, 3, PlusConfig(unimodal_heads=0.0, specialists=0.0, pair_passes=1.0))
+    assert every.pair_index(10, torch.device("cpu")) is None  # pair_rows 1: every row
+    inputs, target = _inputs(), torch.randint(0, 3, (10,))
+    present = torch.ones(10, 3, dtype=torch.bool)
+    present[index[0], 1] = False  # a chosen row without b: left out of the pairs with b
+    masks = plus.extra_masks(present)
+    prepared = net.prepare(inputs)
+    parts = [net.fused_from(prepared, m) for m in masks]
+    for k in plus.pair_positions():
+        parts[k], masks[k] = select_rows(parts[k], index), masks[k][index]
+    sizes = [int(m.shape[0]) for m in masks]
+    assert sizes == [10, 10, 10, 3, 3, 3, 10]
+    outputs = split_output(net.decode(concat_fused(parts), torch.cat(masks)), sizes)
+    terms = plus.pass_terms(outputs, inputs, target, present, index)
+    expected = []
+    for i, j in plus.pairs:  # by hand: each chosen row that holds the pair, decoded alone under it
+        rows = [r for r in index.tolist() if present[r, i] and present[r, j]]
+        mask = torch.zeros(1, 3, dtype=torch.bool)
+        mask[0, [i, j]] = True
+        logits = torch.cat([net({m: x[r : r + 1] for m, x in inputs.items()}, mask).logits for r in rows])
+        expected.append(F.cross_entropy(logits, target[rows]))
+    torch.testing.assert_close(terms["pair"], 2.0 * torch.stack(expected).mean())
+    with pytest.raises(ValueError, match=r"plus.pair_rows"):
+        PlusConfig(pair_rows=0.0)
+
+
+@pytest.mark.slow
+def test_own_pair_decoders_train_on_a_share_of_the_rows(tmp_path):
+    own = ["--set", "model.combination_decoders=[a+b, a+c, b+c]", "--set", "plus.pair_passes=1"]
+    own += ["--set", "plus.pair_rows=0.25"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *own]) == 0
+    net = load_model_file(tmp_path / "seed_0" / "mmanet-plus" / "model.pt").entries[0].net
+    assert net.decoder.codes_with_own == [3, 5, 6]
+    for decoder in net.decoder.own.values():  # every pair decoder trained on every step's subset
+        norms = [m for m in decoder.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        assert norms and all(int(m.num_batches_tracked) > 0 for m in norms)
+    log = (tmp_path / "seed_0" / "mmanet-plus" / "logs" / "metrics.csv").read_text().splitlines()[0]
+    assert "train/pair" in log
 
 
 def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies():

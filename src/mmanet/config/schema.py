@@ -307,8 +307,10 @@ class PlusConfig:
     file holding them (``mmanet run --methods specialists``), otherwise they are trained first.
     ``pair_passes``: weight of the cross-entropy of the deployment network under each pair of
     modalities that is not the complete combination (M >= 3; mean over the M(M-1)/2 pairs), every
-    step (0 = off). ``complete_pass``: weight of the cross-entropy under every modality the sample
-    holds, every step (0 = off). ``shared_passes``: weight of the cross-entropy of those passes
+    step (0 = off); ``pair_rows``: the share of the batch's rows decoded under the pairs (one random
+    subset per step, common to every pair; 1 = every row). ``complete_pass``: weight of the
+    cross-entropy under every modality the sample holds, every step (0 = off). ``shared_passes``:
+    weight of the cross-entropy of those passes
     (single, pair, complete) whose combination has its own decoder (``model.combination_decoders``),
     decoded a second time by the shared decoder, so that it keeps learning from those rows (0 = off).
     ``detach_own_decoders``: the rows an own decoder decodes send no gradient to the encoders
@@ -324,12 +326,14 @@ class PlusConfig:
     specialists_path: str | None = None
     complete_pass: float = 1.0
     pair_passes: float = 0.0
+    pair_rows: float = 1.0
     shared_passes: float = 0.0
     detach_own_decoders: bool = False
 
     def __post_init__(self) -> None:
         for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes", "shared_passes"):
             _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
+        _check(0 < self.pair_rows <= 1, "plus.pair_rows", "in (0, 1]", self.pair_rows)
 
     @property
     def passes(self) -> bool:
@@ -353,6 +357,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.specialists_path": "model file holding the specialists (otherwise trained first)",
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
+    "plus.pair_rows": "share of the batch's rows the pair passes decode (a random subset per step)",
     "plus.shared_passes": "weight: passes of combinations with own decoders also through the shared one",
     "plus.detach_own_decoders": "own decoders read detached features (only shared rows train encoders)",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",

@@ -19,7 +19,14 @@ from mmanet.metrics import CombinationMetrics
 from mmanet.nn import CombinationDecoders, NetOutput, through_shared
 from mmanet.training.deployment import DeploymentModule
 from mmanet.training.distributed import check_same_on_every_rank, gather_function
-from mmanet.training.plus import FrozenSpecialists, PlusComponents, check_own_decoders, concat_fused, split_output
+from mmanet.training.plus import (
+    FrozenSpecialists,
+    PlusComponents,
+    check_own_decoders,
+    concat_fused,
+    select_rows,
+    split_output,
+)
 from mmanet.training.regularization import ModalityRegularization
 from mmanet.training.teacher import FrozenTeacher, ModelRef, TeacherCache, load_specialists, load_teacher
 
@@ -159,14 +166,19 @@ class MMANetModule(DeploymentModule):
         )
         masks = [mask, *extra, *again]
         parts = [self.net.fused_from(prepared, m) for m in masks]
-        rows = int(mask.shape[0])
-        shared_rows = torch.arange(rows * len(masks), device=mask.device) >= rows * (1 + len(extra))
+        index = self.plus.pair_index(int(mask.shape[0]), mask.device)
+        if index is not None:  # plus.pair_rows < 1: the pair passes decode a subset of the rows
+            for k in self.plus.pair_positions():
+                parts[1 + k], masks[1 + k] = select_rows(parts[1 + k], index), masks[1 + k][index]
+        sizes = [int(m.shape[0]) for m in masks]
+        shared_rows = torch.arange(sum(sizes), device=mask.device) >= sum(sizes[: 1 + len(extra)])
         with through_shared(decoder, shared_rows, self.plus_config.detach_own_decoders):  # repeats: shared decoder
             decoded = self.net.decode(concat_fused(parts), torch.cat(masks))
-        outputs = split_output(decoded, rows, len(masks))
+        outputs = split_output(decoded, sizes)
         terms = self.plus.head_term(self.net, prepared, batch["target"], present)
         if extra:
-            terms |= self.plus.pass_terms(outputs[1 : 1 + len(extra)], batch["inputs"], batch["target"], present)
+            passes = outputs[1 : 1 + len(extra)]
+            terms |= self.plus.pass_terms(passes, batch["inputs"], batch["target"], present, index)
         terms |= self.plus.shared_term(outputs[1 + len(extra) :], again, batch["target"])
         return parts[0], outputs[0], terms
 

@@ -16,6 +16,8 @@ alone in the unified network as in its own specialist network.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,7 +31,14 @@ from mmanet.metrics import upsample_logits
 from mmanet.modality import combination_name
 from mmanet.nn import CombinationDecoders, NetOutput, SegFeatures, SubsetNetwork
 
-__all__ = ["FrozenSpecialists", "PlusComponents", "check_own_decoders", "concat_fused", "split_output"]
+__all__ = [
+    "FrozenSpecialists",
+    "PlusComponents",
+    "check_own_decoders",
+    "concat_fused",
+    "select_rows",
+    "split_output",
+]
 
 
 def concat_fused(parts: Sequence[Any]) -> Any:
@@ -46,9 +55,15 @@ def _rows(value: Any, start: int, stop: int) -> Any:
     return value[start:stop]
 
 
-def split_output(out: NetOutput, batch: int, parts: int) -> list[NetOutput]:
-    """Split a decoder output over ``parts * batch`` rows into ``parts`` outputs of ``batch`` rows."""
-    return [NetOutput(*(_rows(v, i * batch, (i + 1) * batch) for v in out)) for i in range(parts)]
+def select_rows(fused: Any, index: Tensor) -> Any:
+    """Rows ``index`` of fused features (a tensor or :class:`SegFeatures`)."""
+    return fused.select(index) if isinstance(fused, SegFeatures) else fused.index_select(0, index)
+
+
+def split_output(out: NetOutput, sizes: Sequence[int]) -> list[NetOutput]:
+    """Split a decoder output over ``sum(sizes)`` rows into consecutive outputs of ``sizes`` rows."""
+    bounds = [0, *itertools.accumulate(sizes)]
+    return [NetOutput(*(_rows(v, a, b) for v in out)) for a, b in itertools.pairwise(bounds)]
 
 
 def pair_columns(count: int, cfg: PlusConfig) -> list[tuple[int, int]]:
@@ -190,6 +205,20 @@ class PlusComponents(nn.Module):
         """Column pairs ``(i, j)``, ``i < j``, of the pair passes (none when off or M < 3)."""
         return pair_columns(len(self.modalities), self.cfg)
 
+    def pair_positions(self) -> range:
+        """Where the pair passes sit in :meth:`extra_masks`' list."""
+        start = len(self.modalities) if self.passes else 0
+        return range(start, start + len(self.pairs))
+
+    def pair_index(self, batch: int, device: torch.device) -> Tensor | None:
+        """The rows the pair passes decode this step (``plus.pair_rows`` < 1): a sorted random subset of
+        ``ceil(pair_rows * batch)`` rows, at least two (when the batch has them), the same for every
+        pair; ``None``: every row (or no pair passes)."""
+        if not self.pairs or self.cfg.pair_rows >= 1:
+            return None
+        keep = min(batch, max(2, math.ceil(self.cfg.pair_rows * batch)))
+        return torch.randperm(batch, device=device)[:keep].sort().values
+
     def extra_masks(self, present: Tensor) -> list[Tensor]:
         """Masks ``(B, M)`` of the extra passes: each single modality (when :attr:`passes`), each
         pair (:attr:`pairs`), then everything the sample holds (when ``complete_pass`` > 0)."""
@@ -233,10 +262,16 @@ class PlusComponents(nn.Module):
         return torch.stack(losses).mean()
 
     def pass_terms(
-        self, outputs: Sequence[NetOutput], inputs: Mapping[str, Tensor], target: Tensor, present: Tensor
+        self,
+        outputs: Sequence[NetOutput],
+        inputs: Mapping[str, Tensor],
+        target: Tensor,
+        present: Tensor,
+        pair_index: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """``single`` (CE), ``specialist`` (KD), ``pair`` (CE) and ``complete`` (CE) terms, already
-        weighted, from the outputs of :meth:`extra_masks`' passes."""
+        weighted, from the outputs of :meth:`extra_masks`' passes (the pair passes' outputs on the
+        rows ``pair_index`` only, when given: :meth:`pair_index`)."""
         terms: dict[str, Tensor] = {}
         if self.cfg.complete_pass > 0:
             held = present.any(dim=1).to(torch.float32)
@@ -246,8 +281,9 @@ class PlusComponents(nn.Module):
             outputs = outputs[:-1]
         if self.pairs:
             cut = len(outputs) - len(self.pairs)
+            held, labels = (present, target) if pair_index is None else (present[pair_index], target[pair_index])
             ce = [
-                _weighted_ce(o.logits, target, present[:, i] & present[:, j], self.ignore_index)
+                _weighted_ce(o.logits, labels, held[:, i] & held[:, j], self.ignore_index)
                 for (i, j), o in zip(self.pairs, outputs[cut:], strict=True)
             ]
             terms["pair"] = self.cfg.pair_passes * torch.stack(ce).mean()
