@@ -329,6 +329,51 @@ def test_own_pair_decoders_train_on_a_share_of_the_rows(tmp_path):
     assert "train/pair" in log
 
 
+@pytest.mark.parametrize("seg", [False, True])
+def test_encoders_from_specialists_copies_each_encoder_and_refuses_one_that_does_not_fit(seg):
+    from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES
+
+    from mmanet.config import ConfigError
+    from mmanet.training.plus import encoders_from
+
+    shapes, model = (SEG_SHAPES, SEG_MODEL) if seg else (SHAPES, {"embed_dim": 4, "decoder": {"name": "mlp"}})
+    spec = NetworkSpec(tuple(shapes), dict(shapes), 3, model)
+    torch.manual_seed(0)
+    net = build_network(spec)
+    singles = {m: build_network(spec.restricted([m])) for m in shapes}  # other random weights
+    untouched = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("encoders.")}
+    encoders_from(net, FrozenSpecialists(singles))
+    for m in shapes:
+        mine, theirs = net.encoders[m].state_dict(), singles[m].encoders[m].state_dict()
+        assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine), m
+        first = next(net.encoders[m].parameters())
+        assert first.requires_grad and first.data_ptr() != next(singles[m].encoders[m].parameters()).data_ptr()
+    after = net.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in untouched.items())  # decoder, norms, heads: as built
+    other = dict(model, encoders={"default": {"name": "tiny", "width": 4}}) if seg else dict(model, embed_dim=6)
+    wrong = {m: build_network(NetworkSpec((m,), {m: shapes[m]}, 3, other)) for m in shapes}
+    with pytest.raises(ConfigError, match=r"plus.encoders_from_specialists: the '\w+' specialist's encoder in x.pt"):
+        encoders_from(net, FrozenSpecialists(wrong), "x.pt")
+
+
+@pytest.mark.slow
+def test_a_run_with_encoders_from_specialists_starts_from_them(tmp_path, capsys):
+    flag = ["--set", "plus.encoders_from_specialists=true", "--set", "plus.specialists=0"]  # the copy alone
+    still = ["--set", "optim.lr=0.000000001", "--set", "optim.scheduler=none"]  # Adam moves each weight by ~1e-9 a step
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *flag, *still]) == 0
+    run = tmp_path / "seed_0"
+    unified = load_model_file(run / "mmanet-plus" / "model.pt").entries[0].net
+    for entry in load_model_file(run / "specialists" / "model.pt").entries:
+        (m,) = entry.spec.modalities
+        pairs = zip(unified.encoders[m].named_parameters(), entry.net.encoders[m].parameters(), strict=True)
+        for (name, mine), theirs in pairs:
+            torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=0, msg=f"{m} {name}")
+    capsys.readouterr()
+    alone = ["--set", "model.alone_patches=true"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "x"), *TINY, *flag, *alone]) == 2
+    assert "not with model.alone_patches" in capsys.readouterr().out and not (tmp_path / "x").exists()
+
+
 def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies():
     torch.manual_seed(2)
     nets = {m: _net().eval() for m in ("a", "b", "c")}

@@ -315,6 +315,8 @@ class PlusConfig:
     decoded a second time by the shared decoder, so that it keeps learning from those rows (0 = off).
     ``detach_own_decoders``: the rows an own decoder decodes send no gradient to the encoders
     (the own decoders read the shared features; the shared decoder's rows train the encoders).
+    ``encoders_from_specialists``: every encoder starts from the encoder of its modality's
+    specialist (trained first, or ``specialists_path``), copied after the network is built.
     """
 
     mad: bool = False
@@ -329,11 +331,17 @@ class PlusConfig:
     pair_rows: float = 1.0
     shared_passes: float = 0.0
     detach_own_decoders: bool = False
+    encoders_from_specialists: bool = False
 
     def __post_init__(self) -> None:
         for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes", "shared_passes"):
             _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
         _check(0 < self.pair_rows <= 1, "plus.pair_rows", "in (0, 1]", self.pair_rows)
+
+    @property
+    def needs_specialists(self) -> bool:
+        """Whether the specialists are needed (their KD, or the encoders they initialise)."""
+        return self.specialists > 0 or self.encoders_from_specialists
 
     @property
     def passes(self) -> bool:
@@ -360,6 +368,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.pair_rows": "share of the batch's rows the pair passes decode (a random subset per step)",
     "plus.shared_passes": "weight: passes of combinations with own decoders also through the shared one",
     "plus.detach_own_decoders": "own decoders read detached features (only shared rows train encoders)",
+    "plus.encoders_from_specialists": "every encoder starts from its modality's specialist's encoder",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
     "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",

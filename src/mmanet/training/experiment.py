@@ -13,6 +13,7 @@ Output layout under ``cfg.out``::
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from mmanet.training.display import Display
 from mmanet.training.distributed import is_global_zero
 from mmanet.training.jobs import MethodRun, cross_fit_entropies, train_part
 from mmanet.training.methods import METHODS, MethodSpec, get_method
-from mmanet.training.plus import check_own_decoders
+from mmanet.training.plus import check_own_decoders, encoders_from
 from mmanet.training.resume import Mode, RunProgress
 from mmanet.training.rundir import RunDirectory, check_run_directory
 from mmanet.training.seed import SeedData, prepare_seed, record_split
@@ -77,6 +78,11 @@ def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> N
         raise ConfigError(f"model: cannot build the network: {' '.join(str(err).split())[:300]}") from err
     if True in nets:
         check_own_decoders(nets[True], plus)
+        if plus.encoders_from_specialists and spec.model.alone_patches:
+            raise ConfigError(
+                "plus.encoders_from_specialists: not with model.alone_patches (the specialists' encoders have no "
+                "second normalisation slot to copy)"
+            )
     if any(m.plus for m in methods) and spec.model.masking != "feature":
         raise ConfigError("model.masking: mmanet-plus reuses encoder outputs across combinations; it needs 'feature'")
 
@@ -95,8 +101,20 @@ def plan_experiment(cfg: ExperimentConfig) -> ExperimentPlan:
     if cfg.distill.teacher is not None and any(m.needs_teacher(cfg.plus) for m in methods):
         load_teacher(cfg.distill.teacher, data.spec)
     if cfg.plus.specialists_path is not None and any(m.needs_specialists(cfg.plus) for m in methods):
-        load_specialists(cfg.plus.specialists_path, data.spec)
+        specialists, _ = load_specialists(cfg.plus.specialists_path, data.spec)
+        if cfg.plus.encoders_from_specialists and any(m.plus for m in methods):
+            _check_encoders_fit(data.spec, specialists, cfg.plus.specialists_path)
     return ExperimentPlan(cfg, methods, source, warnings)
+
+
+def _check_encoders_fit(spec: NetworkSpec, specialists: Any, path: str) -> None:
+    """Copy the specialists' encoders into an mmanet-plus network on the ``meta`` device: a
+    specialist whose encoder does not fit fails here, before anything is trained."""
+    with torch.device("meta"):
+        net = build_network(dataclasses.replace(spec, model=spec.model.for_method(True)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # copying into meta parameters is a no-op, by design
+        encoders_from(net, specialists, path)
 
 
 def _warnings(methods: dict[str, Any], higher_is_better: dict[str, bool]) -> list[str]:

@@ -47,7 +47,7 @@ class MethodSpec:
 
     def needs_specialists(self, plus: PlusConfig) -> bool:
         """Whether per-modality specialists must be trained (or given) first."""
-        return self.plus and plus.specialists > 0
+        return self.plus and plus.needs_specialists
 
 
 METHODS: dict[str, MethodSpec] = {

@@ -24,6 +24,7 @@ from mmanet.training.plus import (
     PlusComponents,
     check_own_decoders,
     concat_fused,
+    encoders_from,
     select_rows,
     split_output,
 )
@@ -48,7 +49,7 @@ class MMANetModule(DeploymentModule):
         mar: MAR settings (mining window, criterion, beta, ...).
         plus: the ``mmanet-plus`` components (read only when the method is ``mmanet-plus``).
         teacher: the teacher model file (methods that distil).
-        specialists: the per-modality specialists' model file (``plus.specialists > 0``).
+        specialists: the per-modality specialists' model file (``plus.needs_specialists``).
         entropy_table: ``(num_train,)`` cross-fitted teacher entropies per training sample.
         fixed_inputs: the training inputs are the same every epoch (the teacher's outputs are
             cached per sample when ``distill.cache_teacher``).
@@ -121,12 +122,15 @@ class MMANetModule(DeploymentModule):
             raise ValueError("mmanet-plus reuses encoder outputs across combinations: it needs model.masking=feature")
         check_own_decoders(self.net, cfg)
         frozen: FrozenSpecialists | None = None
-        if cfg.specialists > 0:
+        if cfg.needs_specialists:
             if specialists is None:
                 raise ValueError(
-                    "plus.specialists > 0 needs the specialists: give plus.specialists_path or train them first"
+                    "plus.specialists > 0 or plus.encoders_from_specialists needs the specialists: give "
+                    "plus.specialists_path or train them first"
                 )
             frozen, self.specialists_info = load_specialists(specialists.path, self.spec, specialists.sha256)
+            if cfg.encoders_from_specialists:
+                encoders_from(self.net, frozen, specialists.path)
         return PlusComponents(
             self.net.modalities,
             self.net.modality_feature_shapes(),

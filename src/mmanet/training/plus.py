@@ -36,6 +36,7 @@ __all__ = [
     "PlusComponents",
     "check_own_decoders",
     "concat_fused",
+    "encoders_from",
     "select_rows",
     "split_output",
 ]
@@ -95,6 +96,25 @@ def check_own_decoders(net: SubsetNetwork, cfg: PlusConfig) -> None:
             f"model.combination_decoders: {names} have own decoders but no mmanet-plus pass decodes them every "
             "step (plus.single_passes, plus.pair_passes, plus.complete_pass); turn those passes on or name fewer"
         )
+
+
+def encoders_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: object = "the specialists") -> None:
+    """Copy every modality's encoder weights (and normalisation statistics) from its specialist.
+
+    Raises:
+        ConfigError: a specialist's encoder does not fit the network's (another encoder config).
+    """
+    for m in net.modalities:
+        source: nn.Module = specialists.nets[m].encoders[m]  # type: ignore[index, assignment]
+        target: nn.Module = net.encoders[m]  # type: ignore[index, assignment]
+        try:
+            target.load_state_dict(source.state_dict())
+        except RuntimeError as err:
+            first = " ".join(str(err).split())[:240]
+            raise ConfigError(
+                f"plus.encoders_from_specialists: the {m!r} specialist's encoder in {where} does not fit the "
+                f"network's ({first}); train the specialists with the same model.encoders"
+            ) from err
 
 
 class FrozenSpecialists(nn.Module):
