@@ -101,7 +101,13 @@ FINAL: dict[str, tuple[str, list[str]]] = {
 # `plus-none` runs the mmanet-plus code path with every component off: it must equal dropout.
 # (plus.complete_pass is named since round 3 made it a default, model.combination_patches since
 # round 4 did: the earlier arms stay what they ran)
-PLUS_OFF = ["plus.mad=false", "plus.mar=false", "plus.complete_pass=0", "model.combination_patches=none"]
+PLUS_OFF = [
+    "plus.mad=false",
+    "plus.mar=false",
+    "plus.complete_pass=0",
+    "model.combination_patches=none",
+    "plus.encoders_from_specialists=false",  # named since round 17 made it a default
+]
 PLUS_ARMS: dict[str, list[str]] = {
     "plus-none": PLUS_OFF,
     "plus-heads": [*PLUS_OFF, "plus.unimodal_heads=1"],
@@ -475,6 +481,9 @@ ONLY_SETTINGS.update({arm: ("seg",) for arm in OWN_SPECIALISTS})
 ROUTED: dict[str, tuple[str, list[str]]] = {
     "routed-specialists": ("plus-r4-patches", ["specialists"]),
     "routed-customized": ("plus-r4-patches", ["customized"]),
+    # written after round 17 became the mmanet-plus default: the same two, on the new default
+    "routed-r17-specialists": ("plus-r17-specialist-init", ["specialists"]),
+    "routed-r17-customized": ("plus-r17-specialist-init", ["customized"]),
 }
 
 
@@ -529,6 +538,7 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     if arm == "plus-r2-mm":
         # MAD and MAR on explicitly: they were the mmanet-plus defaults in round 2, not since
         mad_mar = ["plus.mad=true", "plus.mar=true", "plus.complete_pass=0", "model.combination_patches=none"]
+        mad_mar.append("plus.encoders_from_specialists=false")
         return "mmanet-plus", [*PLUS_R2, *mad_mar, *([] if setting in SETTING_FILES else TUNED_MAD + TUNED_MAR)]
     if arm in PLUS_ARMS:
         return "mmanet-plus", PLUS_ARMS[arm]

@@ -331,7 +331,7 @@ class PlusConfig:
     pair_rows: float = 1.0
     shared_passes: float = 0.0
     detach_own_decoders: bool = False
-    encoders_from_specialists: bool = False
+    encoders_from_specialists: bool = True
 
     def __post_init__(self) -> None:
         for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes", "shared_passes"):

@@ -65,7 +65,8 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("mmanet", "MMANet: dropout + MAD + MAR", distill="mad", regularize=True),
         MethodSpec(
             "mmanet-plus",
-            "dropout + unimodal heads, single and complete passes, specialist KD (plus.*; MAD, MAR optional)",
+            "dropout + encoders from the specialists, unimodal heads, single and complete passes, specialist KD "
+            "(plus.*; MAD, MAR optional)",
             distill="mad",
             regularize=True,
             plus=True,
