@@ -82,3 +82,22 @@ def test_round_9s_readout_list_is_what_its_rule_derives_from_the_committed_probe
 
     for setting, listed in R9_READOUTS.items():
         assert probed_readouts(ROOT / "docs" / "records", setting) == listed, setting
+
+
+def test_a_routed_record_takes_each_combination_from_the_file_better_on_validation():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from study_tables import routed_record
+
+    def rec(val, test, seconds, peak):
+        cells = {
+            split: {n: {"accuracy": v} for n, v in values.items()} for split, values in (("val", val), ("test", test))
+        }
+        return {"seed": 3, "setting": "trio", "seconds": seconds, "peak_rss_bytes": peak, **cells}
+
+    base = rec({"a": 0.80, "b": 0.90, "a+b": 0.95}, {"a": 0.70, "b": 0.91, "a+b": 0.96}, 10.0, 100)
+    specialists = rec({"a": 0.85, "b": 0.90}, {"a": 0.60, "b": 0.99}, 5.0, 300)  # b ties: the base keeps it
+    routed = routed_record("routed-x", [base, specialists], "accuracy")
+    assert routed["served_by"] == {"a": 1, "b": 0, "a+b": 0}
+    assert {n: v["accuracy"] for n, v in routed["test"].items()} == {"a": 0.60, "b": 0.91, "a+b": 0.96}
+    assert {n: v["accuracy"] for n, v in routed["val"].items()} == {"a": 0.85, "b": 0.90, "a+b": 0.95}
+    assert (routed["seconds"], routed["peak_rss_bytes"], routed["seed"]) == (15.0, 300, 3)
