@@ -243,7 +243,7 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     check_compatible(model, source)
     seed = int(model.meta["seed"])
     dataset = source.everything() if args.split == "all" else source.splits(seed).datasets[args.split]
-    workers = cfg.data.num_workers if cfg.data.num_workers is not None else int(source.info.get("default_workers", 0))
+    workers = source.workers(cfg.data.num_workers)
     results = evaluate_model_file(model, dataset, cfg.trainer, source.modalities, num_workers=workers)
     if not is_global_zero():
         return 0
@@ -422,7 +422,7 @@ def _cmd_route(args: argparse.Namespace, console: Console) -> int:
     for model in files:
         check_compatible(model, source)
     dataset = source.splits(int(files[0].meta["seed"])).datasets["val"]
-    workers = cfg.data.num_workers if cfg.data.num_workers is not None else int(source.info.get("default_workers", 0))
+    workers = source.workers(cfg.data.num_workers)
     scores = [evaluate_model_file(m, dataset, cfg.trainer, source.modalities, num_workers=workers) for m in files]
     task = model_task(files[0])
     selection = [{name: float(v[task.select]) for name, v in s.items()} for s in scores]
@@ -433,10 +433,10 @@ def _cmd_route(args: argparse.Namespace, console: Console) -> int:
     _print_routes(console, files, meta["routing"], task.select)
     if args.json_out:
         atomic_write_text(args.json_out, json.dumps(meta["routing"], indent=2) + "\n")
-    moved = sorted({k for k in routes.values() if k})
+    moved = [k for k in routes.values() if k]
     console.print(
-        f"routed model written to [bold]{path}[/]: {sum(1 for k in routes.values() if k)} of {len(routes)} "
-        f"combinations served by {len(moved)} candidate file(s), the rest by the base"
+        f"routed model written to [bold]{path}[/]: {len(moved)} of {len(routes)} "
+        f"combinations served by {len(set(moved))} candidate file(s), the rest by the base"
     )
     return 0
 

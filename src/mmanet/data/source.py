@@ -76,6 +76,11 @@ class DataSource:
         description = [self.name, list(self.modalities), self.input_shapes, self.num_classes, self.info]
         return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()
 
+    def workers(self, configured: int | None) -> int:
+        """Loader workers: ``configured`` (``data.num_workers``) when set, otherwise this data's
+        default (0 in memory, 2 for images on disk)."""
+        return configured if configured is not None else int(self.info.get("default_workers", 0))
+
     def splits(self, seed: int) -> SplitSet:
         """Train/val/test datasets for ``seed``."""
         raise NotImplementedError

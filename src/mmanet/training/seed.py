@@ -50,8 +50,7 @@ class SeedData:
     def datamodule(self) -> MultimodalDataModule:
         """Loaders with the configured batch sizes (workers: 0 in memory, 2 for images on disk by default)."""
         data = self.cfg.data
-        default = int(self.source.info.get("default_workers", 0))
-        workers = data.num_workers if data.num_workers is not None else default
+        workers = self.source.workers(data.num_workers)
         return MultimodalDataModule(
             datasets=self.splits.datasets,
             batch_size=data.batch_size,
