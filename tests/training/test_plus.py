@@ -16,8 +16,16 @@ from mmanet.cli import main
 from mmanet.config import PlusConfig
 from mmanet.modality import combination_codes, sample_masks_by_size
 from mmanet.modelfile import load_model_file
-from mmanet.nn import CombinationAffine, CombinationDecoders, NetworkSpec, build_network, conditioned, through_shared
-from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, select_rows, split_output
+from mmanet.nn import (
+    CombinationAffine,
+    CombinationDecoders,
+    NetworkSpec,
+    build_network,
+    conditioned,
+    select_rows,
+    through_shared,
+)
+from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
 
 TINY = tiny_run_args(samples=160, data_seed=1, epochs=3)
 SEG_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_rgbd.yaml"
@@ -373,6 +381,12 @@ def test_a_run_with_encoders_from_specialists_starts_from_them(tmp_path, capsys)
     alone = ["--set", "model.alone_patches=true"]
     assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "x"), *TINY, *flag, *alone]) == 2
     assert "not with model.alone_patches" in capsys.readouterr().out and not (tmp_path / "x").exists()
+    given = ["--set", f"plus.specialists_path={run / 'specialists' / 'model.pt'}"]
+    wider = ["--set", "model.encoders={default: {name: tiny, dim: 6}}"]  # the specialists' encoders are 4 wide
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "y"), *TINY, *flag, *given, *wider]) == 2
+    said = " ".join(capsys.readouterr().out.split())
+    assert "plus.encoders_from_specialists: the 'a' specialist's encoder in" in said and "does not fit" in said
+    assert not (tmp_path / "y").exists()  # refused when planned, before anything was trained
 
 
 def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies():

@@ -38,12 +38,12 @@ from torch import Tensor, nn
 from mmanet.nn.patches import Conditioned, coded
 from mmanet.nn.segmentation import SegFeatures
 
-__all__ = ["CombinationDecoders", "through_shared"]
+__all__ = ["CombinationDecoders", "select_rows", "through_shared"]
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
-def _take(fused: Any, index: Tensor) -> Any:
+def select_rows(fused: Any, index: Tensor) -> Any:
     """Rows ``index`` of fused features (a tensor or :class:`SegFeatures`)."""
     if isinstance(fused, SegFeatures):
         return fused.select(index)
@@ -126,7 +126,7 @@ class CombinationDecoders(Conditioned):
         # rows sorted by decoder: one gather in, each decoder on a contiguous slice, one gather out
         order = torch.argsort(place, stable=True)
         counts = torch.bincount(place, minlength=len(decoders)).tolist()
-        ordered, ordered_codes = _take(fused, order), codes[order]
+        ordered, ordered_codes = select_rows(fused, order), codes[order]
         parts, start = [], 0
         for k, (decoder, count) in enumerate(zip(decoders, counts, strict=True)):
             if count == 0:

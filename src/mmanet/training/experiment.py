@@ -25,7 +25,7 @@ from mmanet.config import ConfigError, ExperimentConfig, to_dict
 from mmanet.data import DataSource, check_splits, load_dataset
 from mmanet.io import atomic_write_text
 from mmanet.modality import all_combinations, combination_name
-from mmanet.nn import NetworkSpec, build_network, build_regularization_decoder
+from mmanet.nn import NetworkSpec, SubsetNetwork, build_network, build_regularization_decoder
 from mmanet.provenance import provenance
 from mmanet.reporting import aggregate_method, write_reports
 from mmanet.training.build import Prerequisites
@@ -64,8 +64,9 @@ class ExperimentPlan:
     warnings: list[str]
 
 
-def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> None:
-    """Build the networks once on the ``meta`` device (no memory): bad names, options or sizes fail here."""
+def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> SubsetNetwork | None:
+    """Build the networks once on the ``meta`` device (no memory): bad names, options or sizes fail
+    here. Returns the ``mmanet-plus`` network, when a method needs one."""
     try:
         with torch.device("meta"):
             nets = {
@@ -85,6 +86,7 @@ def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> N
             )
     if any(m.plus for m in methods) and spec.model.masking != "feature":
         raise ConfigError("model.masking: mmanet-plus reuses encoder outputs across combinations; it needs 'feature'")
+    return nets.get(True)
 
 
 def plan_experiment(cfg: ExperimentConfig) -> ExperimentPlan:
@@ -95,23 +97,21 @@ def plan_experiment(cfg: ExperimentConfig) -> ExperimentPlan:
     warnings = check_splits(source, cfg.seeds)
     data = prepare_seed(cfg, source, cfg.seeds[0])
     teacher_data = data.with_overrides(cfg.distill.teacher_overrides)
-    _check_network(data.spec, methods, cfg.plus)
+    plus_net = _check_network(data.spec, methods, cfg.plus)
     _check_network(teacher_data.spec, [], cfg.plus)
     check_trainer(cfg.trainer)
     if cfg.distill.teacher is not None and any(m.needs_teacher(cfg.plus) for m in methods):
         load_teacher(cfg.distill.teacher, data.spec)
     if cfg.plus.specialists_path is not None and any(m.needs_specialists(cfg.plus) for m in methods):
         specialists, _ = load_specialists(cfg.plus.specialists_path, data.spec)
-        if cfg.plus.encoders_from_specialists and any(m.plus for m in methods):
-            _check_encoders_fit(data.spec, specialists, cfg.plus.specialists_path)
+        if cfg.plus.encoders_from_specialists and plus_net is not None:
+            _check_encoders_fit(plus_net, specialists, cfg.plus.specialists_path)
     return ExperimentPlan(cfg, methods, source, warnings)
 
 
-def _check_encoders_fit(spec: NetworkSpec, specialists: Any, path: str) -> None:
-    """Copy the specialists' encoders into an mmanet-plus network on the ``meta`` device: a
-    specialist whose encoder does not fit fails here, before anything is trained."""
-    with torch.device("meta"):
-        net = build_network(dataclasses.replace(spec, model=spec.model.for_method(True)))
+def _check_encoders_fit(net: SubsetNetwork, specialists: Any, path: str) -> None:
+    """Copy the specialists' encoders into the mmanet-plus network ``_check_network`` built on the
+    ``meta`` device: a specialist whose encoder does not fit fails here, before anything is trained."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # copying into meta parameters is a no-op, by design
         encoders_from(net, specialists, path)

@@ -16,7 +16,7 @@ from mmanet.config import DistillConfig, MARConfig, PlusConfig, to_dict
 from mmanet.data import Batch
 from mmanet.losses import DistillationLoss, build_distillation, effective_sample_share
 from mmanet.metrics import CombinationMetrics
-from mmanet.nn import CombinationDecoders, NetOutput, through_shared
+from mmanet.nn import CombinationDecoders, NetOutput, select_rows, through_shared
 from mmanet.training.deployment import DeploymentModule
 from mmanet.training.distributed import check_same_on_every_rank, gather_function
 from mmanet.training.plus import (
@@ -25,7 +25,6 @@ from mmanet.training.plus import (
     check_own_decoders,
     concat_fused,
     encoders_from,
-    select_rows,
     split_output,
 )
 from mmanet.training.regularization import ModalityRegularization

@@ -37,7 +37,6 @@ __all__ = [
     "check_own_decoders",
     "concat_fused",
     "encoders_from",
-    "select_rows",
     "split_output",
 ]
 
@@ -54,11 +53,6 @@ def _rows(value: Any, start: int, stop: int) -> Any:
     if isinstance(value, tuple | list):
         return type(value)(v[start:stop] for v in value)
     return value[start:stop]
-
-
-def select_rows(fused: Any, index: Tensor) -> Any:
-    """Rows ``index`` of fused features (a tensor or :class:`SegFeatures`)."""
-    return fused.select(index) if isinstance(fused, SegFeatures) else fused.index_select(0, index)
 
 
 def split_output(out: NetOutput, sizes: Sequence[int]) -> list[NetOutput]:
