@@ -487,6 +487,7 @@ def plus_components() -> dict[str, str]:
     defaults["model.combination_readout"] = model.combination_readout
     defaults["model.combination_decoders"] = model.combination_decoders
     defaults["model.alone_patches"] = model.alone_patches
+    defaults["model.alone_encoders"] = model.alone_encoders
     return {key: f"{text} [{defaults[key]}]" for key, text in PLUS_COMPONENTS.items()}
 
 

@@ -365,6 +365,24 @@ def test_encoders_from_specialists_copies_each_encoder_and_refuses_one_that_does
         encoders_from(net, FrozenSpecialists(wrong), "x.pt")
 
 
+def test_encoders_from_specialists_fills_both_copies_of_alone_encoders():
+    from tests.helpers.nets import SEG_MODEL, SEG_SHAPES
+
+    from mmanet.training.plus import encoders_from
+
+    spec = NetworkSpec(tuple(SEG_SHAPES), dict(SEG_SHAPES), 3, {**SEG_MODEL, "alone_encoders": True})
+    torch.manual_seed(0)
+    net = build_network(spec)
+    singles = {m: build_network(spec.restricted([m])) for m in SEG_SHAPES}  # one modality: no copies of their own
+    encoders_from(net, FrozenSpecialists(singles))
+    for m in SEG_SHAPES:
+        theirs = singles[m].encoders[m].state_dict()
+        for copy in (net.encoders[m], net.alone_encoders[m]):
+            mine = copy.state_dict()
+            assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine), m
+    assert next(net.encoders["rgb"].parameters()).data_ptr() != next(net.alone_encoders["rgb"].parameters()).data_ptr()
+
+
 @pytest.mark.slow
 def test_a_run_with_encoders_from_specialists_starts_from_them(tmp_path, capsys):
     flag = ["--set", "plus.encoders_from_specialists=true", "--set", "plus.specialists=0"]  # the copy alone

@@ -86,7 +86,9 @@ class ModelConfig:
     decoder cannot train on a group of one row). ``alone_patches``: every encoder's normalisation
     layers get a second scale and shift, used when its modality is alone in the row's combination
     (the encoders run twice per batch, alone and with the others; feature masking only; not with
-    ``trunk`` patches)."""
+    ``trunk`` patches). ``alone_encoders``: every encoder gets a whole copy of its own, used when
+    its modality is alone in the row's combination (the network holds ``M`` more encoders; the
+    same restrictions, and not with ``alone_patches``)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -99,6 +101,7 @@ class ModelConfig:
     combination_readout: Literal["none", "all", "small", False, True] | list[str] = "none"
     combination_decoders: Literal["none", "small", "complete", False, True] | list[str] = "none"
     alone_patches: bool = False
+    alone_encoders: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
@@ -130,6 +133,24 @@ class ModelConfig:
             "model.alone_patches",
             "false with combination_patches: trunk (both patch the first encoder's stages)",
             self.alone_patches,
+        )
+        _check(
+            not self.alone_encoders or self.masking == "feature",
+            "model.alone_encoders",
+            "false with input masking (the encoders see zeroed inputs there)",
+            self.alone_encoders,
+        )
+        _check(
+            not self.alone_encoders or self.combination_patches != "trunk",
+            "model.alone_encoders",
+            "false with combination_patches: trunk (the first encoder's stages would be patched in one copy only)",
+            self.alone_encoders,
+        )
+        _check(
+            not (self.alone_encoders and self.alone_patches),
+            "model.alone_encoders",
+            "false with model.alone_patches (an encoder of its own already has its own normalisation)",
+            self.alone_encoders,
         )
         _check(
             self.combination_readout != [],
@@ -373,6 +394,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
     "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",
     "model.alone_patches": "each encoder's norms get a second scale and shift for its modality alone",
+    "model.alone_encoders": "each encoder gets a whole copy of its own for its modality alone",
 }
 
 

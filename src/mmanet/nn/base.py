@@ -42,6 +42,11 @@ class SubsetNetwork(nn.Module):
     masking: str
     decoder: nn.Module
     alone_patches: bool = False  # encoders with a second normalisation slot for a modality alone
+    alone_encoders: nn.ModuleDict | None  # a whole encoder of its own per modality alone (or None)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alone_encoders = None  # a registered submodule once set (:func:`attach_alone_encoders`)
 
     def prepare(self, inputs: Mapping[str, Tensor]) -> Any:
         """Mask-independent work: normalise and encode every modality."""
@@ -67,6 +72,18 @@ class SubsetNetwork(nn.Module):
     def forward(self, inputs: Mapping[str, Tensor], mask: Tensor) -> NetOutput:
         """Encode under ``mask`` ``(B, M)`` bool, fuse and decode."""
         return self.decode(self.fused_features(inputs, mask), mask)
+
+    @property
+    def encodes_alone(self) -> bool:
+        """Whether a modality alone is encoded differently (alone patches or alone encoders), so
+        :meth:`prepare` encodes each batch twice."""
+        return self.alone_patches or self.alone_encoders is not None
+
+    def encoder_of(self, modality: str, alone: bool) -> nn.Module:
+        """The encoder that serves ``modality`` alone (its own copy, with alone encoders) or with others."""
+        if alone and self.alone_encoders is not None:
+            return self.alone_encoders[modality]
+        return self.encoders[modality]  # type: ignore[index, no-any-return, return-value]
 
     def encoder_slot(
         self, encoder: nn.Module, rows: int, alone: bool, device: torch.device

@@ -9,6 +9,7 @@ combinations runs every encoder once per batch and reuses its features.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -151,7 +152,8 @@ class AnySubsetNet(SubsetNetwork):
         """Normalise and encode each modality: ``{m: (B, *out_shape_m)}``.
 
         With input-level masking and a ``(B, M)`` mask, absent inputs are zeroed first. With
-        alone patches, ``alone`` selects each encoder's slot for its modality alone.
+        alone patches (alone encoders), ``alone`` selects each encoder's slot (copy) for its
+        modality alone.
         """
         self._check_inputs(inputs)
         features = {}
@@ -159,8 +161,9 @@ class AnySubsetNet(SubsetNetwork):
             x = self.norms[m](inputs[m])
             if mask is not None and self.masking == "input":
                 x = torch.where(_expand(mask[:, j], x), x, torch.zeros_like(x))
-            with self.encoder_slot(self.encoders[m], x.shape[0], alone, x.device):
-                features[m] = self.encoders[m](x)
+            encoder = self.encoder_of(m, alone)
+            with self.encoder_slot(encoder, x.shape[0], alone, x.device):
+                features[m] = encoder(x)
         return features
 
     def encode_absent(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
@@ -194,14 +197,14 @@ class AnySubsetNet(SubsetNetwork):
         return self.fused_from(self.prepare(inputs), mask)
 
     def prepare(self, inputs: Mapping[str, Tensor]) -> Prepared:
-        """Every encoder's output, absent fills and, with alone patches, every encoder's output
-        for its modality alone: the mask-independent work."""
-        alone = self.encode(inputs, alone=True) if self.alone_patches else None
+        """Every encoder's output, absent fills and, with alone patches or encoders, every
+        modality's encoding alone: the mask-independent work."""
+        alone = self.encode(inputs, alone=True) if self.encodes_alone else None
         return self.encode(inputs), self.encode_absent(inputs), alone
 
     def fused_from(self, prepared: Prepared, mask: Tensor) -> Tensor:
         """Fused features under ``mask`` ``(B, M)`` from :meth:`prepare`'s result (a row holding
-        one modality takes that encoder's alone features, when the network has alone patches)."""
+        one modality takes its alone features, when the network has alone patches or encoders)."""
         features, absent, alone = prepared
         if alone is not None:
             rows = self.alone_rows(mask)
@@ -216,7 +219,7 @@ class AnySubsetNet(SubsetNetwork):
 
     def modality_features(self, prepared: Prepared) -> dict[str, Tensor]:
         """Each modality's own encoder output ``{m: (B, *out_shape_m)}`` (the alone features, with
-        alone patches)."""
+        alone patches or encoders)."""
         return dict(prepared[2] if prepared[2] is not None else prepared[0])
 
 
@@ -310,12 +313,24 @@ def attach_alone_patches(net: SubsetNetwork) -> int:
     return count
 
 
+def attach_alone_encoders(net: SubsetNetwork) -> int:
+    """Give every modality a copy of its encoder (same weights), used on the rows in which it is
+    alone, in place (:attr:`ModelConfig.alone_encoders`). Returns the parameters added."""
+    if net.masking != "feature":
+        raise ValueError("alone encoders need feature masking")
+    copies: nn.ModuleDict = copy.deepcopy(net.encoders)  # type: ignore[assignment]
+    net.alone_encoders = copies
+    return sum(int(p.numel()) for p in copies.parameters())
+
+
 def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
     """``net`` with combination patches where the model asks (:attr:`ModelConfig.combination_patches`);
     with own decoders only the shared decoder is patched (each own decoder serves one combination)."""
     scope, count = model.combination_patches, len(net.modalities)
     if model.alone_patches and count >= 2:
         attach_alone_patches(net)
+    if model.alone_encoders and count >= 2:
+        attach_alone_encoders(net)
     if scope in ("auto", "none") or count < 2:  # auto: resolved per method before training
         return net
     attach_patches(net.decoder.shared if isinstance(net.decoder, CombinationDecoders) else net.decoder, count)

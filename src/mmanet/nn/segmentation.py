@@ -135,6 +135,27 @@ class SegDecoder(nn.Module):
         return NetOutput(logits, (features.context, features.skips[0], features.skips[1]), tuple(sides))
 
 
+def _split_rows(shared: nn.Module, own: nn.Module, x: Tensor, rows: Tensor, training: bool) -> Tensor:
+    """``own(x)`` on the rows flagged ``rows`` ``(B,)``, ``shared(x)`` on the others.
+
+    In training each module runs on its rows only, so its batch statistics are its own rows'
+    (a module without rows is not called); in evaluation both run on every row and each row
+    takes its own output: the same values, and without data-dependent branches (traceable).
+    """
+    if not training:
+        keep = rows[:, None, None, None]
+        return torch.where(keep, own(x), shared(x))
+    if bool(rows.all()):
+        return own(x)  # type: ignore[no-any-return]
+    if not bool(rows.any()):
+        return shared(x)  # type: ignore[no-any-return]
+    first, second = own(x[rows]), shared(x[~rows])
+    out = first.new_empty((x.shape[0], *first.shape[1:]))
+    out[rows] = first
+    out[~rows] = second
+    return out
+
+
 class SegmentationNet(SubsetNetwork):
     """Deployment network for dense prediction (the :class:`~mmanet.nn.base.SubsetNetwork` contract)."""
 
@@ -196,15 +217,16 @@ class SegmentationNet(SubsetNetwork):
 
     def prepare(self, inputs: Mapping[str, Tensor]) -> dict[str, list[Tensor]]:
         """Stage outputs of every non-primary stream (they do not depend on the mask) plus the
-        primary stem input; with alone patches also each non-primary stream's stage outputs for
-        its modality alone (under ``"<modality>:alone"``)."""
+        primary stem input; with alone patches or encoders also each non-primary stream's stage
+        outputs for its modality alone (under ``"<modality>:alone"``)."""
         self._check(inputs, None)
         prepared = {}
         for m in self.modalities[1:]:
             x = self.norms[m](inputs[m])
-            for alone in (False, True) if self.alone_patches else (False,):
-                with self.encoder_slot(self.encoders[m], x.shape[0], alone, x.device):
-                    prepared[f"{m}:alone" if alone else m] = self.encoders[m](x)
+            for alone in (False, True) if self.encodes_alone else (False,):
+                encoder = self.encoder_of(m, alone)
+                with self.encoder_slot(encoder, x.shape[0], alone, x.device):
+                    prepared[f"{m}:alone" if alone else m] = encoder(x)
         prepared[self.modalities[0]] = [self.norms[self.modalities[0]](inputs[self.modalities[0]])]
         return prepared
 
@@ -230,18 +252,26 @@ class SegmentationNet(SubsetNetwork):
         keep = alone[:, j, None, None, None]
         return torch.where(keep, prepared[f"{m}:alone"][k], prepared[m][k])
 
+    def _primary_stage(self, k: int, x: Tensor, mask: Tensor, alone: Tensor | None) -> Tensor:
+        """Stage ``k`` of the primary stream on ``x``: with alone encoders the rows flagged
+        ``alone[:, 0]`` run the primary modality's own copy of the stage."""
+        stage = self.primary_stages[k]
+        if alone is None:
+            with conditioned(stage, mask):
+                return stage(x)  # type: ignore[no-any-return]
+        if self.alone_encoders is None:
+            with coded(stage, alone[:, 0].long()):  # the first modality alone, or with others
+                return stage(x)  # type: ignore[no-any-return]
+        own = cast(StageEncoder, self.alone_encoders[self.modalities[0]]).stages[k]
+        return _split_rows(stage, own, x, alone[:, 0], self.training)
+
     def _fused_maps(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> list[Tensor]:
         primary = self.modalities[0]
         x = prepared[primary][0]
-        alone = self.alone_rows(mask) if self.alone_patches else None
+        alone = self.alone_rows(mask) if self.encodes_alone else None
         fused_maps = []
-        for k, stage in enumerate(self.primary_stages):
-            if alone is None:
-                with conditioned(stage, mask):
-                    x = stage(x)
-            else:
-                with coded(stage, alone[:, 0].long()):  # the first modality alone, or with others
-                    x = stage(x)
+        for k in range(len(self.primary_stages)):
+            x = self._primary_stage(k, x, mask, alone)
             parts = [x if j == 0 else self._stream(prepared, j, k, alone) for j in range(len(self.modalities))]
             x = self._fuse_stage(k, parts, mask)
             fused_maps.append(x)
@@ -270,7 +300,7 @@ class SegmentationNet(SubsetNetwork):
         )
         only_primary[:, 0] = True
         out = {self.modalities[0]: self._fused_maps(prepared, only_primary)[4]}
-        suffix = ":alone" if self.alone_patches else ""
+        suffix = ":alone" if self.encodes_alone else ""
         return out | {m: prepared[m + suffix][4] for m in self.modalities[1:]}
 
     def fused_features(self, inputs: Mapping[str, Tensor], mask: Tensor) -> SegFeatures:

@@ -93,16 +93,20 @@ def check_own_decoders(net: SubsetNetwork, cfg: PlusConfig) -> None:
 
 
 def encoders_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: object = "the specialists") -> None:
-    """Copy every modality's encoder weights (and normalisation statistics) from its specialist.
+    """Copy every modality's encoder weights (and normalisation statistics) from its specialist,
+    into both copies when the network has alone encoders.
 
     Raises:
         ConfigError: a specialist's encoder does not fit the network's (another encoder config).
     """
     for m in net.modalities:
         source: nn.Module = specialists.nets[m].encoders[m]  # type: ignore[index, assignment]
-        target: nn.Module = net.encoders[m]  # type: ignore[index, assignment]
+        targets = [
+            net.encoder_of(m, alone) for alone in ((False, True) if net.alone_encoders is not None else (False,))
+        ]
         try:
-            target.load_state_dict(source.state_dict())
+            for target in targets:
+                target.load_state_dict(source.state_dict())
         except RuntimeError as err:
             first = " ".join(str(err).split())[:240]
             raise ConfigError(
