@@ -460,6 +460,15 @@ PLUS_R19_HALF = "plus-r19-complete-half"
 # seeds (1) no more than round 17's 3 cells, (2) a positive mean score difference, (3) as on
 # validation. If confirmed, it becomes the mmanet-plus default.
 PLUS_R20_ALONE_ENCODERS = "plus-r20-alone-encoders"
+# Written after round 20's cost measurement (3.03x dropout at M = 6, seed 0: over 3x, so by its
+# rule round 20 stopped there; docs/records/cost_six_r20.json), before this run. A diagnostic on
+# the tuning seeds' validation split that chooses nothing, segmentation only (M = 2, where the
+# gaps are): do whole encoders of their own for the single views bring `depth` and `rgb` to their
+# customized models, and does the complete combination gain once its encoders serve it alone?
+# Read against plus-r17-specialist-init: if the single views reach customized - 0.5 and the
+# complete combination gains, the trade rounds 10-19 met lives in the shared encoder weights and a
+# cheaper separation (fewer copied parameters) is the next round; if not, it is elsewhere.
+ONLY_SETTINGS[PLUS_R20_ALONE_ENCODERS] = ("seg",)
 
 
 # Diagnostic, not a candidate (written after round 4's test seeds, which with the diagnostics
