@@ -407,6 +407,32 @@ def test_a_run_with_encoders_from_specialists_starts_from_them(tmp_path, capsys)
     assert not (tmp_path / "y").exists()  # refused when planned, before anything was trained
 
 
+@pytest.mark.slow
+def test_encoder_warmup_holds_the_copied_encoders_for_its_epochs_only(tmp_path, capsys):
+    def encoders_moved(share: float, out: Path, given: list[str]) -> dict[str, bool]:
+        flag = ["--set", f"plus.encoder_warmup={share}", *given]
+        assert main(["run", "--methods", "mmanet-plus", "--out", str(out), *TINY, *flag]) == 0
+        unified = load_model_file(out / "seed_0" / "mmanet-plus" / "model.pt").entries[0].net
+        moved = {}
+        for entry in load_model_file(specialists).entries:
+            (m,) = entry.spec.modalities
+            pairs = zip(unified.encoders[m].parameters(), entry.net.encoders[m].parameters(), strict=True)
+            moved[m] = any(not torch.equal(mine, theirs) for mine, theirs in pairs)
+        return moved
+
+    assert main(["run", "--methods", "specialists", "--out", str(tmp_path / "s"), *TINY]) == 0
+    specialists = tmp_path / "s" / "seed_0" / "specialists" / "model.pt"
+    given = ["--set", f"plus.specialists_path={specialists}"]
+    assert not any(encoders_moved(0.9, tmp_path / "held", given).values())  # ceil(0.9 * 3) = 3: every epoch
+    report = json.loads((tmp_path / "held" / "report.json").read_text())
+    assert report["methods"]["mmanet-plus"]["diagnostics"]["0"]["encoder_warmup_epochs"] == 3
+    assert all(encoders_moved(0.3, tmp_path / "one", given).values())  # held for one epoch, then trained
+    capsys.readouterr()
+    off = ["--set", "plus.encoders_from_specialists=false", "--set", "plus.encoder_warmup=0.5"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "x"), *TINY, *off]) == 2
+    assert "plus.encoder_warmup: expected 0 without plus.encoders_from_specialists" in capsys.readouterr().out
+
+
 def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies():
     torch.manual_seed(2)
     nets = {m: _net().eval() for m in ("a", "b", "c")}

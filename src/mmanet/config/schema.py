@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Literal
 
 __all__ = [
@@ -338,6 +339,10 @@ class PlusConfig:
     (the own decoders read the shared features; the shared decoder's rows train the encoders).
     ``encoders_from_specialists``: every encoder starts from the encoder of its modality's
     specialist (trained first, or ``specialists_path``), copied after the network is built.
+    ``encoder_warmup``: the share of the epochs, at the start, in which those copied encoders keep
+    their weights while everything else trains (their gradients are dropped before each optimizer
+    step: linear probing before fine-tuning; ``ceil(share * epochs)`` epochs; 0 = off; needs
+    ``encoders_from_specialists``).
     """
 
     mad: bool = False
@@ -353,11 +358,27 @@ class PlusConfig:
     shared_passes: float = 0.0
     detach_own_decoders: bool = False
     encoders_from_specialists: bool = True
+    encoder_warmup: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes", "shared_passes"):
             _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
         _check(0 < self.pair_rows <= 1, "plus.pair_rows", "in (0, 1]", self.pair_rows)
+        _check(0 <= self.encoder_warmup < 1, "plus.encoder_warmup", "in [0, 1) (0: off)", self.encoder_warmup)
+        _check(
+            self.encoder_warmup == 0 or self.encoders_from_specialists,
+            "plus.encoder_warmup",
+            "0 without plus.encoders_from_specialists (only encoders copied from the specialists are held)",
+            self.encoder_warmup,
+        )
+
+    def warmup_epochs(self, epochs: int) -> int:
+        """How many of ``epochs`` epochs the copied encoders are held (:attr:`encoder_warmup`).
+
+        >>> PlusConfig(encoder_warmup=0.2).warmup_epochs(20), PlusConfig().warmup_epochs(20)
+        (4, 0)
+        """
+        return math.ceil(self.encoder_warmup * epochs)
 
     @property
     def needs_specialists(self) -> bool:
@@ -390,6 +411,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.shared_passes": "weight: passes of combinations with own decoders also through the shared one",
     "plus.detach_own_decoders": "own decoders read detached features (only shared rows train encoders)",
     "plus.encoders_from_specialists": "every encoder starts from its modality's specialist's encoder",
+    "plus.encoder_warmup": "share of the first epochs in which the copied encoders keep their weights",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
     "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",

@@ -7,7 +7,7 @@ distillation and MAR terms start at their ``begin_epoch``. Only the deployment n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -238,6 +238,22 @@ class MMANetModule(DeploymentModule):
             if reg.cfg.remine_every > 0:
                 reg.miner.restart()
 
+    def held_encoders(self) -> list[torch.nn.Parameter]:
+        """The encoder parameters held this epoch (``plus.encoder_warmup``; none after it)."""
+        if self.plus is None or self.current_epoch >= self.plus_config.warmup_epochs(self._epochs()):
+            return []
+        encoders = cast(torch.nn.Module, self.net.encoders)
+        copies = [encoders, *([self.net.alone_encoders] if self.net.alone_encoders is not None else [])]
+        return [p for module in copies for p in module.parameters()]
+
+    def _epochs(self) -> int:
+        trainer = self._trainer
+        return int(trainer.max_epochs) if trainer is not None and trainer.max_epochs is not None else 0
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        for p in self.held_encoders():  # no gradient: the optimizer leaves them (and their moments) as they are
+            p.grad = None
+
     def on_train_epoch_start(self) -> None:
         reg = self.regularization
         if reg is not None and self.current_epoch >= reg.cfg.begin_epoch and reg.miner.weak_combinations_ is None:
@@ -259,6 +275,8 @@ class MMANetModule(DeploymentModule):
     def diagnostics(self) -> dict[str, Any]:
         """Mined set, mining scores per epoch and MAD's effective sample share, for the report."""
         out: dict[str, Any] = {}
+        if self.plus is not None and self.plus_config.encoder_warmup > 0:
+            out["encoder_warmup_epochs"] = self.plus_config.warmup_epochs(self._epochs())
         total, count = (float(v) for v in self._ess)
         if count > 0:
             out["ess_share"] = total / count
