@@ -492,6 +492,20 @@ ONLY_SETTINGS[PLUS_R20_ALONE_ENCODERS] = ("seg",)
 # default.
 PLUS_R21_WARMUP = "plus-r21-encoder-warmup"
 
+# Diagnostic, not a candidate (written after round 21's segmentation validation runs, where the
+# held encoders left `rgb` and `depth` where round 17 has them, before this run; validation
+# seeds, segmentation only, chooses nothing). Round 20 gave the single views encoders of their
+# own and nothing moved, so what they still share with the complete combination is the fusion's
+# squeeze-excitation, the context module and the decoder. This arm gives them the decoder too:
+# round 20 + an own decoder for each single view (model.combination_decoders=[rgb, depth]; the
+# single passes decode them every step), so a single view's path is its specialist's
+# architecture, its encoder started from the specialist's. Read: single views at their
+# specialists' level -> the shared decoder is what they lack (and the remedy is decoder capacity
+# per combination, at its cost); still below -> the unified training itself (objective, budget)
+# holds them back.
+PLUS_R20_OWN_PATHS = "plus-r20d-own-paths"
+ONLY_SETTINGS[PLUS_R20_OWN_PATHS] = ("seg",)
+
 
 # Diagnostic, not a candidate (written after round 4's test seeds, which with the diagnostics
 # showed that what stays short - the six views' pairs with a weak view, every segmentation
@@ -601,6 +615,9 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
         complete = ["model.combination_decoders=complete", "plus.shared_passes=1"]
         half = ["plus.complete_pass=0.5", "plus.shared_passes=0.5"] if arm == PLUS_R19_HALF else []
         return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], *complete, *half]
+    if arm == PLUS_R20_OWN_PATHS:
+        own = ["model.combination_decoders=[rgb, depth]"]
+        return "mmanet-plus", [*final_arm(PLUS_R20_ALONE_ENCODERS, setting)[1], *own]
     if arm == PLUS_R21_WARMUP:
         return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], "plus.encoder_warmup=0.2"]
     if arm == PLUS_R20_ALONE_ENCODERS:
@@ -725,6 +742,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r19-complete-half": "round 18 with both complete passes at half weight",
     "plus-r20-alone-encoders": "round 17 + an own encoder for each modality alone",
     "plus-r21-encoder-warmup": "round 17, the copied encoders held for the first fifth of the epochs",
+    "plus-r20d-own-paths": "diagnostic: round 20 + an own decoder for each single view",
     "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
 }
 
@@ -755,6 +773,7 @@ def known_arms() -> set[str]:
         PLUS_R19_HALF,
         PLUS_R20_ALONE_ENCODERS,
         PLUS_R21_WARMUP,
+        PLUS_R20_OWN_PATHS,
     }
 
 
