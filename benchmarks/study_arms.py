@@ -597,6 +597,22 @@ OWN_SPECIALISTS = {f"plus-r4s-{key}" for key in BUDGETS}
 PLUS_R12_LONG4 = "plus-r12s-long4"
 OWN_SPECIALISTS.add(PLUS_R12_LONG4)
 ONLY_SETTINGS.update({arm: ("seg",) for arm in OWN_SPECIALISTS})
+# Diagnostic, not a candidate (written after round 22, before its runs; validation seeds,
+# segmentation only, chooses nothing). Rounds 10-22 located segmentation's remaining trade in the
+# shared decoder: `depth` gains from sharing it with the complete combination, the complete
+# combination pays for sharing it with the single views. Is that a matter of the decoder's
+# capacity? plus-r17-wdec is round 17 with a decoder and context module of twice the width
+# (encoders unchanged, so the specialists' encoders still fit), customized-wdec the customized
+# models with the same decoder. Read: if round 17's gaps to the customized models at the base
+# width (depth, complete) shrink by more than half at twice the decoder width (against
+# customized-wdec), the unified network's trade is one of decoder capacity; if the customized
+# models gain as much, it is not specific to sharing.
+WDEC: dict[str, list[str]] = {
+    "seg": ["model.decoder={name: esanet, channels: [128, 64, 32]}", "model.context_channels=128"]
+}
+BUDGETS["wdec"] = WDEC
+PLUS_R17_WDEC = "plus-r17-wdec"
+ONLY_SETTINGS.update({PLUS_R17_WDEC: ("seg",), "customized-wdec": ("seg",), "plus-r4-wdec": ("seg",)})
 
 
 # Deployment-time routing (issue 10's separate option; not a candidate for the goal, it ships
@@ -645,6 +661,8 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     if arm == PLUS_R20_OWN_PATHS:
         own = ["model.combination_decoders=[rgb, depth]"]
         return "mmanet-plus", [*final_arm(PLUS_R20_ALONE_ENCODERS, setting)[1], *own]
+    if arm == PLUS_R17_WDEC:
+        return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], *WDEC.get(setting, [])]
     if arm == PLUS_R22_SINGLE_DECODERS:
         own = [f"model.combination_decoders=[{', '.join(_modalities_of(setting))}]"]
         return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], *own]
@@ -774,6 +792,8 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r21-encoder-warmup": "round 17, the copied encoders held for the first fifth of the epochs",
     "plus-r20d-own-paths": "diagnostic: round 20 + an own decoder for each single view",
     "plus-r22-single-decoders": "round 17 + an own decoder for each single modality",
+    "plus-r17-wdec": "diagnostic: round 17 with a decoder of twice the width",
+    "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
     "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
 }
 
@@ -806,6 +826,7 @@ def known_arms() -> set[str]:
         PLUS_R21_WARMUP,
         PLUS_R20_OWN_PATHS,
         PLUS_R22_SINGLE_DECODERS,
+        PLUS_R17_WDEC,
     }
 
 
