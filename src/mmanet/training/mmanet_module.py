@@ -273,7 +273,8 @@ class MMANetModule(DeploymentModule):
         self._ess = torch.tensor(checkpoint.get("mmanet", {}).get("ess", [0.0, 0.0]), dtype=torch.float64)
 
     def diagnostics(self) -> dict[str, Any]:
-        """Mined set, mining scores per epoch and MAD's effective sample share, for the report."""
+        """Mined set, mining scores per epoch, MAD's effective sample share and the encoder warm-up
+        epochs (``plus.encoder_warmup``), for the report."""
         out: dict[str, Any] = {}
         if self.plus is not None and self.plus_config.encoder_warmup > 0:
             out["encoder_warmup_epochs"] = self.plus_config.warmup_epochs(self._epochs())
