@@ -511,6 +511,27 @@ PLUS_R21_WARMUP = "plus-r21-encoder-warmup"
 PLUS_R22_SINGLE_DECODERS = "plus-r22-single-decoders"
 
 
+# Round 23, written after round 22 and the decoder-width diagnostic, before its run. Rounds 10-22
+# show the shared decoder carrying a transfer from segmentation's complete combination to `depth`
+# while the complete combination pays for sharing it. Every own decoder so far started random at
+# the first step, so from the first step the complete rows trained the encoders through a second,
+# untrained decoder (round 19, at half weight on both: the complete combination +0.63 mIoU on the
+# test seeds, `rgb` -0.68). One arm: round 19's options with the own decoder forked late: for
+# the first half of the epochs the complete combination is decoded by the shared decoder (its
+# own decoder kept a copy of it; the two half-weight passes through the shared decoder add up to
+# round 17's complete pass), then the own decoder starts from that copy and trains on the
+# complete rows (new plus.fork_own_decoders=0.5, fixed before any run). Prediction: `depth` and
+# `rgb` at round 17's level (round 17's training for half the epochs, no untrained decoder
+# behind the encoders after), the complete combination up by part of round 19's gain. Round 18's
+# rule (against plus-r17-specialist-init): cost within 3x at M = 6 first; then on the tuning
+# seeds' validation split (1) no more than 14 cells more than 0.5 below customized, (2) the
+# paired per-seed score difference positive on its mean, (3) segmentation's complete-combination
+# gain over round 17 positive (seed mean) and no complete-combination gain over dropout
+# negative; then on the test seeds (1) no more than round 17's 3 cells, (2) a positive mean
+# score difference, (3) as on validation. If confirmed, it becomes the mmanet-plus default.
+PLUS_R23_FORKED = "plus-r23-forked-complete"
+
+
 def _modalities_of(setting: str) -> list[str]:
     """A setting's modalities in data order."""
     if setting == "seg":
@@ -663,6 +684,8 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
         return "mmanet-plus", [*final_arm(PLUS_R20_ALONE_ENCODERS, setting)[1], *own]
     if arm == PLUS_R17_WDEC:
         return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], *WDEC.get(setting, [])]
+    if arm == PLUS_R23_FORKED:
+        return "mmanet-plus", [*final_arm(PLUS_R19_HALF, setting)[1], "plus.fork_own_decoders=0.5"]
     if arm == PLUS_R22_SINGLE_DECODERS:
         own = [f"model.combination_decoders=[{', '.join(_modalities_of(setting))}]"]
         return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], *own]
@@ -793,6 +816,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r20d-own-paths": "diagnostic: round 20 + an own decoder for each single view",
     "plus-r22-single-decoders": "round 17 + an own decoder for each single modality",
     "plus-r17-wdec": "diagnostic: round 17 with a decoder of twice the width",
+    "plus-r23-forked-complete": "round 19 with the complete combination's decoder forked at half the epochs",
     "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
     "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
 }
@@ -827,6 +851,7 @@ def known_arms() -> set[str]:
         PLUS_R20_OWN_PATHS,
         PLUS_R22_SINGLE_DECODERS,
         PLUS_R17_WDEC,
+        PLUS_R23_FORKED,
     }
 
 

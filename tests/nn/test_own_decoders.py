@@ -254,3 +254,34 @@ def test_mmanet_plus_refuses_own_decoders_that_no_pass_decodes_every_step():
     with pytest.raises(ValueError, match=r"\['v\+w\+img'\]"):
         check_own_decoders(build_network(_spec(["v+w+img"])), PlusConfig(complete_pass=0.0))
     check_own_decoders(build_network(_spec("none")), PlusConfig(single_passes=0.0, specialists=0.0))
+
+
+@pytest.mark.parametrize(("seg", "patches"), [(False, True), (True, True), (True, False)])
+def test_copy_shared_makes_each_own_decoder_serve_its_combination_as_the_shared_one_does(seg, patches):
+    from mmanet.nn import copy_shared
+
+    torch.manual_seed(0)
+    spec = _spec(["v", "v+w+img"] if not seg else ["rgb", "rgb+depth"], seg, patches)
+    net = build_network(spec).eval()
+    _perturb(net)  # random patches (folded into the copies) and statistics (copied)
+    mask = every_combination(spec.modalities, repeat=2)
+    x = inputs(seg, n=mask.shape[0])
+    everything_shared = torch.ones(mask.shape[0], dtype=torch.bool)
+    with torch.no_grad():
+        with through_shared(net.decoder, everything_shared):
+            reference = net(x, mask).logits
+        assert not torch.allclose(net(x, mask).logits, reference)  # own decoders: other weights
+        copy_shared(net.decoder)
+        torch.testing.assert_close(net(x, mask).logits, reference, atol=1e-5, rtol=1e-5)
+    shared = dict(net.decoder.shared.named_parameters())
+    own = next(iter(net.decoder.own.values()))
+    assert all(p.data_ptr() != shared[n].data_ptr() for n, p in own.named_parameters() if n in shared)  # copies
+
+
+def test_copy_shared_refuses_an_own_decoder_of_another_architecture():
+    from mmanet.nn import copy_shared
+
+    net = build_network(_spec(["v"]))
+    net.decoder.own["1"] = build_network(NetworkSpec(("v",), {"v": (5,)}, 3, {"embed_dim": 4})).decoder
+    with pytest.raises(ValueError, match="own decoder 1: not the shared decoder's architecture"):
+        copy_shared(net.decoder)

@@ -433,6 +433,34 @@ def test_encoder_warmup_holds_the_copied_encoders_for_its_epochs_only(tmp_path, 
     assert "plus.encoder_warmup: expected 0 without plus.encoders_from_specialists" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_own_decoders_stay_copies_of_the_shared_one_until_the_fork(tmp_path, capsys):
+    from mmanet.nn import through_shared
+
+    def own_differs(share: float, out: Path) -> bool:
+        flags = ["--set", "model.combination_decoders=complete", "--set", f"plus.fork_own_decoders={share}"]
+        assert main(["run", "--methods", "mmanet-plus", "--out", str(out), *TINY, *flags, *given]) == 0
+        net = load_model_file(out / "seed_0" / "mmanet-plus" / "model.pt").entries[0].net.eval()
+        x = {m: torch.randn(6, *shape) for m, shape in net.input_shapes.items()}
+        mask = torch.ones(6, len(net.modalities), dtype=torch.bool)  # the complete combination: its own decoder
+        with torch.no_grad():
+            own = net(x, mask).logits
+            with through_shared(net.decoder, torch.ones(6, dtype=torch.bool)):
+                shared = net(x, mask).logits
+        return not torch.allclose(own, shared, atol=1e-5, rtol=1e-5)
+
+    assert main(["run", "--methods", "specialists", "--out", str(tmp_path / "s"), *TINY]) == 0
+    given = ["--set", f"plus.specialists_path={tmp_path / 's' / 'seed_0' / 'specialists' / 'model.pt'}"]
+    assert not own_differs(0.9, tmp_path / "copies")  # ceil(0.9 * 3) = 3: never forked, a copy in the file
+    report = json.loads((tmp_path / "copies" / "report.json").read_text())
+    assert report["methods"]["mmanet-plus"]["diagnostics"]["0"]["fork_epochs"] == 3
+    assert own_differs(0.3, tmp_path / "forked")  # forked after one epoch, then trained on its own rows
+    capsys.readouterr()
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "x"), *TINY, *given,
+                 "--set", "plus.fork_own_decoders=0.5"]) == 2  # fmt: skip
+    assert "plus.fork_own_decoders: expected 0 without model.combination_decoders" in capsys.readouterr().out
+
+
 def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies():
     torch.manual_seed(2)
     nets = {m: _net().eval() for m in ("a", "b", "c")}

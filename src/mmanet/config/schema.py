@@ -339,6 +339,10 @@ class PlusConfig:
     (the own decoders read the shared features; the shared decoder's rows train the encoders).
     ``encoders_from_specialists``: every encoder starts from the encoder of its modality's
     specialist (trained first, or ``specialists_path``), copied after the network is built.
+    ``fork_own_decoders``: the share of the epochs, at the start, in which the combinations with
+    their own decoders (``model.combination_decoders``) are decoded by the shared decoder, each
+    own decoder kept a copy of it (:func:`mmanet.nn.copy_shared`, before every validation); from
+    then on each own decoder trains from that copy (0 = own decoders from the first step).
     ``encoder_warmup``: the share of the epochs, at the start, in which those copied encoders keep
     their weights while everything else trains (their gradients are dropped before each optimizer
     step: linear probing before fine-tuning; ``ceil(share * epochs)`` epochs; 0 = off; needs
@@ -359,18 +363,28 @@ class PlusConfig:
     detach_own_decoders: bool = False
     encoders_from_specialists: bool = True
     encoder_warmup: float = 0.0
+    fork_own_decoders: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes", "shared_passes"):
             _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
         _check(0 < self.pair_rows <= 1, "plus.pair_rows", "in (0, 1]", self.pair_rows)
         _check(0 <= self.encoder_warmup < 1, "plus.encoder_warmup", "in [0, 1) (0: off)", self.encoder_warmup)
+        _check(0 <= self.fork_own_decoders < 1, "plus.fork_own_decoders", "in [0, 1) (0: off)", self.fork_own_decoders)
         _check(
             self.encoder_warmup == 0 or self.encoders_from_specialists,
             "plus.encoder_warmup",
             "0 without plus.encoders_from_specialists (only encoders copied from the specialists are held)",
             self.encoder_warmup,
         )
+
+    def fork_epochs(self, epochs: int) -> int:
+        """How many of ``epochs`` epochs own decoders stay copies of the shared one (:attr:`fork_own_decoders`).
+
+        >>> PlusConfig(fork_own_decoders=0.5).fork_epochs(15)
+        8
+        """
+        return math.ceil(self.fork_own_decoders * epochs)
 
     def warmup_epochs(self, epochs: int) -> int:
         """How many of ``epochs`` epochs the copied encoders are held (:attr:`encoder_warmup`).
@@ -412,6 +426,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.detach_own_decoders": "own decoders read detached features (only shared rows train encoders)",
     "plus.encoders_from_specialists": "every encoder starts from its modality's specialist's encoder",
     "plus.encoder_warmup": "share of the first epochs in which the copied encoders keep their weights",
+    "plus.fork_own_decoders": "share of the first epochs in which own decoders stay copies of the shared one",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
     "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",

@@ -5,7 +5,7 @@ from mmanet.nn.decoders import DECODERS, Decoder, NetOutput, build_decoder
 from mmanet.nn.encoders import ENCODERS, Encoder, build_encoder
 from mmanet.nn.layers import BasicBlock, InputNorm, SqueezeExcitation, resnet_layer
 from mmanet.nn.network import AnySubsetNet, NetworkSpec, build_network, build_regularization_decoder, model_config
-from mmanet.nn.own_decoders import CombinationDecoders, select_rows, through_shared
+from mmanet.nn.own_decoders import CombinationDecoders, copy_shared, select_rows, through_shared
 from mmanet.nn.patches import CombinationAffine, CombinationReadout, attach_patches, coded, conditioned
 from mmanet.nn.registry import Registry
 from mmanet.nn.resnet import STAGE_ENCODERS, StageEncoder, build_stage_encoder
@@ -40,6 +40,7 @@ __all__ = [
     "build_stage_encoder",
     "coded",
     "conditioned",
+    "copy_shared",
     "model_config",
     "resnet_layer",
     "select_rows",

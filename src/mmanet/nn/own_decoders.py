@@ -35,10 +35,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mmanet.nn.patches import Conditioned, coded
+from mmanet.nn.patches import CombinationAffine, Conditioned, coded
 from mmanet.nn.segmentation import SegFeatures
 
-__all__ = ["CombinationDecoders", "select_rows", "through_shared"]
+__all__ = ["CombinationDecoders", "copy_shared", "select_rows", "through_shared"]
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
@@ -163,3 +163,40 @@ def through_shared(module: nn.Module, rows: Tensor, detach_own: bool = False) ->
     finally:
         for router in routers:
             router.to_shared, router.detach_own = None, False
+
+
+def copy_shared(router: CombinationDecoders) -> None:
+    """Make every own decoder of ``router`` a copy of its shared decoder as that decoder serves the
+    own decoder's combination: weights and normalisation statistics copied, and where the shared
+    decoder has combination patches, the combination's scale and shift folded into the copy's
+    normalisation affine (``w (1 + s_c)``, ``b (1 + s_c) + t_c``), so both give the same output
+    on that combination's rows.
+
+    Raises:
+        ValueError: an own decoder's architecture differs from the shared one's, or a patched
+            normalisation layer has no affine part to fold into.
+    """
+    shared = router.shared
+    patched = {name: m for name, m in shared.named_modules() if isinstance(m, CombinationAffine)}
+    state = {}
+    for key, value in shared.state_dict().items():
+        owner, _, leaf = key.rpartition(".")
+        if owner in patched and leaf in ("scale", "shift"):
+            continue  # folded below
+        parent, _, child = owner.rpartition(".")
+        state[f"{parent}.{leaf}" if parent in patched and child == "norm" else key] = value
+    for code in router.codes_with_own:
+        own = router.own[str(code)]
+        try:
+            own.load_state_dict(state)
+        except RuntimeError as err:
+            raise ValueError(f"own decoder {code}: not the shared decoder's architecture ({err})") from err
+        with torch.no_grad():
+            for name, patch in patched.items():
+                norm = own.get_submodule(name)
+                weight, bias = getattr(norm, "weight", None), getattr(norm, "bias", None)
+                if not isinstance(weight, Tensor) or not isinstance(bias, Tensor):
+                    raise ValueError(f"own decoder {code}: norm layer {name!r} has no affine part to fold into")
+                scale = 1 + patch.scale[code]
+                weight.mul_(scale)
+                bias.mul_(scale).add_(patch.shift[code])

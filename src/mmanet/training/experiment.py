@@ -25,7 +25,7 @@ from mmanet.config import ConfigError, ExperimentConfig, to_dict
 from mmanet.data import DataSource, check_splits, load_dataset
 from mmanet.io import atomic_write_text
 from mmanet.modality import all_combinations, combination_name
-from mmanet.nn import NetworkSpec, SubsetNetwork, build_network, build_regularization_decoder
+from mmanet.nn import CombinationDecoders, NetworkSpec, SubsetNetwork, build_network, build_regularization_decoder
 from mmanet.provenance import provenance
 from mmanet.reporting import aggregate_method, write_reports
 from mmanet.training.build import Prerequisites
@@ -79,6 +79,11 @@ def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> S
         raise ConfigError(f"model: cannot build the network: {' '.join(str(err).split())[:300]}") from err
     if True in nets:
         check_own_decoders(nets[True], plus)
+        if plus.fork_own_decoders > 0 and not isinstance(nets[True].decoder, CombinationDecoders):
+            raise ConfigError(
+                f"plus.fork_own_decoders: expected 0 without model.combination_decoders (no own decoder to fork), "
+                f"got {plus.fork_own_decoders}"
+            )
         if plus.encoders_from_specialists and spec.model.alone_patches:
             raise ConfigError(
                 "plus.encoders_from_specialists: not with model.alone_patches (the specialists' encoders have no "

@@ -16,7 +16,7 @@ from mmanet.config import DistillConfig, MARConfig, PlusConfig, to_dict
 from mmanet.data import Batch
 from mmanet.losses import DistillationLoss, build_distillation, effective_sample_share
 from mmanet.metrics import CombinationMetrics
-from mmanet.nn import CombinationDecoders, NetOutput, select_rows, through_shared
+from mmanet.nn import CombinationDecoders, NetOutput, copy_shared, select_rows, through_shared
 from mmanet.training.deployment import DeploymentModule
 from mmanet.training.distributed import check_same_on_every_rank, gather_function
 from mmanet.training.plus import (
@@ -175,6 +175,8 @@ class MMANetModule(DeploymentModule):
                 parts[1 + k], masks[1 + k] = select_rows(parts[1 + k], index), masks[1 + k][index]
         sizes = [int(m.shape[0]) for m in masks]
         shared_rows = torch.arange(sum(sizes), device=mask.device) >= sum(sizes[: 1 + len(extra)])
+        if not self.own_decoders_forked():  # every row through the shared decoder (its copies follow it)
+            shared_rows = torch.ones_like(shared_rows)
         with through_shared(decoder, shared_rows, self.plus_config.detach_own_decoders):  # repeats: shared decoder
             decoded = self.net.decode(concat_fused(parts), torch.cat(masks))
         outputs = split_output(decoded, sizes)
@@ -238,6 +240,16 @@ class MMANetModule(DeploymentModule):
             if reg.cfg.remine_every > 0:
                 reg.miner.restart()
 
+    def own_decoders_forked(self) -> bool:
+        """Whether the own decoders train on their own rows this epoch (``plus.fork_own_decoders``)."""
+        return self.current_epoch >= self.plus_config.fork_epochs(self._epochs())
+
+    def on_validation_epoch_start(self) -> None:
+        decoder = self.net.decoder
+        if self.plus is not None and isinstance(decoder, CombinationDecoders) and not self.own_decoders_forked():
+            copy_shared(decoder)  # before the fork every combination is the shared decoder's, in checkpoints too
+        super().on_validation_epoch_start()
+
     def held_encoders(self) -> list[torch.nn.Parameter]:
         """The encoder parameters held this epoch (``plus.encoder_warmup``; none after it)."""
         if self.plus is None or self.current_epoch >= self.plus_config.warmup_epochs(self._epochs()):
@@ -255,6 +267,10 @@ class MMANetModule(DeploymentModule):
             p.grad = None
 
     def on_train_epoch_start(self) -> None:
+        decoder = self.net.decoder
+        fork = self.plus_config.fork_epochs(self._epochs())
+        if self.plus is not None and isinstance(decoder, CombinationDecoders) and 0 < fork == self.current_epoch:
+            copy_shared(decoder)  # the fork: each own decoder starts from the shared decoder as it is now
         reg = self.regularization
         if reg is not None and self.current_epoch >= reg.cfg.begin_epoch and reg.miner.weak_combinations_ is None:
             self._select_weak()  # mining window cut short (e.g. validation skipped): use what was accumulated
@@ -278,6 +294,8 @@ class MMANetModule(DeploymentModule):
         out: dict[str, Any] = {}
         if self.plus is not None and self.plus_config.encoder_warmup > 0:
             out["encoder_warmup_epochs"] = self.plus_config.warmup_epochs(self._epochs())
+        if self.plus is not None and self.plus_config.fork_own_decoders > 0:
+            out["fork_epochs"] = self.plus_config.fork_epochs(self._epochs())
         total, count = (float(v) for v in self._ess)
         if count > 0:
             out["ess_share"] = total / count
