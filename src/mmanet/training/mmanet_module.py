@@ -179,6 +179,9 @@ class MMANetModule(DeploymentModule):
             shared_rows = torch.ones_like(shared_rows)
         with through_shared(decoder, shared_rows, self.plus_config.detach_own_decoders):  # repeats: shared decoder
             decoded = self.net.decode(concat_fused(parts), torch.cat(masks))
+        waiting = self.waiting_own_decoders()
+        if waiting:  # a zero-valued use, so DDP sees every parameter each step (their gradients are dropped)
+            decoded = decoded._replace(logits=decoded.logits + torch.stack([p.sum() for p in waiting]).sum() * 0.0)
         outputs = split_output(decoded, sizes)
         terms = self.plus.head_term(self.net, prepared, batch["target"], present)
         if extra:
@@ -262,9 +265,16 @@ class MMANetModule(DeploymentModule):
         trainer = self._trainer
         return int(trainer.max_epochs) if trainer is not None and trainer.max_epochs is not None else 0
 
+    def waiting_own_decoders(self) -> list[torch.nn.Parameter]:
+        """The own decoders' parameters before the fork (``plus.fork_own_decoders``; none after it)."""
+        decoder = self.net.decoder
+        if self.plus is None or not isinstance(decoder, CombinationDecoders) or self.own_decoders_forked():
+            return []
+        return [p for own in decoder.own.values() for p in own.parameters()]
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        for p in self.held_encoders():  # no gradient: the optimizer leaves them (and their moments) as they are
-            p.grad = None
+        for p in [*self.held_encoders(), *self.waiting_own_decoders()]:
+            p.grad = None  # no gradient: the optimizer leaves them (and their moments) as they are
 
     def on_train_epoch_start(self) -> None:
         decoder = self.net.decoder
