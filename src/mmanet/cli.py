@@ -488,6 +488,7 @@ def plus_components() -> dict[str, str]:
     defaults["model.combination_decoders"] = model.combination_decoders
     defaults["model.alone_patches"] = model.alone_patches
     defaults["model.alone_encoders"] = model.alone_encoders
+    defaults["model.fusion_stream"] = model.fusion_stream
     return {key: f"{text} [{defaults[key]}]" for key, text in PLUS_COMPONENTS.items()}
 
 

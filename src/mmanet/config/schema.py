@@ -89,7 +89,10 @@ class ModelConfig:
     (the encoders run twice per batch, alone and with the others; feature masking only; not with
     ``trunk`` patches). ``alone_encoders``: every encoder gets a whole copy of its own, used when
     its modality is alone in the row's combination (the network holds ``M`` more encoders; the
-    same restrictions, and not with ``alone_patches``)."""
+    same restrictions, and not with ``alone_patches``). ``fusion_stream`` (``esanet`` only): every
+    modality's stream continues on its own features and the fused maps travel in a stream of
+    their own, copies of the first encoder's later stages (:mod:`mmanet.nn.segmentation`; not with
+    ``trunk`` patches)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -103,6 +106,7 @@ class ModelConfig:
     combination_decoders: Literal["none", "small", "complete", False, True] | list[str] = "none"
     alone_patches: bool = False
     alone_encoders: bool = False
+    fusion_stream: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
@@ -146,6 +150,12 @@ class ModelConfig:
             "model.alone_encoders",
             "false with combination_patches: trunk (the first encoder's stages would be patched in one copy only)",
             self.alone_encoders,
+        )
+        _check(
+            not self.fusion_stream or self.combination_patches != "trunk",
+            "model.fusion_stream",
+            "false with combination_patches: trunk (the first encoder's stages no longer carry the fused maps)",
+            self.fusion_stream,
         )
         _check(
             not (self.alone_encoders and self.alone_patches),
@@ -432,6 +442,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",
     "model.alone_patches": "each encoder's norms get a second scale and shift for its modality alone",
     "model.alone_encoders": "each encoder gets a whole copy of its own for its modality alone",
+    "model.fusion_stream": "segmentation: fused maps in a stream of their own, not the first encoder's",
 }
 
 

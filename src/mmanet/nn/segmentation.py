@@ -6,6 +6,11 @@ before every fusion - and the fused map continues in the first (primary) modalit
 while the other streams continue on their own features. A pyramid-pooling context module
 follows the last stage.
 
+With a *fusion stream* (``model.fusion_stream``) every modality's stream continues on its own
+features, and the fused maps travel in a stream of their own whose stages are copies of the first
+encoder's: ``F_k = sum_m SE_{m,k}(mask_m * X_{m,k}) + [two or more present] * fuse_k(F_{k-1})``,
+so a modality alone reads only its own stream and the fusion has stages of its own.
+
 Decoder: three decoder modules (conv, residual blocks, a side output for deep supervision,
 learned x2 upsampling) with additive skips from the fused 1/16, 1/8 and 1/4 maps, then a
 classifier and learned x4 upsampling to the input size. The regularization network of MAR is
@@ -16,6 +21,7 @@ Distilled features (dense MAD): the context output (1/32) and the fused skips at
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, cast
 
@@ -156,6 +162,22 @@ def _split_rows(shared: nn.Module, own: nn.Module, x: Tensor, rows: Tensor, trai
     return out
 
 
+def _on_rows(stage: nn.Module, x: Tensor, rows: Tensor, like: Tensor, training: bool) -> Tensor:
+    """``stage(x)`` on the rows flagged ``rows`` ``(B,)``, zeros (shaped ``like``) on the others.
+
+    In training the stage runs on those rows only (its batch statistics are theirs; not at all
+    without such rows); in evaluation on every row, each row keeping its own (traceable).
+    """
+    if not training:
+        return torch.where(rows[:, None, None, None], stage(x), torch.zeros_like(like))
+    if bool(rows.all()):
+        return stage(x)  # type: ignore[no-any-return]
+    out = torch.zeros_like(like)
+    if bool(rows.any()):
+        out[rows] = stage(x[rows])
+    return out
+
+
 class SegmentationNet(SubsetNetwork):
     """Deployment network for dense prediction (the :class:`~mmanet.nn.base.SubsetNetwork` contract)."""
 
@@ -168,6 +190,7 @@ class SegmentationNet(SubsetNetwork):
         context_channels: int,
         reduction: int = 16,
         absent: str = "zero",
+        fusion_stream: bool = False,
     ) -> None:
         super().__init__()
         self.modalities = check_modalities(modalities)
@@ -186,6 +209,11 @@ class SegmentationNet(SubsetNetwork):
         self.context = PyramidPooling(widths[-1], context_channels)
         self.decoder = decoder
         self.skip_channels = (widths[3], widths[2], widths[1])
+        # fused maps in a stream of their own (copies of the first encoder's stages 2-5, made after
+        # the network is built, so no random draw changes): every modality's stream stays its own
+        self.fuse_stages: nn.ModuleList | None = None
+        if fusion_stream:
+            self.fuse_stages = copy.deepcopy(cast(StageEncoder, self.encoders[self.modalities[0]]).stages[1:])
         if absent not in ("zero", "learned"):
             raise ValueError(f"absent must be 'zero' or 'learned', got {absent!r}")
         self.absent_embeddings: nn.ModuleList | None = None
@@ -221,13 +249,15 @@ class SegmentationNet(SubsetNetwork):
         outputs for its modality alone (under ``"<modality>:alone"``)."""
         self._check(inputs, None)
         prepared = {}
-        for m in self.modalities[1:]:
+        own_streams = self.modalities if self.fuse_stages is not None else self.modalities[1:]
+        for m in own_streams:
             x = self.norms[m](inputs[m])
             for alone in (False, True) if self.encodes_alone else (False,):
                 encoder = self.encoder_of(m, alone)
                 with self.encoder_slot(encoder, x.shape[0], alone, x.device):
                     prepared[f"{m}:alone" if alone else m] = encoder(x)
-        prepared[self.modalities[0]] = [self.norms[self.modalities[0]](inputs[self.modalities[0]])]
+        if self.fuse_stages is None:
+            prepared[self.modalities[0]] = [self.norms[self.modalities[0]](inputs[self.modalities[0]])]
         return prepared
 
     def _masked(self, k: int, j: int, part: Tensor, mask: Tensor) -> Tensor:
@@ -245,7 +275,8 @@ class SegmentationNet(SubsetNetwork):
         return torch.stack(weighted).sum(0)
 
     def _stream(self, prepared: dict[str, list[Tensor]], j: int, k: int, alone: Tensor | None) -> Tensor:
-        """Stage ``k`` of non-primary stream ``j``: its alone output on the rows flagged ``alone[:, j]``."""
+        """Stage ``k`` of stream ``j`` (a non-primary one, or any with a fusion stream): its alone
+        output on the rows flagged ``alone[:, j]``."""
         m = self.modalities[j]
         if alone is None:
             return prepared[m][k]
@@ -265,7 +296,24 @@ class SegmentationNet(SubsetNetwork):
         own = cast(StageEncoder, self.alone_encoders[self.modalities[0]]).stages[k]
         return _split_rows(stage, own, x, alone[:, 0], self.training)
 
+    def _stream_fused_maps(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> list[Tensor]:
+        """Fused maps with a fusion stream: ``F_k = sum_m SE_{m,k}(mask_m X_{m,k}) + [>= 2 present]
+        fuse_k(F_{k-1})`` (no fuse term at the first stage), each ``X_m`` its modality's own stream."""
+        assert self.fuse_stages is not None
+        alone = self.alone_rows(mask) if self.encodes_alone else None
+        several = mask.sum(dim=1) >= 2
+        fused_maps: list[Tensor] = []
+        for k in range(len(self.widths)):
+            parts = [self._stream(prepared, j, k, alone) for j in range(len(self.modalities))]
+            x = self._fuse_stage(k, parts, mask)
+            if fused_maps:
+                x = x + _on_rows(self.fuse_stages[k - 1], fused_maps[-1], several, x, self.training)
+            fused_maps.append(x)
+        return fused_maps
+
     def _fused_maps(self, prepared: dict[str, list[Tensor]], mask: Tensor) -> list[Tensor]:
+        if self.fuse_stages is not None:
+            return self._stream_fused_maps(prepared, mask)
         primary = self.modalities[0]
         x = prepared[primary][0]
         alone = self.alone_rows(mask) if self.encodes_alone else None
@@ -294,13 +342,15 @@ class SegmentationNet(SubsetNetwork):
     def modality_features(self, prepared: dict[str, list[Tensor]]) -> dict[str, Tensor]:
         """Each modality's own last-stage map ``{m: (B, C, H/32, W/32)}``: the other streams' stage 5,
         and for the primary stream its stage 5 under the primary-only mask (one extra primary pass)."""
+        suffix = ":alone" if self.encodes_alone else ""
+        if self.fuse_stages is not None:  # every stream is its modality's own
+            return {m: prepared[m + suffix][4] for m in self.modalities}
         batch = prepared[self.modalities[0]][0].shape[0]
         only_primary = torch.zeros(
             batch, len(self.modalities), dtype=torch.bool, device=prepared[self.modalities[0]][0].device
         )
         only_primary[:, 0] = True
         out = {self.modalities[0]: self._fused_maps(prepared, only_primary)[4]}
-        suffix = ":alone" if self.encodes_alone else ""
         return out | {m: prepared[m + suffix][4] for m in self.modalities[1:]}
 
     def fused_features(self, inputs: Mapping[str, Tensor], mask: Tensor) -> SegFeatures:

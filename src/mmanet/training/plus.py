@@ -94,7 +94,8 @@ def check_own_decoders(net: SubsetNetwork, cfg: PlusConfig) -> None:
 
 def encoders_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: object = "the specialists") -> None:
     """Copy every modality's encoder weights (and normalisation statistics) from its specialist,
-    into both copies when the network has alone encoders.
+    into both copies when the network has alone encoders, and the first modality's later stages
+    into the fusion stream when it has one.
 
     Raises:
         ConfigError: a specialist's encoder does not fit the network's (another encoder config).
@@ -104,9 +105,15 @@ def encoders_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: obj
         targets = [
             net.encoder_of(m, alone) for alone in ((False, True) if net.alone_encoders is not None else (False,))
         ]
+        fuse = getattr(net, "fuse_stages", None)
+        if fuse is not None and m == net.modalities[0]:  # the fusion stream starts as the first encoder's stages
+            targets.append(fuse)
         try:
             for target in targets:
-                target.load_state_dict(source.state_dict())
+                if target is fuse:
+                    target.load_state_dict(source.stages[1:].state_dict())  # type: ignore[union-attr, index]
+                else:
+                    target.load_state_dict(source.state_dict())
         except RuntimeError as err:
             first = " ".join(str(err).split())[:240]
             raise ConfigError(
