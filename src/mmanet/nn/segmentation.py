@@ -245,8 +245,9 @@ class SegmentationNet(SubsetNetwork):
 
     def prepare(self, inputs: Mapping[str, Tensor]) -> dict[str, list[Tensor]]:
         """Stage outputs of every non-primary stream (they do not depend on the mask) plus the
-        primary stem input; with alone patches or encoders also each non-primary stream's stage
-        outputs for its modality alone (under ``"<modality>:alone"``)."""
+        primary stem input (with a fusion stream: every stream's stage outputs, the primary's
+        included); with alone patches or encoders also each such stream's stage outputs for its
+        modality alone (under ``"<modality>:alone"``)."""
         self._check(inputs, None)
         prepared = {}
         own_streams = self.modalities if self.fuse_stages is not None else self.modalities[1:]
