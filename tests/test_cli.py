@@ -180,6 +180,21 @@ def test_two_process_ddp_training_mines_one_weak_set(tmp_path):
     assert mad and all(math.isfinite(float(v)) for v in mad)
 
 
+@pytest.mark.slow
+def test_two_process_ddp_trains_own_decoders_waiting_for_their_fork(tmp_path):
+    """Before the fork the complete combination's own decoder gets no row (DDP without
+    find_unused_parameters needs every parameter used each step: a zero-valued use, its gradient
+    dropped); after it, its own rows. Both phases run on two processes."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "mmanet", "run", "--methods", "mmanet-plus", "--epochs", "4", "--out", str(out), *TINY]
+    cmd += ["--set", "model.combination_decoders=complete", "--set", "plus.fork_own_decoders=0.5"]
+    cmd += ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["methods"]["mmanet-plus"]["diagnostics"]["0"]["fork_epochs"] == 2
+
+
 def _epoch_losses(path):
     import csv
 
