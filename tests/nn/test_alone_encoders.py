@@ -4,7 +4,7 @@ row splitting in training against per-group calls; export parity; clear configur
 
 import pytest
 import torch
-from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs, traced_logits
 from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig, to_dict
@@ -116,18 +116,8 @@ def test_a_traced_network_with_alone_encoders_keeps_them_for_any_mask(seg):
     _perturb(net.alone_encoders)
     modalities = net.modalities
 
-    class Logits(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *args):
-            return self.inner(dict(zip(modalities, args[:-1], strict=True)), args[-1]).logits
-
     x = inputs(seg, 7)
-    example = torch.ones(2, len(modalities), dtype=torch.bool)
-    example[1, 0] = False
-    traced = torch.jit.trace(Logits(net), (*(v[:2] for v in x.values()), example), check_trace=False)
+    traced = traced_logits(net, x, check=False)
     mask = every_combination(modalities, repeat=3)[:7]  # every combination, singles included
     with torch.no_grad():
         torch.testing.assert_close(traced(*x.values(), mask), net(x, mask).logits)

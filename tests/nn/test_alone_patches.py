@@ -3,7 +3,7 @@ which its modality is alone; zero slots change nothing; export parity; clear con
 
 import pytest
 import torch
-from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs, traced_logits
 from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig, to_dict
@@ -72,18 +72,8 @@ def test_a_traced_network_with_alone_patches_keeps_them_for_any_mask(seg):
     _set_alone_slot(net)
     modalities = net.modalities
 
-    class Logits(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *args):
-            return self.inner(dict(zip(modalities, args[:-1], strict=True)), args[-1]).logits
-
     x = inputs(seg, 3)
-    example = torch.ones(2, len(modalities), dtype=torch.bool)
-    example[1, 0] = False
-    traced = torch.jit.trace(Logits(net), (*(v[:2] for v in x.values()), example))
+    traced = traced_logits(net, x)
     mask = every_combination(modalities)[:3]
     with torch.no_grad():
         torch.testing.assert_close(traced(*x.values(), mask), net(x, mask).logits)

@@ -4,8 +4,7 @@ touches the fusion stages; export parity; clear configuration errors."""
 
 import pytest
 import torch
-from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, every_combination, inputs
-from torch import nn
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, every_combination, inputs, traced_logits
 
 from mmanet.config import ConfigError, ModelConfig
 from mmanet.nn import NetworkSpec, build_network
@@ -69,18 +68,8 @@ def test_a_traced_network_with_a_fusion_stream_keeps_it_for_any_mask():
     net = build_network(_spec()).eval()
     modalities = net.modalities
 
-    class Logits(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *args):
-            return self.inner(dict(zip(modalities, args[:-1], strict=True)), args[-1]).logits
-
     x = inputs(True, 6)
-    example = torch.ones(2, 2, dtype=torch.bool)
-    example[1, 0] = False
-    traced = torch.jit.trace(Logits(net), (*(v[:2] for v in x.values()), example), check_trace=False)
+    traced = traced_logits(net, x, check=False)
     mask = every_combination(modalities, repeat=2)
     with torch.no_grad():
         torch.testing.assert_close(traced(*x.values(), mask), net(x, mask).logits)

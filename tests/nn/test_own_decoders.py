@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs, traced_logits
 from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig, PlusConfig, to_dict
@@ -191,17 +191,7 @@ def test_the_traced_path_equals_the_grouped_path(seg):
     _perturb(net)
     x = inputs(seg, n=6, seed=2)
 
-    class Logits(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *args):
-            return self.inner(dict(zip(spec.modalities, args[:-1], strict=True)), args[-1]).logits
-
-    example = every_combination(spec.modalities)[:2]
-    example_inputs = {m: v[:2] for m, v in x.items()}
-    traced = torch.jit.trace(Logits(net), (*example_inputs.values(), example))
+    traced = traced_logits(net, x, every_combination(spec.modalities)[:2])
     mask = every_combination(spec.modalities, repeat=3)[:6].flip(0)
     with torch.no_grad():
         torch.testing.assert_close(traced(*x.values(), mask), net(x, mask).logits)
