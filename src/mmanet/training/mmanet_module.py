@@ -247,10 +247,15 @@ class MMANetModule(DeploymentModule):
         """Whether the own decoders train on their own rows this epoch (``plus.fork_own_decoders``)."""
         return self.current_epoch >= self.plus_config.fork_epochs(self._epochs())
 
-    def on_validation_epoch_start(self) -> None:
+    def _own_decoders(self) -> CombinationDecoders | None:
+        """The network's own decoders when ``mmanet-plus`` trains them, else ``None``."""
         decoder = self.net.decoder
-        if self.plus is not None and isinstance(decoder, CombinationDecoders) and not self.own_decoders_forked():
-            copy_shared(decoder)  # before the fork every combination is the shared decoder's, in checkpoints too
+        return decoder if self.plus is not None and isinstance(decoder, CombinationDecoders) else None
+
+    def on_validation_epoch_start(self) -> None:
+        router = self._own_decoders()
+        if router is not None and not self.own_decoders_forked():
+            copy_shared(router)  # before the fork every combination is the shared decoder's, in checkpoints too
         super().on_validation_epoch_start()
 
     def held_encoders(self) -> list[torch.nn.Parameter]:
@@ -267,20 +272,19 @@ class MMANetModule(DeploymentModule):
 
     def waiting_own_decoders(self) -> list[torch.nn.Parameter]:
         """The own decoders' parameters before the fork (``plus.fork_own_decoders``; none after it)."""
-        decoder = self.net.decoder
-        if self.plus is None or not isinstance(decoder, CombinationDecoders) or self.own_decoders_forked():
+        router = self._own_decoders()
+        if router is None or self.own_decoders_forked():
             return []
-        return [p for own in decoder.own.values() for p in own.parameters()]
+        return [p for own in router.own.values() for p in own.parameters()]
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         for p in [*self.held_encoders(), *self.waiting_own_decoders()]:
             p.grad = None  # no gradient: the optimizer leaves them (and their moments) as they are
 
     def on_train_epoch_start(self) -> None:
-        decoder = self.net.decoder
-        fork = self.plus_config.fork_epochs(self._epochs())
-        if self.plus is not None and isinstance(decoder, CombinationDecoders) and 0 < fork == self.current_epoch:
-            copy_shared(decoder)  # the fork: each own decoder starts from the shared decoder as it is now
+        router = self._own_decoders()
+        if router is not None and 0 < self.plus_config.fork_epochs(self._epochs()) == self.current_epoch:
+            copy_shared(router)  # the fork: each own decoder starts from the shared decoder as it is now
         reg = self.regularization
         if reg is not None and self.current_epoch >= reg.cfg.begin_epoch and reg.miner.weak_combinations_ is None:
             self._select_weak()  # mining window cut short (e.g. validation skipped): use what was accumulated

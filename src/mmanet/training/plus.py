@@ -102,18 +102,14 @@ def encoders_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: obj
     """
     for m in net.modalities:
         source: nn.Module = specialists.nets[m].encoders[m]  # type: ignore[index, assignment]
-        targets = [
-            net.encoder_of(m, alone) for alone in ((False, True) if net.alone_encoders is not None else (False,))
-        ]
+        copies = (False, True) if net.alone_encoders is not None else (False,)
+        loads = [(net.encoder_of(m, alone), source) for alone in copies]
         fuse = getattr(net, "fuse_stages", None)
         if fuse is not None and m == net.modalities[0]:  # the fusion stream starts as the first encoder's stages
-            targets.append(fuse)
+            loads.append((fuse, source.stages[1:]))  # type: ignore[union-attr, index, arg-type]
         try:
-            for target in targets:
-                if target is fuse:
-                    target.load_state_dict(source.stages[1:].state_dict())  # type: ignore[union-attr, index]
-                else:
-                    target.load_state_dict(source.state_dict())
+            for target, weights in loads:
+                target.load_state_dict(weights.state_dict())
         except RuntimeError as err:
             first = " ".join(str(err).split())[:240]
             raise ConfigError(
