@@ -127,23 +127,19 @@ class ModelConfig:
             "'none' with a combination readout (choose one of the two)",
             self.combination_decoders,
         )
-        _check(
-            not self.alone_patches or self.masking == "feature",
-            "model.alone_patches",
-            "false with input masking (the encoders see zeroed inputs there)",
-            self.alone_patches,
-        )
+        for key in ("alone_patches", "alone_encoders"):  # a modality alone is encoded apart: needs its features
+            value = getattr(self, key)
+            _check(
+                not value or self.masking == "feature",
+                f"model.{key}",
+                "false with input masking (the encoders see zeroed inputs there)",
+                value,
+            )
         _check(
             not self.alone_patches or self.combination_patches != "trunk",
             "model.alone_patches",
             "false with combination_patches: trunk (both patch the first encoder's stages)",
             self.alone_patches,
-        )
-        _check(
-            not self.alone_encoders or self.masking == "feature",
-            "model.alone_encoders",
-            "false with input masking (the encoders see zeroed inputs there)",
-            self.alone_encoders,
         )
         _check(
             not self.alone_encoders or self.combination_patches != "trunk",
