@@ -22,7 +22,7 @@ Distilled features (dense MAD): the context output (1/32) and the fused skips at
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple, cast
 
 import torch
@@ -141,7 +141,9 @@ class SegDecoder(nn.Module):
         return NetOutput(logits, (features.context, features.skips[0], features.skips[1]), tuple(sides))
 
 
-def _split_rows(shared: nn.Module, own: nn.Module, x: Tensor, rows: Tensor, training: bool) -> Tensor:
+def _split_rows(
+    shared: Callable[[Tensor], Tensor], own: Callable[[Tensor], Tensor], x: Tensor, rows: Tensor, training: bool
+) -> Tensor:
     """``own(x)`` on the rows flagged ``rows`` ``(B,)``, ``shared(x)`` on the others.
 
     In training each module runs on its rows only, so its batch statistics are its own rows'
@@ -162,20 +164,9 @@ def _split_rows(shared: nn.Module, own: nn.Module, x: Tensor, rows: Tensor, trai
     return out
 
 
-def _on_rows(stage: nn.Module, x: Tensor, rows: Tensor, like: Tensor, training: bool) -> Tensor:
-    """``stage(x)`` on the rows flagged ``rows`` ``(B,)``, zeros (shaped ``like``) on the others.
-
-    In training the stage runs on those rows only (its batch statistics are theirs; not at all
-    without such rows); in evaluation on every row, each row keeping its own (traceable).
-    """
-    if not training:
-        return torch.where(rows[:, None, None, None], stage(x), torch.zeros_like(like))
-    if bool(rows.all()):
-        return stage(x)  # type: ignore[no-any-return]
-    out = torch.zeros_like(like)
-    if bool(rows.any()):
-        out[rows] = stage(x[rows])
-    return out
+def _zeros_like_rows(like: Tensor) -> Callable[[Tensor], Tensor]:
+    """A function of ``(n, ...)`` rows giving ``n`` rows of zeros shaped as ``like``'s rows."""
+    return lambda rows: like.new_zeros((rows.shape[0], *like.shape[1:]))
 
 
 class SegmentationNet(SubsetNetwork):
@@ -308,7 +299,8 @@ class SegmentationNet(SubsetNetwork):
             parts = [self._stream(prepared, j, k, alone) for j in range(len(self.modalities))]
             x = self._fuse_stage(k, parts, mask)
             if fused_maps:
-                x = x + _on_rows(self.fuse_stages[k - 1], fused_maps[-1], several, x, self.training)
+                none = _zeros_like_rows(x)  # rows of one modality: no fusion term (the stage not run on them)
+                x = x + _split_rows(none, self.fuse_stages[k - 1], fused_maps[-1], several, self.training)
             fused_maps.append(x)
         return fused_maps
 
