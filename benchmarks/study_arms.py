@@ -551,6 +551,29 @@ PLUS_R23_FORKED = "plus-r23-forked-complete"
 PLUS_R24_STREAM = "plus-r24-fusion-stream"
 
 
+# Round 25, written after round 24 was not taken on validation, before its run. Rounds 10-24
+# show a trade on segmentation's shared decoder: it carries a transfer from the complete
+# combination to `depth` (whenever the two stop sharing it, `depth` loses 0.6-1.8 mIoU on
+# validation), and the complete combination pays for sharing it with the single views (+1.30
+# with own decoders for the single views, round 22; +2.31 with own paths, the round-20
+# diagnostic). Round 23 forked the complete combination's decoder late and `rgb` paid; round 22
+# gave the single views own decoders from the first step, so `depth` never took the transfer.
+# One arm: round 22 (an own decoder for every single modality) with those decoders forked at
+# half the epochs (plus.fork_own_decoders=0.5, fixed before any run): for the first half every
+# combination trains the shared decoder as under round 17, then each single modality's decoder
+# starts from the shared one (its patches folded in) and trains on its own rows, while the
+# shared decoder serves the combinations of two or more modalities only. Prediction: `depth` at
+# or above round 17's level (the transfer is taken before the fork), the complete combination up
+# by part of round 22's gain, `rgb` at or above round 17's. Round 18's rule (against
+# plus-r17-specialist-init): cost within 3x at M = 6 first; then on the tuning seeds' validation
+# split (1) no more than 14 cells more than 0.5 below customized, (2) the paired per-seed score
+# difference positive on its mean, (3) segmentation's complete-combination gain over round 17
+# positive (seed mean) and no complete-combination gain over dropout negative; then on the test
+# seeds (1) no more than round 17's 3 cells, (2) a positive mean score difference, (3) as on
+# validation. If confirmed, it becomes the mmanet-plus default.
+PLUS_R25_FORKED_SINGLES = "plus-r25-forked-singles"
+
+
 def _modalities_of(setting: str) -> list[str]:
     """A setting's modalities in data order."""
     if setting == "seg":
@@ -706,6 +729,8 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     if arm == PLUS_R24_STREAM:
         stream = ["model.fusion_stream=true"] if setting == "seg" else []
         return "mmanet-plus", [*final_arm(PLUS_R23_FORKED, setting)[1], *stream]
+    if arm == PLUS_R25_FORKED_SINGLES:
+        return "mmanet-plus", [*final_arm(PLUS_R22_SINGLE_DECODERS, setting)[1], "plus.fork_own_decoders=0.5"]
     if arm == PLUS_R23_FORKED:
         return "mmanet-plus", [*final_arm(PLUS_R19_HALF, setting)[1], "plus.fork_own_decoders=0.5"]
     if arm == PLUS_R22_SINGLE_DECODERS:
@@ -840,6 +865,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r17-wdec": "diagnostic: round 17 with a decoder of twice the width",
     "plus-r23-forked-complete": "round 19 with the complete combination's decoder forked at half the epochs",
     "plus-r24-fusion-stream": "round 23 + a fusion stream of its own (segmentation)",
+    "plus-r25-forked-singles": "round 22 with the single modalities' decoders forked at half the epochs",
     "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
     "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
 }
@@ -876,6 +902,7 @@ def known_arms() -> set[str]:
         PLUS_R17_WDEC,
         PLUS_R23_FORKED,
         PLUS_R24_STREAM,
+        PLUS_R25_FORKED_SINGLES,
     }
 
 
