@@ -574,6 +574,27 @@ PLUS_R24_STREAM = "plus-r24-fusion-stream"
 PLUS_R25_FORKED_SINGLES = "plus-r25-forked-singles"
 
 
+# Round 26, written after round 25 was not taken on validation (segmentation's complete
+# combination -0.05 against round 17: forking the single views' decoders at half the epochs kept
+# `depth` level and gave the complete combination none of round 22's gain), before its run.
+# Every own decoder so far bought the complete combination capacity of its own at the price of
+# the transfer the shared decoder carries (a combination with its own decoder stops training the
+# shared one, or stops reading it). One arm: round 17 + a rank-8 low-rank update per combination
+# on every linear and convolution layer of the shared decoder and the segmentation context
+# module (the new model.combination_adapters=8, rank fixed before any run; the updates start at
+# zero): each combination gets capacity of its own while every row still trains the shared
+# weights. Prediction: segmentation's complete combination up by part of round 22's gain with
+# `depth` and `rgb` at round 17's level; the classification settings level or up on the pairs.
+# Round 18's rule (against plus-r17-specialist-init): cost within 3x at M = 6 first; then on the
+# tuning seeds' validation split (1) no more than 14 cells more than 0.5 below customized, (2)
+# the paired per-seed score difference positive on its mean, (3) segmentation's
+# complete-combination gain over round 17 positive (seed mean) and no complete-combination gain
+# over dropout negative; then on the test seeds (1) no more than round 17's 3 cells, (2) a
+# positive mean score difference, (3) as on validation. If confirmed, it becomes the mmanet-plus
+# default.
+PLUS_R26_ADAPTERS = "plus-r26-adapters"
+
+
 def _modalities_of(setting: str) -> list[str]:
     """A setting's modalities in data order."""
     if setting == "seg":
@@ -729,6 +750,8 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     if arm == PLUS_R24_STREAM:
         stream = ["model.fusion_stream=true"] if setting == "seg" else []
         return "mmanet-plus", [*final_arm(PLUS_R23_FORKED, setting)[1], *stream]
+    if arm == PLUS_R26_ADAPTERS:
+        return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], "model.combination_adapters=8"]
     if arm == PLUS_R25_FORKED_SINGLES:
         return "mmanet-plus", [*final_arm(PLUS_R22_SINGLE_DECODERS, setting)[1], "plus.fork_own_decoders=0.5"]
     if arm == PLUS_R23_FORKED:
@@ -866,6 +889,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r23-forked-complete": "round 19 with the complete combination's decoder forked at half the epochs",
     "plus-r24-fusion-stream": "round 23 + a fusion stream of its own (segmentation)",
     "plus-r25-forked-singles": "round 22 with the single modalities' decoders forked at half the epochs",
+    "plus-r26-adapters": "round 17 + a rank-8 update per combination on the decoder's layers",
     "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
     "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
 }
@@ -903,6 +927,7 @@ def known_arms() -> set[str]:
         PLUS_R23_FORKED,
         PLUS_R24_STREAM,
         PLUS_R25_FORKED_SINGLES,
+        PLUS_R26_ADAPTERS,
     }
 
 

@@ -525,3 +525,24 @@ def test_layer_norm_decoder_normalises_each_sample_alone():
     torch.testing.assert_close(decoder(x).logits, alone)  # no statistic is shared across the batch
     with pytest.raises(ValueError, match="norm must be one of"):
         build_decoder({"name": "mlp", "norm": "group"}, (12,), 3)
+
+
+@pytest.mark.slow
+def test_combination_adapters_train_reload_and_refuse_a_fork(tmp_path, capsys):
+    from mmanet.nn.adapters import CombinationLowRank
+
+    flags = ["--set", "model.combination_adapters=2", "--set", "plus.encoders_from_specialists=false"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "a"), *TINY, *flags]) == 0
+    net = load_model_file(tmp_path / "a" / "seed_0" / "mmanet-plus" / "model.pt").entries[0].net
+    adapters = [m for m in net.decoder.modules() if isinstance(m, CombinationLowRank)]
+    linear = [m for m in net.decoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert adapters and [a.base for a in adapters] == linear  # every linear layer of the decoder, once
+    served = combination_codes(torch.ones(1, len(net.modalities), dtype=torch.bool)).item()
+    for adapter in adapters:  # started at zero, trained: the complete combination's update moved
+        assert adapter.up[served].abs().sum() > 0
+        assert adapter.up[0].abs().sum() == 0  # the empty combination is never served
+    capsys.readouterr()
+    fork = ["--set", "model.combination_decoders=complete", "--set", "plus.fork_own_decoders=0.5"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "x"), *TINY, *flags, *fork]) == 2
+    assert "plus.fork_own_decoders: expected 0 with model.combination_adapters" in capsys.readouterr().out
+    assert not (tmp_path / "x").exists()

@@ -92,7 +92,10 @@ class ModelConfig:
     same restrictions, and not with ``alone_patches``). ``fusion_stream`` (``esanet`` only): every
     modality's stream continues on its own features and the fused maps travel in a stream of
     their own, copies of the first encoder's later stages (:mod:`mmanet.nn.segmentation`; not with
-    ``trunk`` patches)."""
+    ``trunk`` patches). ``combination_adapters``: the rank ``r`` of a low-rank update per
+    combination added to every linear and convolution layer of the (shared) decoder and the
+    segmentation context module (:mod:`mmanet.nn.adapters`; 0: off): each combination gets a
+    little capacity of its own while every row still trains the shared weights."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -107,6 +110,7 @@ class ModelConfig:
     alone_patches: bool = False
     alone_encoders: bool = False
     fusion_stream: bool = False
+    combination_adapters: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.combination_patches, bool):  # YAML true/false
@@ -169,6 +173,12 @@ class ModelConfig:
             self.absent == "zero" or self.masking == "feature", "model.absent", "'zero' with input masking", self.absent
         )
         _check(self.embed_dim >= 1, "model.embed_dim", ">= 1", self.embed_dim)
+        _check(
+            isinstance(self.combination_adapters, int) and self.combination_adapters >= 0,
+            "model.combination_adapters",
+            "an integer >= 0 (the rank; 0: off)",
+            self.combination_adapters,
+        )
         _check(
             self.combination_readout == "none" or self.architecture != "esanet",
             "model.combination_readout",
@@ -439,6 +449,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "model.alone_patches": "each encoder's norms get a second scale and shift for its modality alone",
     "model.alone_encoders": "each encoder gets a whole copy of its own for its modality alone",
     "model.fusion_stream": "segmentation: fused maps in a stream of their own, not the first encoder's",
+    "model.combination_adapters": "rank of a low-rank update per combination on the decoder's layers (0: off)",
 }
 
 

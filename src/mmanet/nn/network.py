@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from mmanet.config import ModelConfig, from_dict, to_dict
 from mmanet.modality import check_modalities, code_count, code_sizes, combination_code, parse_combination
+from mmanet.nn.adapters import attach_adapters
 from mmanet.nn.base import SubsetNetwork
 from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
@@ -326,16 +327,22 @@ def attach_alone_encoders(net: SubsetNetwork) -> int:
 
 
 def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
-    """``net`` with combination patches where the model asks (:attr:`ModelConfig.combination_patches`);
-    with own decoders only the shared decoder is patched (each own decoder serves one combination)."""
+    """``net`` with combination patches and adapters where the model asks
+    (:attr:`ModelConfig.combination_patches`, :attr:`ModelConfig.combination_adapters`); with own
+    decoders only the shared decoder is patched (each own decoder serves one combination)."""
     scope, count = model.combination_patches, len(net.modalities)
     if model.alone_patches and count >= 2:
         attach_alone_patches(net)
     if model.alone_encoders and count >= 2:
         attach_alone_encoders(net)
+    shared = net.decoder.shared if isinstance(net.decoder, CombinationDecoders) else net.decoder
+    if model.combination_adapters > 0 and count >= 2:
+        attach_adapters(shared, count, model.combination_adapters)
+        if isinstance(net, SegmentationNet):
+            attach_adapters(net.context, count, model.combination_adapters)
     if scope in ("auto", "none") or count < 2:  # auto: resolved per method before training
         return net
-    attach_patches(net.decoder.shared if isinstance(net.decoder, CombinationDecoders) else net.decoder, count)
+    attach_patches(shared, count)
     if isinstance(net, SegmentationNet):
         attach_patches(net.context, count)
         if scope == "trunk":  # the primary stream carries the fused maps after its first stage

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mmanet.nn.adapters import CombinationLowRank
 from mmanet.nn.patches import CombinationAffine, Conditioned, coded
 from mmanet.nn.segmentation import SegFeatures
 
@@ -173,10 +174,13 @@ def copy_shared(router: CombinationDecoders) -> None:
     on that combination's rows.
 
     Raises:
-        ValueError: an own decoder's architecture differs from the shared one's, or a patched
-            normalisation layer has no affine part to fold into.
+        ValueError: an own decoder's architecture differs from the shared one's, a patched
+            normalisation layer has no affine part to fold into, or the shared decoder has
+            combination adapters (not folded).
     """
     shared = router.shared
+    if any(isinstance(m, CombinationLowRank) for m in shared.modules()):
+        raise ValueError("own decoders cannot be copied from a shared decoder with combination adapters")
     patched = {name: m for name, m in shared.named_modules() if isinstance(m, CombinationAffine)}
     state = {}
     for key, value in shared.state_dict().items():

@@ -84,6 +84,11 @@ def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> S
                 f"plus.fork_own_decoders: expected 0 without model.combination_decoders (no own decoder to fork), "
                 f"got {plus.fork_own_decoders}"
             )
+        if plus.fork_own_decoders > 0 and spec.model.combination_adapters > 0:
+            raise ConfigError(
+                "plus.fork_own_decoders: expected 0 with model.combination_adapters (the adapters are not folded "
+                f"into the forked copies), got {plus.fork_own_decoders}"
+            )
         if plus.encoders_from_specialists and spec.model.alone_patches:
             raise ConfigError(
                 "plus.encoders_from_specialists: not with model.alone_patches (the specialists' encoders have no "
