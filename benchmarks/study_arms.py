@@ -594,6 +594,12 @@ PLUS_R25_FORKED_SINGLES = "plus-r25-forked-singles"
 # default.
 PLUS_R26_ADAPTERS = "plus-r26-adapters"
 
+# Round 26b, written after round 26 stopped at its cost (3.14x dropout at M = 6: on the six
+# views every row gathers its combination's rank-8 maps from 64 slots, memory-bound work that
+# grows with the rank) and before any accuracy run of either: round 26 at rank 4
+# (model.combination_adapters=4), the same prediction and round 18's rule, cost first.
+PLUS_R26B_ADAPTERS = "plus-r26b-adapters-r4"
+
 
 def _modalities_of(setting: str) -> list[str]:
     """A setting's modalities in data order."""
@@ -750,8 +756,9 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     if arm == PLUS_R24_STREAM:
         stream = ["model.fusion_stream=true"] if setting == "seg" else []
         return "mmanet-plus", [*final_arm(PLUS_R23_FORKED, setting)[1], *stream]
-    if arm == PLUS_R26_ADAPTERS:
-        return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], "model.combination_adapters=8"]
+    if arm in (PLUS_R26_ADAPTERS, PLUS_R26B_ADAPTERS):
+        rank = 8 if arm == PLUS_R26_ADAPTERS else 4
+        return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], f"model.combination_adapters={rank}"]
     if arm == PLUS_R25_FORKED_SINGLES:
         return "mmanet-plus", [*final_arm(PLUS_R22_SINGLE_DECODERS, setting)[1], "plus.fork_own_decoders=0.5"]
     if arm == PLUS_R23_FORKED:
@@ -890,6 +897,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r24-fusion-stream": "round 23 + a fusion stream of its own (segmentation)",
     "plus-r25-forked-singles": "round 22 with the single modalities' decoders forked at half the epochs",
     "plus-r26-adapters": "round 17 + a rank-8 update per combination on the decoder's layers",
+    "plus-r26b-adapters-r4": "round 26 at rank 4",
     "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
     "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
 }
@@ -928,6 +936,7 @@ def known_arms() -> set[str]:
         PLUS_R24_STREAM,
         PLUS_R25_FORKED_SINGLES,
         PLUS_R26_ADAPTERS,
+        PLUS_R26B_ADAPTERS,
     }
 
 
