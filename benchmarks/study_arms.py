@@ -600,6 +600,25 @@ PLUS_R26_ADAPTERS = "plus-r26-adapters"
 # (model.combination_adapters=4), the same prediction and round 18's rule, cost first.
 PLUS_R26B_ADAPTERS = "plus-r26b-adapters-r4"
 
+# Diagnostics, not candidates (written after round 26b, before their runs; validation seeds,
+# segmentation only, they choose nothing). The per-epoch validation curves show every unified
+# network ahead of the customized models in the first half of the epochs and behind them at the
+# end: round 17's `depth` leads up to epoch 8 (49.5 against 48.0) and then stays near 50 while
+# the customized model climbs to 51.6; with a path of its own (the round-20 diagnostic) `depth`
+# stalls at the same level. What a single view's path still shares there is the fusion's
+# squeeze-excitation and the context module, and two losses the customized model does not have:
+# the specialist's KD (its soft targets, the specialist's own errors included) and the unimodal
+# heads. These arms drop one each from round 17: plus-r17d-no-kd (plus.specialists=0; the
+# encoders still start from the specialists'), plus-r17d-no-heads (plus.unimodal_heads=0).
+# Reading fixed now: an arm whose `depth` is at least 0.5 above round 17's (seed means) and whose
+# `depth` curve gains more from epoch 8 to the end than round 17's locates the late stall in that
+# loss; if neither does, the stall lives in what the paths share (context, squeeze-excitation)
+# or in the sum of the passes.
+PLUS_R17D_NO_KD = "plus-r17d-no-kd"
+PLUS_R17D_NO_HEADS = "plus-r17d-no-heads"
+ONLY_SETTINGS[PLUS_R17D_NO_KD] = ("seg",)
+ONLY_SETTINGS[PLUS_R17D_NO_HEADS] = ("seg",)
+
 
 def _modalities_of(setting: str) -> list[str]:
     """A setting's modalities in data order."""
@@ -756,6 +775,9 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     if arm == PLUS_R24_STREAM:
         stream = ["model.fusion_stream=true"] if setting == "seg" else []
         return "mmanet-plus", [*final_arm(PLUS_R23_FORKED, setting)[1], *stream]
+    if arm in (PLUS_R17D_NO_KD, PLUS_R17D_NO_HEADS):
+        off = "plus.specialists=0" if arm == PLUS_R17D_NO_KD else "plus.unimodal_heads=0"
+        return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], off]
     if arm in (PLUS_R26_ADAPTERS, PLUS_R26B_ADAPTERS):
         rank = 8 if arm == PLUS_R26_ADAPTERS else 4
         return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], f"model.combination_adapters={rank}"]
@@ -898,6 +920,8 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r25-forked-singles": "round 22 with the single modalities' decoders forked at half the epochs",
     "plus-r26-adapters": "round 17 + a rank-8 update per combination on the decoder's layers",
     "plus-r26b-adapters-r4": "round 26 at rank 4",
+    "plus-r17d-no-kd": "diagnostic: round 17 without the specialists' KD",
+    "plus-r17d-no-heads": "diagnostic: round 17 without the unimodal heads",
     "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
     "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
 }
@@ -937,6 +961,8 @@ def known_arms() -> set[str]:
         PLUS_R25_FORKED_SINGLES,
         PLUS_R26_ADAPTERS,
         PLUS_R26B_ADAPTERS,
+        PLUS_R17D_NO_KD,
+        PLUS_R17D_NO_HEADS,
     }
 
 
