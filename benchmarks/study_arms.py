@@ -618,6 +618,28 @@ PLUS_R17D_NO_KD = "plus-r17d-no-kd"
 PLUS_R17D_NO_HEADS = "plus-r17d-no-heads"
 ONLY_SETTINGS[PLUS_R17D_NO_KD] = ("seg",)
 ONLY_SETTINGS[PLUS_R17D_NO_HEADS] = ("seg",)
+# Read (validation, segmentation): without the specialists' KD `depth` +0.73 [-0.98, +2.43] and
+# its curve gains 2.6 from epoch 8 to the end against round 17's 0.9, the complete combination
+# +1.35 [+0.49, +2.21], `rgb` +0.64; without the heads nothing moves. The KD holds the late stall.
+# Extended after that read, before these runs, to the trio and the six views (still a
+# diagnostic: what the KD does on classification, where round 1 chose it).
+ONLY_SETTINGS.pop(PLUS_R17D_NO_KD)
+
+# Round 27, written after the two diagnostics above, before its run. The specialists' soft targets
+# speed the single views in the first half of the epochs (round 17's `depth` leads the no-KD arm
+# there: 43.2 against 40.2 at epoch 3) and hold them, and through the shared decoder the complete
+# combination, at the specialists' own errors in the second. One arm: round 17 with the KD weight
+# falling linearly over the epochs (the new plus.specialists_decay=linear: weight 1 - e/E in epoch
+# e of E, fixed before any run). Prediction: segmentation's `depth`, `rgb` and complete
+# combination up by most of the no-KD diagnostic's gains; the classification settings level.
+# Round 18's rule (against plus-r17-specialist-init): cost within 3x at M = 6 first; then on the
+# tuning seeds' validation split (1) no more than 14 cells more than 0.5 below customized, (2)
+# the paired per-seed score difference positive on its mean, (3) segmentation's
+# complete-combination gain over round 17 positive (seed mean) and no complete-combination gain
+# over dropout negative; then on the test seeds (1) no more than round 17's 3 cells, (2) a
+# positive mean score difference, (3) as on validation. If confirmed, it becomes the mmanet-plus
+# default.
+PLUS_R27_KD_DECAY = "plus-r27-kd-decay"
 
 
 def _modalities_of(setting: str) -> list[str]:
@@ -775,6 +797,8 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     if arm == PLUS_R24_STREAM:
         stream = ["model.fusion_stream=true"] if setting == "seg" else []
         return "mmanet-plus", [*final_arm(PLUS_R23_FORKED, setting)[1], *stream]
+    if arm == PLUS_R27_KD_DECAY:
+        return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], "plus.specialists_decay=linear"]
     if arm in (PLUS_R17D_NO_KD, PLUS_R17D_NO_HEADS):
         off = "plus.specialists=0" if arm == PLUS_R17D_NO_KD else "plus.unimodal_heads=0"
         return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], off]
@@ -922,6 +946,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r26b-adapters-r4": "round 26 at rank 4",
     "plus-r17d-no-kd": "diagnostic: round 17 without the specialists' KD",
     "plus-r17d-no-heads": "diagnostic: round 17 without the unimodal heads",
+    "plus-r27-kd-decay": "round 17, the specialists' KD weight falling linearly over the epochs",
     "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
     "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
 }
@@ -963,6 +988,7 @@ def known_arms() -> set[str]:
         PLUS_R26B_ADAPTERS,
         PLUS_R17D_NO_KD,
         PLUS_R17D_NO_HEADS,
+        PLUS_R27_KD_DECAY,
     }
 
 

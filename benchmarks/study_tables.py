@@ -479,6 +479,20 @@ def block_fit(root: Path, file: str, arms: list[str]) -> list[str]:
     return _table(header, rows)
 
 
+def block_curves(root: Path, file: str, combination: str, arms: list[str]) -> list[str]:
+    """Seed means of each arm's validation score of ``combination`` after every epoch (curves.py)."""
+    data = json.loads((root / file).read_text())
+    means = {a: np.mean([seed[combination] for seed in data["arms"][a].values()], axis=0) for a in arms}
+    epochs = len(next(iter(means.values())))
+    header = [f"{combination} ({data['metric']})", *[str(e + 1) for e in range(epochs)]]
+    rows = [[f"`{a}`", *[f"{v:.1f}" for v in means[a]]] for a in arms]
+    return [
+        *_table(header, rows),
+        "",
+        f"epochs 1 to {epochs}, means of {len(data['arms'][arms[0]])} seeds; `{data['command']}`",
+    ]
+
+
 def block_cost(root: Path, file: str) -> list[str]:
     """Training time per seed with prerequisites and peak memory (cost.py)."""
     data = json.loads((root / file).read_text())
@@ -546,6 +560,8 @@ def render_block(spec: str, root: Path) -> str:
         return "\n".join(block_fit(root, opt["file"], lists["arms"]))
     if kind == "cost":
         return "\n".join(block_cost(root, opt["file"]))
+    if kind == "curves":
+        return "\n".join(block_curves(root, opt["file"], opt["combination"], lists["arms"]))
     if kind == "verdict":
         return "\n".join(block_verdict(root, phase, lists["settings"], opt["arm"], lists["candidates"]))
     raise ValueError(f"unknown study block {kind!r} in <!-- study {spec} -->")

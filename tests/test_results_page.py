@@ -101,3 +101,43 @@ def test_a_routed_record_takes_each_combination_from_the_file_better_on_validati
     assert {n: v["accuracy"] for n, v in routed["test"].items()} == {"a": 0.60, "b": 0.91, "a+b": 0.96}
     assert {n: v["accuracy"] for n, v in routed["val"].items()} == {"a": 0.85, "b": 0.90, "a+b": 0.95}
     assert (routed["seconds"], routed["peak_rss_bytes"], routed["seed"]) == (15.0, 300, 3)
+
+
+def test_curves_read_each_runs_log_and_the_block_averages_the_seeds(tmp_path):
+    import json
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from curves import main as curves_main
+    from curves import read_curve
+    from study_tables import block_curves
+
+    def log(path: Path, values: dict[str, list[float]]) -> None:
+        path.parent.mkdir(parents=True)
+        keys = [f"val/{c}/miou" for c in values]
+        lines = ["epoch,step,train/loss," + ",".join(keys)]
+        for e in range(2):  # a training row and a validation row per epoch, as Lightning's CSV logger writes
+            lines += [
+                f"{e},{e},0.5," + "," * (len(keys) - 1),
+                f"{e},{e},," + ",".join(str(values[c][e]) for c in values),
+            ]
+        path.write_text("\n".join(lines) + "\n")
+
+    root = tmp_path / "study"
+    for seed, shift in ((1, 0.0), (2, 0.1)):
+        log(root / f"tune/seg/u/seed_{seed}/seed_{seed}/mmanet-plus/logs/metrics.csv",
+            {"rgb": [0.2 + shift, 0.4 + shift], "depth": [0.1, 0.3 + shift]})  # fmt: skip
+        for c, v in (("rgb", [0.3, 0.5]), ("depth", [0.2, 0.2 + shift])):
+            log(root / f"tune/seg/customized/seed_{seed}.chunk0of1/seed_{seed}/customized/{c}/logs/metrics.csv", {c: v})
+    assert read_curve(root / "tune/seg/u/seed_1/seed_1/mmanet-plus/logs/metrics.csv", "depth", "miou") == pytest.approx(
+        [10.0, 30.0]
+    )
+    with pytest.raises(ValueError, match="no column 'val/ir/miou'"):
+        read_curve(root / "tune/seg/u/seed_1/seed_1/mmanet-plus/logs/metrics.csv", "ir", "miou")
+    out = tmp_path / "records" / "curves.json"
+    argv = ["--root", str(root), "--setting", "seg", "--seeds", "1,2", "--arms", "u,customized", "--json", str(out)]
+    assert curves_main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["arms"]["customized"]["2"]["depth"] == pytest.approx([20.0, 30.0])
+    table = block_curves(out.parent, "curves.json", "depth", ["u", "customized"])
+    assert table[2] == "| `u` | 10.0 | 35.0 |"
+    assert table[3] == "| `customized` | 20.0 | 25.0 |"

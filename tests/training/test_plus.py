@@ -481,6 +481,9 @@ def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies
     teacher = [specialists.logits(m, inputs) for m in ("a", "b", "c")]
     expected = 2.0 * sum(reference_kd(s, t, 4.0) for s, t in zip(student, teacher, strict=True)) / 3
     assert float(terms["specialist"]) == pytest.approx(expected, rel=1e-5)
+    outputs = [NetOutput(s, None) for s in student]
+    decayed = plus.pass_terms(outputs, inputs, target, present, specialist_weight=0.5)  # plus.specialists_decay
+    assert float(decayed["specialist"]) == pytest.approx(expected / 4, rel=1e-5)
     copied = plus.pass_terms([NetOutput(t.clone(), None) for t in teacher], inputs, target, present)
     assert float(copied["specialist"]) == pytest.approx(0.0, abs=1e-6)
 
@@ -546,3 +549,29 @@ def test_combination_adapters_train_reload_and_refuse_a_fork(tmp_path, capsys):
     assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "x"), *TINY, *flags, *fork]) == 2
     assert "plus.fork_own_decoders: expected 0 with model.combination_adapters" in capsys.readouterr().out
     assert not (tmp_path / "x").exists()
+
+
+def test_specialist_weight_decays_linearly_over_the_epochs():
+    linear, constant = PlusConfig(specialists=2.0, specialists_decay="linear"), PlusConfig(specialists=2.0)
+    assert [linear.specialist_weight(e, 5) for e in range(5)] == pytest.approx([2.0, 1.6, 1.2, 0.8, 0.4])
+    assert [constant.specialist_weight(e, 5) for e in range(5)] == [2.0] * 5
+    from mmanet.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"plus\.specialists_decay"):
+        load_config(None, ["plus.specialists_decay=cosine"])
+
+
+@pytest.mark.slow
+def test_a_run_passes_each_epochs_decayed_kd_weight(tmp_path, monkeypatch):
+    original = PlusComponents.pass_terms
+    weights: list[float] = []
+
+    def spy(self, outputs, inputs, target, present, pair_index=None, specialist_weight=None):
+        weights.append(specialist_weight)
+        return original(self, outputs, inputs, target, present, pair_index, specialist_weight)
+
+    monkeypatch.setattr(PlusComponents, "pass_terms", spy)
+    flags = ["--set", "plus.specialists_decay=linear", "--set", "plus.encoders_from_specialists=false"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *flags]) == 0
+    assert sorted(set(weights), reverse=True) == pytest.approx([1.0, 2 / 3, 1 / 3])  # three epochs
+    assert weights == sorted(weights, reverse=True)  # in epoch order

@@ -359,6 +359,10 @@ class PlusConfig:
     their own decoders (``model.combination_decoders``) are decoded by the shared decoder, each
     own decoder kept a copy of it (:func:`mmanet.nn.copy_shared`, before every validation); from
     then on each own decoder trains from that copy (0 = own decoders from the first step).
+    ``specialists_decay``: ``linear`` lowers the specialists' KD weight over training, from
+    ``specialists`` at the first epoch to ``specialists / epochs`` at the last (epoch ``e`` of
+    ``E``: ``specialists * (1 - e / E)``): their soft targets speed the single views early and
+    hold them at the specialists' own errors late; ``none``: constant.
     ``encoder_warmup``: the share of the epochs, at the start, in which those copied encoders keep
     their weights while everything else trains (their gradients are dropped before each optimizer
     step: linear probing before fine-tuning; ``ceil(share * epochs)`` epochs; 0 = off; needs
@@ -372,6 +376,7 @@ class PlusConfig:
     single_passes: float = 1.0
     specialists: float = 1.0
     specialists_path: str | None = None
+    specialists_decay: Literal["none", "linear"] = "none"
     complete_pass: float = 1.0
     pair_passes: float = 0.0
     pair_rows: float = 1.0
@@ -401,6 +406,16 @@ class PlusConfig:
         8
         """
         return math.ceil(self.fork_own_decoders * epochs)
+
+    def specialist_weight(self, epoch: int, epochs: int) -> float:
+        """The specialists' KD weight in epoch ``epoch`` (from 0) of ``epochs`` (:attr:`specialists_decay`).
+
+        >>> [round(PlusConfig(specialists_decay="linear").specialist_weight(e, 4), 2) for e in range(4)]
+        [1.0, 0.75, 0.5, 0.25]
+        """
+        if self.specialists_decay == "none" or epochs <= 0:
+            return self.specialists
+        return self.specialists * (1 - min(epoch, epochs) / epochs)
 
     def warmup_epochs(self, epochs: int) -> int:
         """How many of ``epochs`` epochs the copied encoders are held (:attr:`encoder_warmup`).
@@ -435,6 +450,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.single_passes": "weight: decode every sample under each single modality, every step",
     "plus.specialists": "weight: KD from per-modality specialists into the single passes",
     "plus.specialists_path": "model file holding the specialists (otherwise trained first)",
+    "plus.specialists_decay": "none, or linear: the specialists' KD weight falls over the epochs",
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "plus.pair_rows": "share of the batch's rows the pair passes decode (a random subset per step)",

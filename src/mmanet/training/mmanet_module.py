@@ -186,7 +186,8 @@ class MMANetModule(DeploymentModule):
         terms = self.plus.head_term(self.net, prepared, batch["target"], present)
         if extra:
             passes = outputs[1 : 1 + len(extra)]
-            terms |= self.plus.pass_terms(passes, batch["inputs"], batch["target"], present, index)
+            weight = self.plus_config.specialist_weight(self.current_epoch, self._epochs())
+            terms |= self.plus.pass_terms(passes, batch["inputs"], batch["target"], present, index, weight)
         terms |= self.plus.shared_term(outputs[1 + len(extra) :], again, batch["target"])
         return parts[0], outputs[0], terms
 

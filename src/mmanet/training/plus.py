@@ -289,10 +289,12 @@ class PlusComponents(nn.Module):
         target: Tensor,
         present: Tensor,
         pair_index: Tensor | None = None,
+        specialist_weight: float | None = None,
     ) -> dict[str, Tensor]:
         """``single`` (CE), ``specialist`` (KD), ``pair`` (CE) and ``complete`` (CE) terms, already
         weighted, from the outputs of :meth:`extra_masks`' passes (the pair passes' outputs on the
-        rows ``pair_index`` only, when given: :meth:`pair_index`)."""
+        rows ``pair_index`` only, when given: :meth:`pair_index`); ``specialist_weight``: this
+        step's KD weight (default ``plus.specialists``; :meth:`PlusConfig.specialist_weight`)."""
         terms: dict[str, Tensor] = {}
         if self.cfg.complete_pass > 0:
             held = present.any(dim=1).to(torch.float32)
@@ -318,7 +320,8 @@ class PlusComponents(nn.Module):
                 _weighted_kd(o.logits, specialists.logits(m, inputs), present[:, j], self.temperature)
                 for j, (m, o) in enumerate(zip(self.modalities, outputs, strict=True))
             ]
-            terms["specialist"] = self.cfg.specialists * torch.stack(kd).mean()
+            weight = self.cfg.specialists if specialist_weight is None else specialist_weight
+            terms["specialist"] = weight * torch.stack(kd).mean()
         return terms
 
     def head_term(self, net: SubsetNetwork, prepared: Any, target: Tensor, present: Tensor) -> dict[str, Tensor]:
