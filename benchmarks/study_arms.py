@@ -641,6 +641,23 @@ ONLY_SETTINGS.pop(PLUS_R17D_NO_KD)
 # default.
 PLUS_R27_KD_DECAY = "plus-r27-kd-decay"
 
+# Round 28, written after round 27's segmentation validation runs (the decaying KD moved nothing:
+# complete combination +0.01, `depth` +0.14) and before any trio or six-view record of
+# plus-r17d-no-kd or of round 27 was read. Round 27 shows the KD's hold is not only late: at
+# half weight and less from mid-training it still holds the complete combination where round 17
+# has it. Candidate: the diagnostic arm plus-r17d-no-kd itself (round 17 without the specialists'
+# KD; the encoders still copied from the specialists). Its segmentation validation records were
+# read before this rule was written (the diagnostic above), its trio and six-view records were
+# not. Round 18's rule (against plus-r17-specialist-init): cost within 3x at M = 6 (it trains the
+# same specialists and skips their KD: at most round 17's cost); on the tuning seeds' validation
+# split (1) no more than 14 cells more than 0.5 below customized, (2) the paired per-seed score
+# difference positive on its mean, (3) segmentation's complete-combination gain over round 17
+# positive (seed mean) and no complete-combination gain over dropout negative; then on the test
+# seeds (1) no more than round 17's 3 cells, (2) a positive mean score difference, (3) as on
+# validation. If confirmed, it becomes the mmanet-plus default. (If round 27 also passes its rule,
+# the one with the larger validation score difference goes to the test seeds first.)
+PLUS_R28_NO_KD = PLUS_R17D_NO_KD
+
 
 def _modalities_of(setting: str) -> list[str]:
     """A setting's modalities in data order."""
