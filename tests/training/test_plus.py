@@ -25,7 +25,7 @@ from mmanet.nn import (
     select_rows,
     through_shared,
 )
-from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output
+from mmanet.training.plus import FrozenSpecialists, PlusComponents, concat_fused, split_output, teacher_right
 
 TINY = tiny_run_args(samples=160, data_seed=1, epochs=3)
 SEG_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "synthetic_rgbd.yaml"
@@ -575,3 +575,41 @@ def test_a_run_passes_each_epochs_decayed_kd_weight(tmp_path, monkeypatch):
     assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *flags]) == 0
     assert sorted(set(weights), reverse=True) == pytest.approx([1.0, 2 / 3, 1 / 3])  # three epochs
     assert weights == sorted(weights, reverse=True)  # in epoch order
+
+
+def test_kd_filtered_to_what_the_specialist_gets_right_equals_the_loop_over_those_samples():
+    from mmanet.nn import NetOutput
+    from mmanet.training.plus import _weighted_kd
+
+    torch.manual_seed(3)
+    nets = {m: _net().eval() for m in ("a", "b", "c")}
+    specialists = FrozenSpecialists({m: _single(m) for m in nets})
+    cfg = PlusConfig(unimodal_heads=0.0, single_passes=0.0, complete_pass=0.0, specialists_filter="correct")
+    plus = PlusComponents(("a", "b", "c"), _net().modality_feature_shapes(), 3, cfg, specialists=specialists)
+    inputs, present = _inputs(8), torch.ones(8, 3, dtype=torch.bool)
+    present[0, 1] = False  # a sample without b: out of b's KD whatever its specialist says
+    target = torch.randint(0, 3, (8,))
+    student = [torch.randn(8, 3) for _ in range(3)]
+    terms = plus.pass_terms([NetOutput(s, None) for s in student], inputs, target, present)
+    expected = 0.0
+    for j, (m, s) in enumerate(zip(("a", "b", "c"), student, strict=True)):
+        teacher = specialists.logits(m, inputs)
+        rows = [i for i in range(8) if present[i, j] and int(teacher[i].argmax()) == int(target[i])]
+        expected += reference_kd(s[rows], teacher[rows], 4.0) if rows else 0.0
+    assert 0 < float(terms["specialist"]) == pytest.approx(expected / 3, rel=1e-5)
+    # dense: pixels, void never kept, labels taken at the logits' size
+    logits_t = torch.randn(2, 3, 2, 2)
+    label = logits_t.argmax(1).repeat_interleave(2, 1).repeat_interleave(2, 2)  # (2, 4, 4), right everywhere
+    label[0, 0:2, 0:2] = (logits_t[0, :, 0, 0].argmax() + 1) % 3  # pixel (0, 0) of sample 0 now wrong
+    label[1, 2:4, 2:4] = 255  # pixel (1, 1) of sample 1 void
+    keep = teacher_right(logits_t, label, 255)
+    assert keep.tolist() == [[[False, True], [True, True]], [[True, True], [True, False]]]
+    logits_s = torch.randn(2, 3, 2, 2)
+    weight = torch.tensor([1.0, 1.0])
+    rows_s = [logits_s[b, :, y, x] for b in range(2) for y in range(2) for x in range(2) if keep[b, y, x]]
+    rows_t = [logits_t[b, :, y, x] for b in range(2) for y in range(2) for x in range(2) if keep[b, y, x]]
+    got = _weighted_kd(logits_s, logits_t, weight, 2.0, keep)
+    assert float(got) == pytest.approx(reference_kd(torch.stack(rows_s), torch.stack(rows_t), 2.0), rel=1e-5)
+    everything = torch.ones_like(keep)
+    torch.testing.assert_close(_weighted_kd(logits_s, logits_t, weight, 2.0, everything),
+                               _weighted_kd(logits_s, logits_t, weight, 2.0))  # fmt: skip

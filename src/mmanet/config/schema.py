@@ -359,6 +359,9 @@ class PlusConfig:
     their own decoders (``model.combination_decoders``) are decoded by the shared decoder, each
     own decoder kept a copy of it (:func:`mmanet.nn.copy_shared`, before every validation); from
     then on each own decoder trains from that copy (0 = own decoders from the first step).
+    ``specialists_filter``: ``correct`` leaves out of the KD the samples (dense: pixels) that a
+    specialist itself gets wrong, so a single view is not pulled towards its specialist's errors;
+    ``none``: every sample.
     ``specialists_decay``: ``linear`` lowers the specialists' KD weight over training, from
     ``specialists`` at the first epoch to ``specialists / epochs`` at the last (epoch ``e`` of
     ``E``: ``specialists * (1 - e / E)``): their soft targets speed the single views early and
@@ -377,6 +380,7 @@ class PlusConfig:
     specialists: float = 1.0
     specialists_path: str | None = None
     specialists_decay: Literal["none", "linear"] = "none"
+    specialists_filter: Literal["none", "correct"] = "none"
     complete_pass: float = 1.0
     pair_passes: float = 0.0
     pair_rows: float = 1.0
@@ -451,6 +455,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.specialists": "weight: KD from per-modality specialists into the single passes",
     "plus.specialists_path": "model file holding the specialists (otherwise trained first)",
     "plus.specialists_decay": "none, or linear: the specialists' KD weight falls over the epochs",
+    "plus.specialists_filter": "none, or correct: the KD leaves out what a specialist gets wrong",
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "plus.pair_rows": "share of the batch's rows the pair passes decode (a random subset per step)",

@@ -160,17 +160,36 @@ def _weighted_ce(logits: Tensor, target: Tensor, weight: Tensor, ignore_index: i
     return (per * weight.float()).sum() / weight.float().sum().clamp_min(1.0)
 
 
-def _weighted_kd(student: Tensor, teacher: Tensor, weight: Tensor, temperature: float) -> Tensor:
-    """Hinton KD averaged over samples (dense: over pixels) with ``weight`` ``(B,)``."""
+def _weighted_kd(
+    student: Tensor, teacher: Tensor, weight: Tensor, temperature: float, keep: Tensor | None = None
+) -> Tensor:
+    """Hinton KD averaged over samples (dense: over pixels) with ``weight`` ``(B,)``; ``keep``
+    (``(B,)``, dense ``(B, H, W)`` at the logits' size, bool) leaves out the samples (pixels) it
+    marks ``False``: then the mean runs over the kept ones of the weighted samples."""
     if student.ndim == 4:
         k = student.shape[1]
         per = kd_distances(
             student.permute(0, 2, 3, 1).reshape(-1, k), teacher.permute(0, 2, 3, 1).reshape(-1, k), temperature
-        )
-        per = per.reshape(student.shape[0], -1).mean(1)
+        ).reshape(student.shape[0], -1)
+        if keep is None:
+            per = per.mean(1)
+        else:
+            mass = keep.reshape(per.shape).float() * weight.float()[:, None]
+            return (per * mass).sum() / mass.sum().clamp_min(1.0)
     else:
         per = kd_distances(student, teacher, temperature)
+        weight = weight if keep is None else weight * keep
     return (per * weight.float()).sum() / weight.float().sum().clamp_min(1.0)
+
+
+def teacher_right(teacher: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
+    """Where ``teacher``'s logits ``(B, K)`` (dense ``(B, K, h, w)``) pick the label: ``(B,)`` or
+    ``(B, h, w)`` bool; dense labels are taken at the logits' size (nearest), void pixels are never right."""
+    if teacher.ndim == 4:
+        if tuple(target.shape[-2:]) != tuple(teacher.shape[-2:]):
+            target = F.interpolate(target[:, None].float(), size=teacher.shape[-2:], mode="nearest")[:, 0].long()
+        return (teacher.argmax(1) == target) & (target != ignore_index)
+    return teacher.argmax(1) == target
 
 
 class PlusComponents(nn.Module):
@@ -316,10 +335,15 @@ class PlusComponents(nn.Module):
             terms["single"] = self.cfg.single_passes * torch.stack(ce).mean()
         if self.cfg.specialists > 0:
             specialists = self._specialists[0].to(target.device)
-            kd = [
-                _weighted_kd(o.logits, specialists.logits(m, inputs), present[:, j], self.temperature)
-                for j, (m, o) in enumerate(zip(self.modalities, outputs, strict=True))
-            ]
+            kd = []
+            for j, (m, o) in enumerate(zip(self.modalities, outputs, strict=True)):
+                teacher = specialists.logits(m, inputs)
+                keep = (
+                    teacher_right(teacher, target, self.ignore_index)
+                    if self.cfg.specialists_filter == "correct"
+                    else None
+                )
+                kd.append(_weighted_kd(o.logits, teacher, present[:, j], self.temperature, keep))
             weight = self.cfg.specialists if specialist_weight is None else specialist_weight
             terms["specialist"] = weight * torch.stack(kd).mean()
         return terms
