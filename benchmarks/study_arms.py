@@ -676,6 +676,25 @@ PLUS_R28_NO_KD = PLUS_R17D_NO_KD
 # validation. If confirmed, it becomes the mmanet-plus default.
 PLUS_R29_KD_CORRECT = "plus-r29-kd-correct"
 
+# Round 30, written after round 29's segmentation validation runs (the KD kept only where the
+# specialist is right cost `depth` -0.62 [-0.82, -0.42]: the KD's hold is not its errors) and
+# before its trio or six-view records were read. Rounds 27-29 together: without the KD
+# segmentation gains (round 28), with the KD at full weight in the first epochs it does not,
+# however the KD goes on later (round 27: decaying; round 29: filtered). The hold is early: the
+# encoders start where their specialists ended, and the KD in the first epochs keeps the single
+# views in their specialists' solution, which the shared decoder then serves. On the
+# classification settings the KD lifts the weak views (round 28 lost them without it). One arm:
+# round 17 with the KD only in the second half of the epochs (the new plus.specialists_start=0.5,
+# fixed before any run). Prediction: segmentation gains most of round 28's gains; the
+# classification settings keep part of the KD's lift on the weak views. Round 18's rule (against
+# plus-r17-specialist-init): cost within 3x at M = 6 first; then on the tuning seeds'
+# validation split (1) no more than 14 cells more than 0.5 below customized, (2) the paired
+# per-seed score difference positive on its mean, (3) segmentation's complete-combination gain
+# over round 17 positive (seed mean) and no complete-combination gain over dropout negative;
+# then on the test seeds (1) no more than round 17's 3 cells, (2) a positive mean score
+# difference, (3) as on validation. If confirmed, it becomes the mmanet-plus default.
+PLUS_R30_KD_LATE = "plus-r30-kd-late"
+
 
 def _modalities_of(setting: str) -> list[str]:
     """A setting's modalities in data order."""
@@ -832,6 +851,8 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     if arm == PLUS_R24_STREAM:
         stream = ["model.fusion_stream=true"] if setting == "seg" else []
         return "mmanet-plus", [*final_arm(PLUS_R23_FORKED, setting)[1], *stream]
+    if arm == PLUS_R30_KD_LATE:
+        return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], "plus.specialists_start=0.5"]
     if arm == PLUS_R29_KD_CORRECT:
         return "mmanet-plus", [*final_arm(PLUS_R17_INIT, setting)[1], "plus.specialists_filter=correct"]
     if arm == PLUS_R27_KD_DECAY:
@@ -985,6 +1006,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r17d-no-heads": "diagnostic: round 17 without the unimodal heads",
     "plus-r27-kd-decay": "round 17, the specialists' KD weight falling linearly over the epochs",
     "plus-r29-kd-correct": "round 17, the KD only where the specialist is right",
+    "plus-r30-kd-late": "round 17, the KD only in the second half of the epochs",
     "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
     "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
 }
@@ -1028,6 +1050,7 @@ def known_arms() -> set[str]:
         PLUS_R17D_NO_HEADS,
         PLUS_R27_KD_DECAY,
         PLUS_R29_KD_CORRECT,
+        PLUS_R30_KD_LATE,
     }
 
 

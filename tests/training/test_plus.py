@@ -551,10 +551,14 @@ def test_combination_adapters_train_reload_and_refuse_a_fork(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_specialist_weight_decays_linearly_over_the_epochs():
+def test_specialist_weight_starts_late_or_decays_over_the_epochs():
     linear, constant = PlusConfig(specialists=2.0, specialists_decay="linear"), PlusConfig(specialists=2.0)
     assert [linear.specialist_weight(e, 5) for e in range(5)] == pytest.approx([2.0, 1.6, 1.2, 0.8, 0.4])
     assert [constant.specialist_weight(e, 5) for e in range(5)] == [2.0] * 5
+    late = PlusConfig(specialists=2.0, specialists_start=0.4)  # ceil(0.4 * 5) = 2 epochs without KD
+    assert [late.specialist_weight(e, 5) for e in range(5)] == [0.0, 0.0, 2.0, 2.0, 2.0]
+    both = PlusConfig(specialists_start=0.4, specialists_decay="linear")
+    assert [both.specialist_weight(e, 5) for e in range(5)] == pytest.approx([0.0, 0.0, 0.6, 0.4, 0.2])
     from mmanet.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match=r"plus\.specialists_decay"):

@@ -362,6 +362,8 @@ class PlusConfig:
     ``specialists_filter``: ``correct`` leaves out of the KD the samples (dense: pixels) that a
     specialist itself gets wrong, so a single view is not pulled towards its specialist's errors;
     ``none``: every sample.
+    ``specialists_start``: the share of the epochs, at the start, without the specialists' KD
+    (``ceil(share * epochs)`` epochs; 0: from the first epoch).
     ``specialists_decay``: ``linear`` lowers the specialists' KD weight over training, from
     ``specialists`` at the first epoch to ``specialists / epochs`` at the last (epoch ``e`` of
     ``E``: ``specialists * (1 - e / E)``): their soft targets speed the single views early and
@@ -381,6 +383,7 @@ class PlusConfig:
     specialists_path: str | None = None
     specialists_decay: Literal["none", "linear"] = "none"
     specialists_filter: Literal["none", "correct"] = "none"
+    specialists_start: float = 0.0
     complete_pass: float = 1.0
     pair_passes: float = 0.0
     pair_rows: float = 1.0
@@ -416,7 +419,11 @@ class PlusConfig:
 
         >>> [round(PlusConfig(specialists_decay="linear").specialist_weight(e, 4), 2) for e in range(4)]
         [1.0, 0.75, 0.5, 0.25]
+        >>> [PlusConfig(specialists_start=0.5).specialist_weight(e, 5) for e in range(5)]
+        [0.0, 0.0, 0.0, 1.0, 1.0]
         """
+        if epoch < math.ceil(self.specialists_start * epochs):
+            return 0.0
         if self.specialists_decay == "none" or epochs <= 0:
             return self.specialists
         return self.specialists * (1 - min(epoch, epochs) / epochs)
@@ -456,6 +463,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.specialists_path": "model file holding the specialists (otherwise trained first)",
     "plus.specialists_decay": "none, or linear: the specialists' KD weight falls over the epochs",
     "plus.specialists_filter": "none, or correct: the KD leaves out what a specialist gets wrong",
+    "plus.specialists_start": "share of the first epochs without the specialists' KD",
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "plus.pair_rows": "share of the batch's rows the pair passes decode (a random subset per step)",
