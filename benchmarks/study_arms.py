@@ -107,6 +107,7 @@ PLUS_OFF = [
     "plus.complete_pass=0",
     "model.combination_patches=none",
     "plus.encoders_from_specialists=false",  # named since round 17 made it a default
+    "plus.specialists_start=0",  # named since round 30 made 0.5 the default
 ]
 PLUS_ARMS: dict[str, list[str]] = {
     "plus-none": PLUS_OFF,
@@ -901,7 +902,7 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
     if arm == "plus-r2-mm":
         # MAD and MAR on explicitly: they were the mmanet-plus defaults in round 2, not since
         mad_mar = ["plus.mad=true", "plus.mar=true", "plus.complete_pass=0", "model.combination_patches=none"]
-        mad_mar.append("plus.encoders_from_specialists=false")
+        mad_mar += ["plus.encoders_from_specialists=false", "plus.specialists_start=0"]
         return "mmanet-plus", [*PLUS_R2, *mad_mar, *([] if setting in SETTING_FILES else TUNED_MAD + TUNED_MAR)]
     if arm in PLUS_ARMS:
         return "mmanet-plus", PLUS_ARMS[arm]
@@ -1008,7 +1009,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r29-kd-correct": "round 17, the KD only where the specialist is right",
     "plus-r30-kd-late": "round 17, the KD only in the second half of the epochs",
     "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
-    "mmanet-plus": "the chosen recipe (= plus-r17-specialist-init)",
+    "mmanet-plus": "the chosen recipe (= plus-r30-kd-late)",
 }
 
 

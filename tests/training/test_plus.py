@@ -552,7 +552,10 @@ def test_combination_adapters_train_reload_and_refuse_a_fork(tmp_path, capsys):
 
 
 def test_specialist_weight_starts_late_or_decays_over_the_epochs():
-    linear, constant = PlusConfig(specialists=2.0, specialists_decay="linear"), PlusConfig(specialists=2.0)
+    linear = PlusConfig(specialists=2.0, specialists_decay="linear", specialists_start=0)
+    constant = PlusConfig(specialists=2.0, specialists_start=0)
+    default = PlusConfig()  # the KD from the middle of training on (round 30)
+    assert [default.specialist_weight(e, 4) for e in range(4)] == [0.0, 0.0, 1.0, 1.0]
     assert [linear.specialist_weight(e, 5) for e in range(5)] == pytest.approx([2.0, 1.6, 1.2, 0.8, 0.4])
     assert [constant.specialist_weight(e, 5) for e in range(5)] == [2.0] * 5
     late = PlusConfig(specialists=2.0, specialists_start=0.4)  # ceil(0.4 * 5) = 2 epochs without KD
@@ -576,6 +579,7 @@ def test_a_run_passes_each_epochs_decayed_kd_weight(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PlusComponents, "pass_terms", spy)
     flags = ["--set", "plus.specialists_decay=linear", "--set", "plus.encoders_from_specialists=false"]
+    flags += ["--set", "plus.specialists_start=0"]
     assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *flags]) == 0
     assert sorted(set(weights), reverse=True) == pytest.approx([1.0, 2 / 3, 1 / 3])  # three epochs
     assert weights == sorted(weights, reverse=True)  # in epoch order

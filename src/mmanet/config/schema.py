@@ -363,7 +363,9 @@ class PlusConfig:
     specialist itself gets wrong, so a single view is not pulled towards its specialist's errors;
     ``none``: every sample.
     ``specialists_start``: the share of the epochs, at the start, without the specialists' KD
-    (``ceil(share * epochs)`` epochs; 0: from the first epoch).
+    (``ceil(share * epochs)`` epochs; 0: from the first epoch). The default, 0.5, is round 30 of
+    docs/results.md: KD from the first epoch holds the single views in their specialists'
+    solution (segmentation), KD in the second half still lifts the weak views.
     ``specialists_decay``: ``linear`` lowers the specialists' KD weight over training, from
     ``specialists`` at the first epoch to ``specialists / epochs`` at the last (epoch ``e`` of
     ``E``: ``specialists * (1 - e / E)``): their soft targets speed the single views early and
@@ -383,7 +385,7 @@ class PlusConfig:
     specialists_path: str | None = None
     specialists_decay: Literal["none", "linear"] = "none"
     specialists_filter: Literal["none", "correct"] = "none"
-    specialists_start: float = 0.0
+    specialists_start: float = 0.5
     complete_pass: float = 1.0
     pair_passes: float = 0.0
     pair_rows: float = 1.0
@@ -417,7 +419,8 @@ class PlusConfig:
     def specialist_weight(self, epoch: int, epochs: int) -> float:
         """The specialists' KD weight in epoch ``epoch`` (from 0) of ``epochs`` (:attr:`specialists_decay`).
 
-        >>> [round(PlusConfig(specialists_decay="linear").specialist_weight(e, 4), 2) for e in range(4)]
+        >>> [round(PlusConfig(specialists_start=0, specialists_decay="linear").specialist_weight(e, 4), 2)
+        ...  for e in range(4)]
         [1.0, 0.75, 0.5, 0.25]
         >>> [PlusConfig(specialists_start=0.5).specialist_weight(e, 5) for e in range(5)]
         [0.0, 0.0, 0.0, 1.0, 1.0]
