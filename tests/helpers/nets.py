@@ -3,6 +3,10 @@ an image) and a two-modality segmentation network."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import torch
 
 SHAPES = {"v": (5,), "w": (3,), "img": (1, 6, 6)}
@@ -49,3 +53,42 @@ def traced_logits(
         example = torch.ones(2, len(net.modalities), dtype=torch.bool)
         example[1, 0] = False
     return torch.jit.trace(_Logits(net), (*(v[:2] for v in x.values()), example), check_trace=check)
+
+
+def mixed_mask(n: int, modalities: int, seed: int = 1) -> torch.Tensor:
+    """``(n, modalities)`` bool: seeded random combinations, the first modality added to empty rows."""
+    mask = torch.rand(n, modalities, generator=torch.Generator().manual_seed(seed)) > 0.5
+    mask[:, 0] |= ~mask.any(1)
+    return mask
+
+
+def assert_each_row_reads_only_its_slot(
+    net: torch.nn.Module, x: dict[str, torch.Tensor], mask: torch.Tensor, bump: Callable[[int], None]
+) -> None:
+    """``bump(code)`` changes one combination's per-combination parameters (under ``no_grad``): only the
+    rows of that combination (the first row's) may change, and in eval mode each row's output is
+    what it gives alone (no row reads another row's combination)."""
+    from mmanet.modality import combination_codes
+
+    codes = combination_codes(mask)
+    before = net(x, mask).logits
+    target = int(codes[0])
+    with torch.no_grad():
+        bump(target)
+    after = net(x, mask).logits
+    changed = (after - before).flatten(1).abs().amax(1) > 1e-6
+    assert changed.tolist() == (codes == target).tolist()
+    rows = range(mask.shape[0])
+    alone = torch.cat([net({m: v[i : i + 1] for m, v in x.items()}, mask[i : i + 1]).logits for i in rows])
+    torch.testing.assert_close(alone, after, atol=1e-5, rtol=1e-5)
+
+
+def saved_and_loaded(net: torch.nn.Module, spec: Any, path: Path) -> Any:
+    """``net`` (every combination of ``spec``) written as a classification model file at ``path`` and read back."""
+    from mmanet.modality import all_combinations
+    from mmanet.modelfile import load_model_file, save_model_file
+
+    names = ["+".join(c) for c in all_combinations(spec.modalities)]
+    meta = {"task": "classification", "data_modalities": list(spec.modalities)}
+    save_model_file(path, entries=[(net, spec, names)], meta=meta)
+    return load_model_file(path)

@@ -6,14 +6,22 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, inputs, traced_logits
+from tests.helpers.nets import (
+    SEG_MODEL,
+    SEG_SHAPES,
+    SHAPES,
+    assert_each_row_reads_only_its_slot,
+    inputs,
+    mixed_mask,
+    saved_and_loaded,
+    traced_logits,
+)
 from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig, to_dict
 from mmanet.deploy import DeployedModel
 from mmanet.export import export_onnx
-from mmanet.modality import all_combinations, combination_codes, combination_mask
-from mmanet.modelfile import load_model_file, save_model_file
+from mmanet.modality import all_combinations, combination_mask
 from mmanet.nn import NetworkSpec, build_network
 from mmanet.nn.adapters import CombinationLowRank, attach_adapters
 
@@ -30,12 +38,6 @@ def _randomise_up(net: nn.Module, seed: int = 0) -> None:
     with torch.no_grad():
         for adapter in (m for m in net.modules() if isinstance(m, CombinationLowRank)):
             adapter.up.copy_(torch.randn(adapter.up.shape, generator=g) * 0.3)
-
-
-def _mixed_mask(n: int, modalities: int, seed: int = 1) -> torch.Tensor:
-    mask = torch.rand(n, modalities, generator=torch.Generator().manual_seed(seed)) > 0.5
-    mask[:, 0] |= ~mask.any(1)
-    return mask
 
 
 LAYERS = [
@@ -99,7 +101,7 @@ def test_adapters_start_as_the_shared_network(seg, patches):
     parts = [plain.decoder, *([plain.context] if seg else [])]
     layers = [m for part in parts for m in part.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
     assert count == sum(not isinstance(m, nn.Conv2d) or m.groups == 1 for m in layers) > 0
-    x, mask = inputs(seg), _mixed_mask(8, len(plain.modalities))
+    x, mask = inputs(seg), mixed_mask(8, len(plain.modalities))
     for mode in (True, False):
         plain.train(mode), adapted.train(mode)
         torch.manual_seed(1)  # the same dropout draws
@@ -119,18 +121,13 @@ def test_each_row_reads_only_its_own_combinations_adapter(seg):
     torch.manual_seed(0)
     net = build_network(_spec(2, seg)).eval()
     _randomise_up(net)
-    x, mask = inputs(seg), _mixed_mask(8, len(net.modalities))
-    codes = combination_codes(mask)
-    before = net(x, mask).logits
-    target = int(codes[0])
-    with torch.no_grad():
+    x, mask = inputs(seg), mixed_mask(8, len(net.modalities))
+
+    def bump(code: int) -> None:
         for adapter in (m for m in net.modules() if isinstance(m, CombinationLowRank)):
-            adapter.up[target] += 0.5
-    after = net(x, mask).logits
-    changed = (after - before).flatten(1).abs().amax(1) > 1e-6
-    assert changed.tolist() == (codes == target).tolist()
-    alone = torch.cat([net({m: v[i : i + 1] for m, v in x.items()}, mask[i : i + 1]).logits for i in range(8)])
-    torch.testing.assert_close(alone, after, atol=1e-5, rtol=1e-5)
+            adapter.up[code] += 0.5
+
+    assert_each_row_reads_only_its_slot(net, x, mask, bump)
 
 
 def test_training_one_combination_moves_its_adapter_and_the_shared_weights():
@@ -150,7 +147,7 @@ def test_a_traced_adapted_network_serves_any_batch_size(seg):
     torch.manual_seed(0)
     net = build_network(_spec(2, seg)).eval()
     _randomise_up(net)
-    x, mask = inputs(seg, n=6), _mixed_mask(6, len(net.modalities), seed=4)
+    x, mask = inputs(seg, n=6), mixed_mask(6, len(net.modalities), seed=4)
     traced = traced_logits(net, x)
     with torch.no_grad():
         torch.testing.assert_close(traced(*x.values(), mask), net(x, mask).logits, atol=1e-5, rtol=1e-5)
@@ -162,10 +159,7 @@ def test_an_adapted_model_file_round_trips_and_exports_to_onnx_with_parity(tmp_p
     spec = _spec(2, patches=True)
     net = build_network(spec).eval()
     _randomise_up(net)
-    names = ["+".join(c) for c in all_combinations(spec.modalities)]
-    meta = {"task": "classification", "data_modalities": list(spec.modalities)}
-    save_model_file(tmp_path / "model.pt", entries=[(net, spec, names)], meta=meta)
-    model = load_model_file(tmp_path / "model.pt")
+    model = saved_and_loaded(net, spec, tmp_path / "model.pt")
     assert to_dict(model.entries[0].spec.model)["combination_adapters"] == 2
     deployed = DeployedModel(model).eval()
     export_onnx(deployed, tmp_path / "m.onnx")

@@ -7,14 +7,13 @@ import copy
 import numpy as np
 import pytest
 import torch
-from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs, traced_logits
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, every_combination, inputs, saved_and_loaded, traced_logits
 from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig, PlusConfig, to_dict
 from mmanet.deploy import DeployedModel
 from mmanet.export import export_onnx, export_torchscript
 from mmanet.modality import all_combinations, combination_code, combination_codes, combination_mask
-from mmanet.modelfile import load_model_file, save_model_file
 from mmanet.nn import CombinationAffine, CombinationDecoders, NetworkSpec, build_network, coded, through_shared
 from mmanet.training.plus import check_own_decoders
 
@@ -203,10 +202,7 @@ def test_a_model_file_with_own_decoders_round_trips_and_exports_with_parity(tmp_
     spec = _spec(["v", "w+img", "v+w+img"])
     net = build_network(spec).eval()
     _perturb(net)
-    names = ["+".join(c) for c in all_combinations(spec.modalities)]
-    meta = {"task": "classification", "data_modalities": list(spec.modalities)}
-    save_model_file(tmp_path / "model.pt", entries=[(net, spec, names)], meta=meta)
-    model = load_model_file(tmp_path / "model.pt")
+    model = saved_and_loaded(net, spec, tmp_path / "model.pt")
     deployed = DeployedModel(model).eval()
     export_onnx(deployed, tmp_path / "m.onnx")
     export_torchscript(deployed, tmp_path / "m.ts")

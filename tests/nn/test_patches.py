@@ -6,14 +6,21 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, SHAPES, inputs
+from tests.helpers.nets import (
+    SEG_MODEL,
+    SEG_SHAPES,
+    SHAPES,
+    assert_each_row_reads_only_its_slot,
+    inputs,
+    mixed_mask,
+    saved_and_loaded,
+)
 from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig, to_dict
 from mmanet.deploy import DeployedModel
 from mmanet.export import export_onnx, export_torchscript
 from mmanet.modality import all_combinations, code_sizes, combination_code, combination_codes, combination_mask
-from mmanet.modelfile import load_model_file, save_model_file
 from mmanet.nn import (
     CombinationAffine,
     CombinationReadout,
@@ -37,12 +44,6 @@ def _randomise_patches(net: nn.Module, seed: int = 0) -> None:
         for patch in (m for m in net.modules() if isinstance(m, CombinationAffine)):
             patch.scale.copy_(torch.randn(patch.scale.shape, generator=g) * 0.5)
             patch.shift.copy_(torch.randn(patch.shift.shape, generator=g) * 0.5)
-
-
-def _mixed_mask(n: int, modalities: int, seed: int = 1) -> torch.Tensor:
-    mask = torch.rand(n, modalities, generator=torch.Generator().manual_seed(seed)) > 0.5
-    mask[:, 0] |= ~mask.any(1)
-    return mask
 
 
 def test_codes_are_the_binary_number_of_the_mask():
@@ -91,7 +92,7 @@ def test_zero_patches_leave_the_network_unchanged(seg, scope):
     torch.manual_seed(0)
     patched = build_network(_spec(scope, seg))
     assert sum(isinstance(m, CombinationAffine) for m in patched.modules()) > 0
-    x, mask = inputs(seg), _mixed_mask(8, len(plain.modalities))
+    x, mask = inputs(seg), mixed_mask(8, len(plain.modalities))
     for mode in (True, False):
         plain.train(mode), patched.train(mode)
         torch.manual_seed(1)  # the same dropout draws
@@ -105,19 +106,13 @@ def test_each_row_reads_only_its_own_combinations_slot(seg, scope):
     torch.manual_seed(0)
     net = build_network(_spec(scope, seg)).eval()
     _randomise_patches(net)
-    x, mask = inputs(seg), _mixed_mask(8, len(net.modalities))
-    codes = combination_codes(mask)
-    before = net(x, mask).logits
-    target = int(codes[0])
-    with torch.no_grad():
+    x, mask = inputs(seg), mixed_mask(8, len(net.modalities))
+
+    def bump(code: int) -> None:
         for patch in (m for m in net.modules() if isinstance(m, CombinationAffine)):
-            patch.shift[target] += 1.0
-    after = net(x, mask).logits
-    changed = (after - before).flatten(1).abs().amax(1) > 1e-6
-    assert changed.tolist() == (codes == target).tolist()
-    # and in eval mode a row's output does not depend on the other rows' combinations
-    alone = torch.cat([net({m: v[i : i + 1] for m, v in x.items()}, mask[i : i + 1]).logits for i in range(8)])
-    torch.testing.assert_close(alone, after, atol=1e-5, rtol=1e-5)
+            patch.shift[code] += 1.0
+
+    assert_each_row_reads_only_its_slot(net, x, mask, bump)
 
 
 def test_training_one_combination_moves_only_its_slot():
@@ -173,13 +168,7 @@ def test_a_patched_model_file_with_a_readout_round_trips_and_exports_with_parity
     with torch.no_grad():
         net.decoder.weight.normal_(0, 0.3)
         net.decoder.bias.normal_()
-    names = ["+".join(c) for c in all_combinations(spec.modalities)]
-    save_model_file(
-        tmp_path / "model.pt",
-        entries=[(net, spec, names)],
-        meta={"task": "classification", "data_modalities": list(spec.modalities)},
-    )
-    model = load_model_file(tmp_path / "model.pt")
+    model = saved_and_loaded(net, spec, tmp_path / "model.pt")
     x = inputs(False, n=5, seed=3)
     deployed = DeployedModel(model).eval()
     export_onnx(deployed, tmp_path / "m.onnx")
@@ -206,7 +195,7 @@ def test_readout_adds_each_rows_own_linear_map_to_the_decoder():
     net = build_network(spec).eval()
     readout = net.decoder
     assert isinstance(readout, CombinationReadout) and readout.weight.shape == (8, net.fused_shape[0], 3)
-    x, mask = inputs(False), _mixed_mask(8, 3)
+    x, mask = inputs(False), mixed_mask(8, 3)
     plain = net.decode(net.fused_features(x, mask), mask).logits
     with torch.no_grad():
         readout.weight.normal_()
