@@ -486,6 +486,8 @@ def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies
     assert float(decayed["specialist"]) == pytest.approx(expected / 4, rel=1e-5)
     copied = plus.pass_terms([NetOutput(t.clone(), None) for t in teacher], inputs, target, present)
     assert float(copied["specialist"]) == pytest.approx(0.0, abs=1e-6)
+    specialists.logits = None  # before plus.specialists_start the specialists do not run at all
+    assert float(plus.pass_terms(outputs, inputs, target, present, specialist_weight=0.0)["specialist"]) == 0.0
 
 
 def _single(m):

@@ -333,7 +333,10 @@ class PlusComponents(nn.Module):
         if self.cfg.single_passes > 0:
             ce = [_weighted_ce(o.logits, target, present[:, j], self.ignore_index) for j, o in enumerate(outputs)]
             terms["single"] = self.cfg.single_passes * torch.stack(ce).mean()
-        if self.cfg.specialists > 0:
+        weight = self.cfg.specialists if specialist_weight is None else specialist_weight
+        if self.cfg.specialists > 0 and weight == 0:  # KD not started (plus.specialists_start): no specialist runs
+            terms["specialist"] = outputs[0].logits.new_zeros((), dtype=torch.float32)
+        elif self.cfg.specialists > 0:
             specialists = self._specialists[0].to(target.device)
             kd = []
             for j, (m, o) in enumerate(zip(self.modalities, outputs, strict=True)):
@@ -344,7 +347,6 @@ class PlusComponents(nn.Module):
                     else None
                 )
                 kd.append(_weighted_kd(o.logits, teacher, present[:, j], self.temperature, keep))
-            weight = self.cfg.specialists if specialist_weight is None else specialist_weight
             terms["specialist"] = weight * torch.stack(kd).mean()
         return terms
 
