@@ -68,11 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args(argv)
     metric, arms, seeds = METRIC[args.setting], args.arms.split(","), parse_seeds(args.seeds)
+    unified = [a for a in arms if a != "customized"]
     if args.combinations:
         combinations = args.combinations.split(",")
+    elif not unified:
+        parser.error("--combinations is needed when every arm is 'customized' (its logs are per combination)")
     else:
-        first = run_logs(args.root, args.phase, args.setting, next(a for a in arms if a != "customized"), seeds[0], "")
-        header = next(csv.reader(first.open()))
+        with run_logs(args.root, args.phase, args.setting, unified[0], seeds[0], "").open(newline="") as handle:
+            header = next(csv.reader(handle))
         combinations = [k.split("/")[1] for k in header if k.startswith("val/") and k.endswith(f"/{metric}")]
     curves = {
         arm: {
