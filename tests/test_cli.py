@@ -146,7 +146,13 @@ def test_list_names_every_plus_component_with_its_default():
 
     listed = plus_components()
     model = {"model.combination_patches", "model.combination_readout", "model.combination_decoders"}
-    model |= {"model.alone_patches", "model.alone_encoders", "model.fusion_stream", "model.combination_adapters"}
+    model |= {
+        "model.alone_patches",
+        "model.alone_encoders",
+        "model.fusion_stream",
+        "model.stream_se",
+        "model.combination_adapters",
+    }
     assert {f"plus.{f.name}" for f in dataclasses.fields(PlusConfig)} | model == set(listed)
     assert listed["plus.complete_pass"].endswith(f"[{PlusConfig().complete_pass}]")
 

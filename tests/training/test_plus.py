@@ -408,6 +408,25 @@ def test_a_run_with_encoders_from_specialists_starts_from_them(tmp_path, capsys)
 
 
 @pytest.mark.slow
+def test_a_segmentation_run_with_se_from_specialists_starts_from_them_and_classification_is_refused(tmp_path, capsys):
+    flags = ["--set", "plus.se_from_specialists=true", "--set", "model.stream_se=true", "--set", "plus.specialists=0"]
+    still = ["--set", "optim.lr=0.000000001", "--set", "optim.scheduler=none"]
+    out = tmp_path / "seg"
+    assert main(["run", str(SEG_CONFIG), "--methods", "mmanet-plus", "--out", str(out), *SEG_TINY, *flags, *still]) == 0
+    unified = load_model_file(out / "seed_0" / "mmanet-plus" / "model.pt").entries[0].net
+    assert unified.stream_se
+    for entry in load_model_file(out / "seed_0" / "specialists" / "model.pt").entries:
+        (m,) = entry.spec.modalities
+        for k in range(5):
+            pairs = zip(unified.se[k][m].parameters(), entry.net.se[k][m].parameters(), strict=True)
+            assert all(torch.allclose(mine, theirs, atol=1e-6, rtol=0) for mine, theirs in pairs), (m, k)
+    capsys.readouterr()
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "x"), *TINY, flags[0], flags[1]]) == 2
+    said = " ".join(capsys.readouterr().out.split())
+    assert "plus.se_from_specialists: only the segmentation network" in said and not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
 def test_encoder_warmup_holds_the_copied_encoders_for_its_epochs_only(tmp_path, capsys):
     def encoders_moved(share: float, out: Path, given: list[str]) -> dict[str, bool]:
         flag = ["--set", f"plus.encoder_warmup={share}", *given]

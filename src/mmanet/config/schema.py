@@ -95,7 +95,11 @@ class ModelConfig:
     ``trunk`` patches). ``combination_adapters``: the rank ``r`` of a low-rank update per
     combination added to every linear and convolution layer of the (shared) decoder and the
     segmentation context module (:mod:`mmanet.nn.adapters`; 0: off): each combination gets a
-    little capacity of its own while every row still trains the shared weights."""
+    little capacity of its own while every row still trains the shared weights. ``stream_se``
+    (``esanet`` only): every stream that continues on its own features passes each stage's output
+    through its modality's squeeze-excitation before the next stage, as the primary stream does
+    and as a single-modality network's only stream does, so an encoder copied from a specialist
+    computes in the network what it computed in its specialist (off: ESANet's raw streams)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -110,6 +114,7 @@ class ModelConfig:
     alone_patches: bool = False
     alone_encoders: bool = False
     fusion_stream: bool = False
+    stream_se: bool = False
     combination_adapters: int = 0
 
     def __post_init__(self) -> None:
@@ -370,6 +375,9 @@ class PlusConfig:
     ``specialists`` at the first epoch to ``specialists / epochs`` at the last (epoch ``e`` of
     ``E``: ``specialists * (1 - e / E)``): their soft targets speed the single views early and
     hold them at the specialists' own errors late; ``none``: constant.
+    ``se_from_specialists``: every modality's squeeze-excitation in the segmentation network's
+    fusion starts from its specialist's (with ``model.stream_se`` and ``encoders_from_specialists``
+    each modality alone then computes its specialist's fused maps from the first step).
     ``encoder_warmup``: the share of the epochs, at the start, in which those copied encoders keep
     their weights while everything else trains (their gradients are dropped before each optimizer
     step: linear probing before fine-tuning; ``ceil(share * epochs)`` epochs; 0 = off; needs
@@ -392,6 +400,7 @@ class PlusConfig:
     shared_passes: float = 0.0
     detach_own_decoders: bool = False
     encoders_from_specialists: bool = True
+    se_from_specialists: bool = False
     encoder_warmup: float = 0.0
     fork_own_decoders: float = 0.0
 
@@ -441,8 +450,8 @@ class PlusConfig:
 
     @property
     def needs_specialists(self) -> bool:
-        """Whether the specialists are needed (their KD, or the encoders they initialise)."""
-        return self.specialists > 0 or self.encoders_from_specialists
+        """Whether the specialists are needed (their KD, or the encoders or squeeze-excitations they initialise)."""
+        return self.specialists > 0 or self.encoders_from_specialists or self.se_from_specialists
 
     @property
     def passes(self) -> bool:
@@ -473,6 +482,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.shared_passes": "weight: passes of combinations with own decoders also through the shared one",
     "plus.detach_own_decoders": "own decoders read detached features (only shared rows train encoders)",
     "plus.encoders_from_specialists": "every encoder starts from its modality's specialist's encoder",
+    "plus.se_from_specialists": "segmentation: each modality's fusion squeeze-excitation from its specialist",
     "plus.encoder_warmup": "share of the first epochs in which the copied encoders keep their weights",
     "plus.fork_own_decoders": "share of the first epochs in which own decoders stay copies of the shared one",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
@@ -481,6 +491,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "model.alone_patches": "each encoder's norms get a second scale and shift for its modality alone",
     "model.alone_encoders": "each encoder gets a whole copy of its own for its modality alone",
     "model.fusion_stream": "segmentation: fused maps in a stream of their own, not the first encoder's",
+    "model.stream_se": "segmentation: every own stream passes each stage through its squeeze-excitation",
     "model.combination_adapters": "rank of a low-rank update per combination on the decoder's layers (0: off)",
 }
 

@@ -253,8 +253,9 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     model = spec.model
     if model.architecture == "esanet":
         return build_segmentation_network(spec)
-    if model.fusion_stream:
-        raise ValueError("model.fusion_stream: only the esanet (segmentation) architecture has stage-wise fusion")
+    for key in ("fusion_stream", "stream_se"):
+        if getattr(model, key):
+            raise ValueError(f"model.{key}: only the esanet (segmentation) architecture has stage-wise fusion")
     encoders = {
         m: build_encoder(_encoder_spec(model, m), spec.input_shapes[m], model.embed_dim) for m in spec.modalities
     }
@@ -390,6 +391,7 @@ def build_segmentation_network(spec: NetworkSpec) -> SegmentationNet:
         context_channels=spec.model.context_channels,
         absent=spec.model.absent,
         fusion_stream=spec.model.fusion_stream and len(spec.modalities) >= 2,
+        stream_se=spec.model.stream_se,
     )
     _patched(net, spec.model)
     return net

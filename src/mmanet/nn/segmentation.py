@@ -11,6 +11,12 @@ features, and the fused maps travel in a stream of their own whose stages are co
 encoder's: ``F_k = sum_m SE_{m,k}(mask_m * X_{m,k}) + [two or more present] * fuse_k(F_{k-1})``,
 so a modality alone reads only its own stream and the fusion has stages of its own.
 
+With *stream squeeze-excitation* (``model.stream_se``) every stream that continues on its own
+features feeds ``SE_{m,k}(X_{m,k})`` to its next stage instead of ``X_{m,k}``, as the primary
+stream feeds the fused map and as the only stream of a single-modality network (a specialist)
+feeds ``SE_k(X_k)``: an encoder and squeeze-excitations copied from a specialist then give, for
+that modality alone, the specialist's fused maps.
+
 Decoder: three decoder modules (conv, residual blocks, a side output for deep supervision,
 learned x2 upsampling) with additive skips from the fused 1/16, 1/8 and 1/4 maps, then a
 classifier and learned x4 upsampling to the input size. The regularization network of MAR is
@@ -182,6 +188,7 @@ class SegmentationNet(SubsetNetwork):
         reduction: int = 16,
         absent: str = "zero",
         fusion_stream: bool = False,
+        stream_se: bool = False,
     ) -> None:
         super().__init__()
         self.modalities = check_modalities(modalities)
@@ -200,6 +207,7 @@ class SegmentationNet(SubsetNetwork):
         self.context = PyramidPooling(widths[-1], context_channels)
         self.decoder = decoder
         self.skip_channels = (widths[3], widths[2], widths[1])
+        self.stream_se = stream_se
         # fused maps in a stream of their own (copies of the first encoder's stages 2-5, made after
         # the network is built, so no random draw changes): every modality's stream stays its own
         self.fuse_stages: nn.ModuleList | None = None
@@ -247,10 +255,21 @@ class SegmentationNet(SubsetNetwork):
             for alone in (False, True) if self.encodes_alone else (False,):
                 encoder = self.encoder_of(m, alone)
                 with self.encoder_slot(encoder, x.shape[0], alone, x.device):
-                    prepared[f"{m}:alone" if alone else m] = encoder(x)
+                    prepared[f"{m}:alone" if alone else m] = self._own_stream(m, encoder, x)
         if self.fuse_stages is None:
             prepared[self.modalities[0]] = [self.norms[self.modalities[0]](inputs[self.modalities[0]])]
         return prepared
+
+    def _own_stream(self, m: str, encoder: nn.Module, x: Tensor) -> list[Tensor]:
+        """The five stage outputs of modality ``m``'s own stream on ``x`` ``(B, C, H, W)``: the
+        encoder's, or with stream squeeze-excitation each stage fed ``SE_{m,k-1}`` of the last."""
+        if not self.stream_se:
+            return encoder(x)  # type: ignore[no-any-return]
+        out: list[Tensor] = []
+        for k, stage in enumerate(cast(StageEncoder, encoder).stages):
+            x = stage(x if k == 0 else cast(nn.ModuleDict, self.se[k - 1])[m](x))
+            out.append(x)
+        return out
 
     def _masked(self, k: int, j: int, part: Tensor, mask: Tensor) -> Tensor:
         keep = mask[:, j, None, None, None]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import yaml
 
-from mmanet.config import ConfigError, ExperimentConfig, to_dict
+from mmanet.config import ConfigError, ExperimentConfig, PlusConfig, to_dict
 from mmanet.data import DataSource, check_splits, load_dataset
 from mmanet.io import atomic_write_text
 from mmanet.modality import all_combinations, combination_name
@@ -33,7 +33,7 @@ from mmanet.training.display import Display
 from mmanet.training.distributed import is_global_zero
 from mmanet.training.jobs import MethodRun, cross_fit_entropies, train_part
 from mmanet.training.methods import METHODS, MethodSpec, get_method
-from mmanet.training.plus import check_own_decoders, encoders_from
+from mmanet.training.plus import check_own_decoders, encoders_from, se_from
 from mmanet.training.resume import Mode, RunProgress
 from mmanet.training.rundir import RunDirectory, check_run_directory
 from mmanet.training.seed import SeedData, prepare_seed, record_split
@@ -89,6 +89,11 @@ def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> S
                 "plus.fork_own_decoders: expected 0 with model.combination_adapters (the adapters are not folded "
                 f"into the forked copies), got {plus.fork_own_decoders}"
             )
+        if plus.se_from_specialists and not hasattr(nets[True], "se"):
+            raise ConfigError(
+                "plus.se_from_specialists: only the segmentation network (model.architecture esanet) fuses by "
+                "squeeze-excitation"
+            )
         if plus.encoders_from_specialists and spec.model.alone_patches:
             raise ConfigError(
                 "plus.encoders_from_specialists: not with model.alone_patches (the specialists' encoders have no "
@@ -114,17 +119,21 @@ def plan_experiment(cfg: ExperimentConfig) -> ExperimentPlan:
         load_teacher(cfg.distill.teacher, data.spec)
     if cfg.plus.specialists_path is not None and any(m.needs_specialists(cfg.plus) for m in methods):
         specialists, _ = load_specialists(cfg.plus.specialists_path, data.spec)
-        if cfg.plus.encoders_from_specialists and plus_net is not None:
-            _check_encoders_fit(plus_net, specialists, cfg.plus.specialists_path)
+        if plus_net is not None:
+            _check_specialists_fit(plus_net, specialists, cfg.plus, cfg.plus.specialists_path)
     return ExperimentPlan(cfg, methods, source, warnings)
 
 
-def _check_encoders_fit(net: SubsetNetwork, specialists: Any, path: str) -> None:
-    """Copy the specialists' encoders into the mmanet-plus network ``_check_network`` built on the
-    ``meta`` device: a specialist whose encoder does not fit fails here, before anything is trained."""
+def _check_specialists_fit(net: SubsetNetwork, specialists: Any, plus: PlusConfig, path: str) -> None:
+    """Copy what ``plus`` copies from the specialists (encoders, squeeze-excitations) into the
+    mmanet-plus network ``_check_network`` built on the ``meta`` device: a specialist that does not
+    fit fails here, before anything is trained."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # copying into meta parameters is a no-op, by design
-        encoders_from(net, specialists, path)
+        if plus.encoders_from_specialists:
+            encoders_from(net, specialists, path)
+        if plus.se_from_specialists:
+            se_from(net, specialists, path)
 
 
 def _warnings(methods: dict[str, Any], higher_is_better: dict[str, bool]) -> list[str]:

@@ -25,6 +25,7 @@ from mmanet.training.plus import (
     check_own_decoders,
     concat_fused,
     encoders_from,
+    se_from,
     split_output,
 )
 from mmanet.training.regularization import ModalityRegularization
@@ -130,6 +131,8 @@ class MMANetModule(DeploymentModule):
             frozen, self.specialists_info = load_specialists(specialists.path, self.spec, specialists.sha256)
             if cfg.encoders_from_specialists:
                 encoders_from(self.net, frozen, specialists.path)
+            if cfg.se_from_specialists:
+                se_from(self.net, frozen, specialists.path)
         return PlusComponents(
             self.net.modalities,
             self.net.modality_feature_shapes(),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +114,35 @@ def encoders_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: obj
             first = " ".join(str(err).split())[:240]
             raise ConfigError(
                 f"plus.encoders_from_specialists: the {m!r} specialist's encoder in {where} does not fit the "
+                f"network's ({first}); train the specialists with the same model.encoders"
+            ) from err
+
+
+def se_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: object = "the specialists") -> None:
+    """Copy every modality's squeeze-excitation at every fusion stage from its specialist's
+    (``plus.se_from_specialists``; the segmentation network).
+
+    Raises:
+        ConfigError: the network does not fuse by squeeze-excitation (not the segmentation
+            network), or a specialist's squeeze-excitation does not fit the network's.
+    """
+    stages = getattr(net, "se", None)
+    if not isinstance(stages, nn.ModuleList):
+        raise ConfigError(
+            "plus.se_from_specialists: only the segmentation network (model.architecture esanet) fuses by "
+            f"squeeze-excitation; this network is a {type(net).__name__}"
+        )
+    for m in net.modalities:
+        source = getattr(specialists.nets[m], "se", None)
+        try:
+            if not isinstance(source, nn.ModuleList) or len(source) != len(stages):
+                raise RuntimeError(f"{len(stages)} fusion stages expected")
+            for k, stage in enumerate(stages):
+                cast(nn.ModuleDict, stage)[m].load_state_dict(cast(nn.ModuleDict, source[k])[m].state_dict())
+        except (RuntimeError, KeyError) as err:
+            first = " ".join(str(err).split())[:240]
+            raise ConfigError(
+                f"plus.se_from_specialists: the {m!r} specialist's squeeze-excitations in {where} do not fit the "
                 f"network's ({first}); train the specialists with the same model.encoders"
             ) from err
 
