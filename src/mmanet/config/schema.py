@@ -99,7 +99,12 @@ class ModelConfig:
     (``esanet`` only): every stream that continues on its own features passes each stage's output
     through its modality's squeeze-excitation before the next stage, as the primary stream does
     and as a single-modality network's only stream does, so an encoder copied from a specialist
-    computes in the network what it computed in its specialist (off: ESANet's raw streams)."""
+    computes in the network what it computed in its specialist (off: ESANet's raw streams).
+    ``skip_absent_primary`` (``esanet`` only): in training the primary (first) stream's stages run
+    only on the rows that hold the primary modality; on the other rows their outputs are masked out
+    anyway, and without the option their activations enter those stages' batch and running
+    normalisation statistics (evaluation gives the same outputs either way; not with ``trunk``
+    patches, alone patches or encoders, or a fusion stream)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -115,6 +120,7 @@ class ModelConfig:
     alone_encoders: bool = False
     fusion_stream: bool = False
     stream_se: bool = False
+    skip_absent_primary: bool = False
     combination_adapters: int = 0
 
     def __post_init__(self) -> None:
@@ -161,6 +167,16 @@ class ModelConfig:
             "model.fusion_stream",
             "false with combination_patches: trunk (the first encoder's stages no longer carry the fused maps)",
             self.fusion_stream,
+        )
+        _check(
+            not self.skip_absent_primary
+            or not (
+                self.combination_patches == "trunk" or self.alone_patches or self.alone_encoders or self.fusion_stream
+            ),
+            "model.skip_absent_primary",
+            "false with combination_patches: trunk, alone_patches, alone_encoders or fusion_stream (each runs the "
+            "primary stream's stages its own way)",
+            self.skip_absent_primary,
         )
         _check(
             not (self.alone_encoders and self.alone_patches),
@@ -492,6 +508,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "model.alone_encoders": "each encoder gets a whole copy of its own for its modality alone",
     "model.fusion_stream": "segmentation: fused maps in a stream of their own, not the first encoder's",
     "model.stream_se": "segmentation: every own stream passes each stage through its squeeze-excitation",
+    "model.skip_absent_primary": "segmentation: the primary stream trains only on rows holding its modality",
     "model.combination_adapters": "rank of a low-rank update per combination on the decoder's layers (0: off)",
 }
 

@@ -253,7 +253,7 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     model = spec.model
     if model.architecture == "esanet":
         return build_segmentation_network(spec)
-    for key in ("fusion_stream", "stream_se"):
+    for key in ("fusion_stream", "stream_se", "skip_absent_primary"):
         if getattr(model, key):
             raise ValueError(f"model.{key}: only the esanet (segmentation) architecture has stage-wise fusion")
     encoders = {
@@ -392,6 +392,7 @@ def build_segmentation_network(spec: NetworkSpec) -> SegmentationNet:
         absent=spec.model.absent,
         fusion_stream=spec.model.fusion_stream and len(spec.modalities) >= 2,
         stream_se=spec.model.stream_se,
+        skip_absent_primary=spec.model.skip_absent_primary,
     )
     _patched(net, spec.model)
     return net

@@ -17,6 +17,12 @@ stream feeds the fused map and as the only stream of a single-modality network (
 feeds ``SE_k(X_k)``: an encoder and squeeze-excitations copied from a specialist then give, for
 that modality alone, the specialist's fused maps.
 
+With ``model.skip_absent_primary`` the primary stream's stages run in training only on the rows
+that hold the primary modality: on the others their outputs are masked out before every fusion
+anyway, but their activations would enter the stages' batch and running normalisation
+statistics (a pass under the second modality alone runs the primary stages on maps of that
+modality only). In evaluation every row runs and the outputs are the same as without the option.
+
 Decoder: three decoder modules (conv, residual blocks, a side output for deep supervision,
 learned x2 upsampling) with additive skips from the fused 1/16, 1/8 and 1/4 maps, then a
 classifier and learned x4 upsampling to the input size. The regularization network of MAR is
@@ -189,6 +195,7 @@ class SegmentationNet(SubsetNetwork):
         absent: str = "zero",
         fusion_stream: bool = False,
         stream_se: bool = False,
+        skip_absent_primary: bool = False,
     ) -> None:
         super().__init__()
         self.modalities = check_modalities(modalities)
@@ -208,6 +215,7 @@ class SegmentationNet(SubsetNetwork):
         self.decoder = decoder
         self.skip_channels = (widths[3], widths[2], widths[1])
         self.stream_se = stream_se
+        self.skip_absent_primary = skip_absent_primary and len(self.modalities) >= 2
         # fused maps in a stream of their own (copies of the first encoder's stages 2-5, made after
         # the network is built, so no random draw changes): every modality's stream stays its own
         self.fuse_stages: nn.ModuleList | None = None
@@ -294,10 +302,16 @@ class SegmentationNet(SubsetNetwork):
         keep = alone[:, j, None, None, None]
         return torch.where(keep, prepared[f"{m}:alone"][k], prepared[m][k])
 
-    def _primary_stage(self, k: int, x: Tensor, mask: Tensor, alone: Tensor | None) -> Tensor:
+    def _primary_stage(
+        self, k: int, x: Tensor, mask: Tensor, alone: Tensor | None, like: Tensor | None = None
+    ) -> Tensor:
         """Stage ``k`` of the primary stream on ``x``: with alone encoders the rows flagged
-        ``alone[:, 0]`` run the primary modality's own copy of the stage."""
+        ``alone[:, 0]`` run the primary modality's own copy of the stage; given ``like`` (a map of
+        the stage's output shape: ``skip_absent_primary``), the rows without the primary modality
+        get zeros in training instead of running it."""
         stage = self.primary_stages[k]
+        if alone is None and like is not None:  # skip_absent_primary: rows without the primary get zeros
+            return _split_rows(_zeros_like_rows(like), stage, x, mask[:, 0], self.training)
         if alone is None:
             with conditioned(stage, mask):
                 return stage(x)  # type: ignore[no-any-return]
@@ -331,7 +345,8 @@ class SegmentationNet(SubsetNetwork):
         alone = self.alone_rows(mask) if self.encodes_alone else None
         fused_maps = []
         for k in range(len(self.primary_stages)):
-            x = self._primary_stage(k, x, mask, alone)
+            like = prepared[self.modalities[1]][k] if self.skip_absent_primary else None
+            x = self._primary_stage(k, x, mask, alone, like)
             parts = [x if j == 0 else self._stream(prepared, j, k, alone) for j in range(len(self.modalities))]
             x = self._fuse_stage(k, parts, mask)
             fused_maps.append(x)

@@ -1,0 +1,97 @@
+"""Diagnostic for round 32 of docs/results.md: does the segmentation network's primary (rgb) stream
+lose accuracy because its normalisation statistics mix in rows without rgb?
+
+    python benchmarks/recalibrate.py --root runs/study --arm plus-r30-kd-late --seeds 100-104 \
+        --json docs/records/diagnostics/recalibrate_tune_seg.json
+
+For each seed's trained unified network (tuning phase, validation split, no retraining) the
+primary stages' batch-normalisation running statistics are estimated afresh (cumulative average)
+on 20 training batches forwarded under fixed masks, and every combination is evaluated again:
+``clean`` forwards each batch under rgb alone and rgb + depth (only rows that hold rgb reach the
+statistics); ``mixed`` also under depth alone (as in training, where a pass without rgb still runs
+the rgb stages on depth-only maps and then masks them out). Only those statistics change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from study_arms import SETTING_FILES, SETTINGS, parse_seeds
+
+BATCHES = 20
+MASKS = {"clean": [(True, False), (True, True)], "mixed": [(True, False), (False, True), (True, True)]}
+
+
+def _recalibrated(model: Any, loader: Any, masks: list[tuple[bool, bool]]) -> Any:
+    """A copy of ``model`` whose primary stages' batch-norm statistics are re-estimated under ``masks``."""
+    out = copy.deepcopy(model)
+    net = out.entries[0].net.eval()
+    for bn in (m for m in net.primary_stages.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches
+        bn.train()
+    with torch.no_grad():
+        for i, batch in enumerate(loader):
+            if i == BATCHES:
+                break
+            prepared = net.prepare(batch["inputs"])
+            rows = batch["target"].shape[0]
+            for combo in masks:
+                net.fused_from(prepared, torch.tensor([combo] * rows, dtype=torch.bool))
+    net.eval()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True, help="the study's root (benchmarks/study.py --root)")
+    parser.add_argument("--arm", default="plus-r30-kd-late")
+    parser.add_argument("--seeds", default="100-104")
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    from mmanet.config import TrainerConfig, load_config
+    from mmanet.data import load_dataset
+    from mmanet.io import atomic_write_text
+    from mmanet.modelfile import load_model_file
+    from mmanet.training.evaluate import evaluate_model_file
+    from mmanet.training.seed import prepare_seed
+
+    per_seed: dict[str, dict[str, dict[str, float]]] = {}
+    for seed in parse_seeds(args.seeds):
+        cfg = load_config(SETTING_FILES["seg"], [*SETTINGS["seg"], f"seeds=[{seed}]"])
+        data = prepare_seed(cfg, load_dataset(cfg.data), seed)
+        module = data.datamodule()
+        module.setup("fit")
+        path = args.root / "tune" / "seg" / args.arm / f"seed_{seed}" / f"seed_{seed}" / "mmanet-plus" / "model.pt"
+        model = load_model_file(path)
+        variants = {"trained": model} | {
+            k: _recalibrated(model, module.train_dataloader(), v) for k, v in MASKS.items()
+        }
+        per_seed[str(seed)] = {}
+        for name, variant in variants.items():
+            result = evaluate_model_file(variant, module.datasets["val"], TrainerConfig(), data.modalities, 64)
+            per_seed[str(seed)][name] = {c: round(100 * v["miou"], 2) for c, v in result.items()}
+        print(json.dumps({seed: per_seed[str(seed)]}), flush=True)
+    record = {
+        "arm": args.arm,
+        "split": "val",
+        "per_seed": per_seed,
+        "machine": f"{platform.machine()}, torch {torch.__version__}",
+        "command": " ".join(["python benchmarks/recalibrate.py", *sys.argv[1:]]),
+    }
+    atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
