@@ -152,6 +152,7 @@ def test_list_names_every_plus_component_with_its_default():
         "model.fusion_stream",
         "model.stream_se",
         "model.skip_absent_primary",
+        "model.combination_statistics",
         "model.combination_adapters",
     }
     assert {f"plus.{f.name}" for f in dataclasses.fields(PlusConfig)} | model == set(listed)

@@ -427,6 +427,18 @@ def test_a_segmentation_run_with_se_from_specialists_starts_from_them_and_classi
 
 
 @pytest.mark.slow
+def test_a_segmentation_run_keeps_primary_statistics_per_combination(tmp_path):
+    from mmanet.nn.patches import CombinationStatistics
+
+    flags = ["--set", "model.combination_statistics=true"]
+    assert main(["run", str(SEG_CONFIG), "--methods", "mmanet-plus", "--out", str(tmp_path), *SEG_TINY, *flags]) == 0
+    net = load_model_file(tmp_path / "seed_0" / "mmanet-plus" / "model.pt").entries[0].net
+    layer = next(m for m in net.modules() if isinstance(m, CombinationStatistics))
+    means = layer.running_mean[1:]  # rgb alone, depth alone, both: each trained on its own rows
+    assert not torch.allclose(means[0], means[1]) and not torch.allclose(means[0], means[2])
+
+
+@pytest.mark.slow
 def test_encoder_warmup_holds_the_copied_encoders_for_its_epochs_only(tmp_path, capsys):
     def encoders_moved(share: float, out: Path, given: list[str]) -> dict[str, bool]:
         flag = ["--set", f"plus.encoder_warmup={share}", *given]

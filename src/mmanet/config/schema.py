@@ -104,7 +104,12 @@ class ModelConfig:
     only on the rows that hold the primary modality; on the other rows their outputs are masked out
     anyway, and without the option their activations enter those stages' batch and running
     normalisation statistics (evaluation gives the same outputs either way; not with ``trunk``
-    patches, alone patches or encoders, or a fusion stream)."""
+    patches, alone patches or encoders, or a fusion stream). ``combination_statistics``
+    (``esanet`` only): the batch normalisation of the primary stream's stages 2-5 (which carry the
+    primary modality alone, or the fused maps) keeps running statistics per combination
+    (:class:`mmanet.nn.patches.CombinationStatistics`): training normalises each pass with its own
+    rows' statistics, and evaluation then normalises each row with its combination's instead of a
+    blend over every pass (same restrictions as ``skip_absent_primary``, and not with it)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -121,6 +126,7 @@ class ModelConfig:
     fusion_stream: bool = False
     stream_se: bool = False
     skip_absent_primary: bool = False
+    combination_statistics: bool = False
     combination_adapters: int = 0
 
     def __post_init__(self) -> None:
@@ -177,6 +183,20 @@ class ModelConfig:
             "false with combination_patches: trunk, alone_patches, alone_encoders or fusion_stream (each runs the "
             "primary stream's stages its own way)",
             self.skip_absent_primary,
+        )
+        _check(
+            not self.combination_statistics
+            or not (
+                self.combination_patches == "trunk"
+                or self.alone_patches
+                or self.alone_encoders
+                or self.fusion_stream
+                or self.skip_absent_primary
+            ),
+            "model.combination_statistics",
+            "false with combination_patches: trunk, alone_patches, alone_encoders, fusion_stream or "
+            "skip_absent_primary (each runs the primary stream's stages its own way)",
+            self.combination_statistics,
         )
         _check(
             not (self.alone_encoders and self.alone_patches),
@@ -509,6 +529,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "model.fusion_stream": "segmentation: fused maps in a stream of their own, not the first encoder's",
     "model.stream_se": "segmentation: every own stream passes each stage through its squeeze-excitation",
     "model.skip_absent_primary": "segmentation: the primary stream trains only on rows holding its modality",
+    "model.combination_statistics": "segmentation: the primary stream's batch norms keep statistics per combination",
     "model.combination_adapters": "rank of a low-rank update per combination on the decoder's layers (0: off)",
 }
 

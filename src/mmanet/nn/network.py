@@ -26,7 +26,7 @@ from mmanet.nn.decoders import Decoder, build_decoder
 from mmanet.nn.encoders import Encoder, build_encoder
 from mmanet.nn.layers import InputNorm
 from mmanet.nn.own_decoders import CombinationDecoders
-from mmanet.nn.patches import CombinationReadout, attach_patches, attach_slots
+from mmanet.nn.patches import CombinationReadout, attach_patches, attach_slots, attach_statistics
 from mmanet.nn.resnet import build_stage_encoder
 from mmanet.nn.segmentation import SegDecoder, SegmentationNet
 
@@ -253,7 +253,7 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     model = spec.model
     if model.architecture == "esanet":
         return build_segmentation_network(spec)
-    for key in ("fusion_stream", "stream_se", "skip_absent_primary"):
+    for key in ("fusion_stream", "stream_se", "skip_absent_primary", "combination_statistics"):
         if getattr(model, key):
             raise ValueError(f"model.{key}: only the esanet (segmentation) architecture has stage-wise fusion")
     encoders = {
@@ -341,6 +341,9 @@ def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
         attach_adapters(shared, count, model.combination_adapters)
         if isinstance(net, SegmentationNet):
             attach_adapters(net.context, count, model.combination_adapters)
+    if model.combination_statistics and isinstance(net, SegmentationNet) and count >= 2:
+        for stage in net.primary_stages[1:]:  # they carry the fused maps, or the primary modality alone
+            attach_statistics(stage, count)
     if scope in ("auto", "none") or count < 2:  # auto: resolved per method before training
         return net
     attach_patches(shared, count)

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmanet.modality import code_count, combination_codes
@@ -40,9 +41,11 @@ __all__ = [
     "MAX_PATCHED_MODALITIES",
     "CombinationAffine",
     "CombinationReadout",
+    "CombinationStatistics",
     "Conditioned",
     "attach_patches",
     "attach_slots",
+    "attach_statistics",
     "coded",
     "conditioned",
 ]
@@ -195,3 +198,71 @@ def coded(module: nn.Module, codes: Tensor | None, mask: Tensor | None = None) -
     finally:
         for patch in patches:
             patch.codes = None
+
+
+class CombinationStatistics(Conditioned):
+    """Batch normalisation with running statistics of its own for every combination (shared affine).
+
+    In training each combination's rows are normalised with their own batch statistics, which
+    update that combination's running mean and variance; in evaluation each row is normalised with
+    its combination's running statistics. A layer that serves several input distributions (the
+    segmentation network's primary stream: its modality alone, or fused with others) then
+    normalises each row in evaluation as it did in training. Loads a plain batch-norm state (its
+    ``(C,)`` statistics copied to every combination).
+    """
+
+    running_mean: Tensor
+    running_var: Tensor
+    num_batches_tracked: Tensor
+
+    def __init__(self, norm: nn.BatchNorm1d | nn.BatchNorm2d, slots: int) -> None:
+        super().__init__()
+        if not (norm.affine and norm.track_running_stats):
+            raise ValueError("combination statistics need a batch norm with an affine part and running statistics")
+        self.slots, self.eps, self.momentum = slots, norm.eps, norm.momentum
+        self.weight = nn.Parameter(norm.weight.detach().clone())
+        self.bias = nn.Parameter(norm.bias.detach().clone())
+        assert norm.running_mean is not None and norm.running_var is not None
+        self.register_buffer("running_mean", norm.running_mean.detach()[None].repeat(slots, 1))
+        self.register_buffer("running_var", norm.running_var.detach()[None].repeat(slots, 1))
+        self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``(B, C, *spatial)`` -> same shape."""
+        codes = self._codes_for(x.shape[0])
+        if self.training:
+            self.num_batches_tracked.add_(1)
+            out = torch.empty_like(x)
+            for code in codes.unique().tolist():
+                rows = codes == code
+                out[rows] = F.batch_norm(
+                    x[rows], self.running_mean[code], self.running_var[code], self.weight, self.bias,
+                    True, self.momentum if self.momentum is not None else 0.1, self.eps,
+                )  # fmt: skip
+            return out
+        shape = (x.shape[0], x.shape[1]) + (1,) * (x.ndim - 2)
+        scale = self.weight / torch.sqrt(self.running_var[codes] + self.eps)  # (B, C)
+        shift = self.bias - self.running_mean[codes] * scale
+        return x * scale.view(shape) + shift.view(shape)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        for key in ("running_mean", "running_var"):
+            value = state_dict.get(prefix + key)
+            if value is not None and value.ndim == 1:  # a plain batch norm's statistics: every combination's
+                state_dict[prefix + key] = value[None].repeat(self.slots, 1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def attach_statistics(module: nn.Module, num_modalities: int) -> int:
+    """Replace every batch norm below ``module`` by a :class:`CombinationStatistics`, in place.
+
+    Returns the number of layers replaced.
+    """
+    count = 0
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.BatchNorm1d | nn.BatchNorm2d):
+            setattr(module, name, CombinationStatistics(child, code_count(num_modalities)))
+            count += 1
+        else:
+            count += attach_statistics(child, num_modalities)
+    return count
