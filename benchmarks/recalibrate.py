@@ -10,6 +10,10 @@ on 20 training batches forwarded under fixed masks, and every combination is eva
 ``clean`` forwards each batch under rgb alone and rgb + depth (only rows that hold rgb reach the
 statistics); ``mixed`` also under depth alone (as in training, where a pass without rgb still runs
 the rgb stages on depth-only maps and then masks them out). Only those statistics change.
+``precise`` re-estimates every batch norm of the network from the passes training makes (the
+unified network: a sampled combination, each single modality and the complete one, decoded in one
+call; a customized model: its combination), at the final weights. ``--arm customized`` evaluates
+``precise`` on each seed's customized models.
 """
 
 from __future__ import annotations
@@ -52,6 +56,37 @@ def _recalibrated(model: Any, loader: Any, masks: list[tuple[bool, bool]]) -> An
     return out
 
 
+def _precise(model: Any, loader: Any) -> Any:
+    """A copy of ``model`` whose every batch norm's statistics are re-estimated from training's passes."""
+    from mmanet.modality import sample_masks
+    from mmanet.training.plus import concat_fused
+
+    out = copy.deepcopy(model)
+    draws = torch.Generator().manual_seed(0)
+    for entry in out.entries:
+        net = entry.net
+        for bn in (m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
+            bn.reset_running_stats()
+            bn.momentum = None
+        net.train()
+        count = len(net.modalities)
+        with torch.no_grad():
+            for i, batch in enumerate(loader):
+                if i == BATCHES:
+                    break
+                rows = batch["target"].shape[0]
+                prepared = net.prepare({m: batch["inputs"][m] for m in net.modalities})
+                every = torch.ones(rows, count, dtype=torch.bool)
+                masks = [every]
+                if len(entry.serves) > 1:  # the unified network: sampled, each single, complete
+                    eye = torch.eye(count, dtype=torch.bool)
+                    sampled = sample_masks(every, torch.rand(rows, generator=draws))
+                    masks = [sampled, *(eye[j].expand(rows, count) for j in range(count)), every]
+                net.decode(concat_fused([net.fused_from(prepared, m) for m in masks]), torch.cat(masks))
+        net.eval()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="the study's root (benchmarks/study.py --root)")
@@ -73,15 +108,19 @@ def main() -> None:
         data = prepare_seed(cfg, load_dataset(cfg.data), seed)
         module = data.datamodule()
         module.setup("fit")
-        path = args.root / "tune" / "seg" / args.arm / f"seed_{seed}" / f"seed_{seed}" / "mmanet-plus" / "model.pt"
-        model = load_model_file(path)
-        variants = {"trained": model} | {
-            k: _recalibrated(model, module.train_dataloader(), v) for k, v in MASKS.items()
-        }
+        method = "customized" if args.arm == "customized" else "mmanet-plus"
+        paths = sorted((args.root / "tune" / "seg" / args.arm).glob(f"seed_{seed}*/seed_{seed}/{method}/model.pt"))
         per_seed[str(seed)] = {}
-        for name, variant in variants.items():
-            result = evaluate_model_file(variant, module.datasets["val"], TrainerConfig(), data.modalities, 64)
-            per_seed[str(seed)][name] = {c: round(100 * v["miou"], 2) for c, v in result.items()}
+        for path in paths:  # the customized models of a seed may sit in several chunks
+            model = load_model_file(path)
+            loader = module.train_dataloader()
+            variants = {"trained": model, "precise": _precise(model, loader)}
+            if method != "customized":
+                variants |= {k: _recalibrated(model, loader, v) for k, v in MASKS.items()}
+            for name, variant in variants.items():
+                result = evaluate_model_file(variant, module.datasets["val"], TrainerConfig(), data.modalities, 64)
+                values = {c: round(100 * v["miou"], 2) for c, v in result.items()}
+                per_seed[str(seed)].setdefault(name, {}).update(values)
         print(json.dumps({seed: per_seed[str(seed)]}), flush=True)
     record = {
         "arm": args.arm,

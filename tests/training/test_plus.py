@@ -38,7 +38,7 @@ SEG_TINY = [
 OFF = [
     "--set", "plus.unimodal_heads=0", "--set", "plus.single_passes=0", "--set", "plus.specialists=0",
     "--set", "plus.complete_pass=0", "--set", "model.combination_patches=none",
-    "--set", "plus.encoders_from_specialists=false",
+    "--set", "plus.encoders_from_specialists=false", "--set", "model.combination_statistics=false",
 ]  # fmt: skip
 
 

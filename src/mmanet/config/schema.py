@@ -109,7 +109,9 @@ class ModelConfig:
     primary modality alone, or the fused maps) keeps running statistics per combination
     (:class:`mmanet.nn.patches.CombinationStatistics`): training normalises each pass with its own
     rows' statistics, and evaluation then normalises each row with its combination's instead of a
-    blend over every pass (same restrictions as ``skip_absent_primary``, and not with it)."""
+    blend over every pass (same restrictions as ``skip_absent_primary``, and not with it).
+    ``auto`` (the default): on for ``mmanet-plus`` on the segmentation network where no such
+    option is set (round 33 of docs/results.md), off otherwise."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -126,7 +128,7 @@ class ModelConfig:
     fusion_stream: bool = False
     stream_se: bool = False
     skip_absent_primary: bool = False
-    combination_statistics: bool = False
+    combination_statistics: Literal["auto"] | bool = "auto"
     combination_adapters: int = 0
 
     def __post_init__(self) -> None:
@@ -185,7 +187,13 @@ class ModelConfig:
             self.skip_absent_primary,
         )
         _check(
-            not self.combination_statistics
+            self.combination_statistics in ("auto", True, False),
+            "model.combination_statistics",
+            "auto, true or false",
+            self.combination_statistics,
+        )
+        _check(
+            self.combination_statistics is not True
             or not (
                 self.combination_patches == "trunk"
                 or self.alone_patches
@@ -237,10 +245,26 @@ class ModelConfig:
         )
 
     def for_method(self, plus: bool) -> ModelConfig:
-        """This model with ``combination_patches: auto`` resolved for a method (``plus``: mmanet-plus)."""
-        if self.combination_patches != "auto":
-            return self
-        return dataclasses.replace(self, combination_patches=PLUS_PATCHES if plus else "none")
+        """This model with ``combination_patches`` and ``combination_statistics: auto`` resolved for a
+        method (``plus``: mmanet-plus; statistics per combination on the segmentation network's
+        primary stream unless another option runs its stages its own way).
+
+        >>> ModelConfig(architecture="esanet").for_method(True).combination_statistics
+        True
+        >>> ModelConfig(architecture="esanet", fusion_stream=True).for_method(True).combination_statistics
+        False
+        >>> ModelConfig(architecture="concat").for_method(True).combination_statistics
+        False
+        """
+        model = self
+        if model.combination_patches == "auto":
+            model = dataclasses.replace(model, combination_patches=PLUS_PATCHES if plus else "none")
+        if model.combination_statistics == "auto":
+            own_way = model.combination_patches == "trunk" or model.alone_patches or model.alone_encoders
+            own_way = own_way or model.fusion_stream or model.skip_absent_primary
+            statistics = plus and model.architecture == "esanet" and not own_way
+            model = dataclasses.replace(model, combination_statistics=statistics)
+        return model
 
     def for_task(self, task: str) -> ModelConfig:
         """This model with ``architecture: auto`` resolved for ``task`` (``esanet`` for segmentation)."""
@@ -529,7 +553,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "model.fusion_stream": "segmentation: fused maps in a stream of their own, not the first encoder's",
     "model.stream_se": "segmentation: every own stream passes each stage through its squeeze-excitation",
     "model.skip_absent_primary": "segmentation: the primary stream trains only on rows holding its modality",
-    "model.combination_statistics": "segmentation: the primary stream's batch norms keep statistics per combination",
+    "model.combination_statistics": "segmentation: primary-stream batch norms keep statistics per combination",
     "model.combination_adapters": "rank of a low-rank update per combination on the decoder's layers (0: off)",
 }
 

@@ -254,7 +254,7 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     if model.architecture == "esanet":
         return build_segmentation_network(spec)
     for key in ("fusion_stream", "stream_se", "skip_absent_primary", "combination_statistics"):
-        if getattr(model, key):
+        if getattr(model, key) is True:
             raise ValueError(f"model.{key}: only the esanet (segmentation) architecture has stage-wise fusion")
     encoders = {
         m: build_encoder(_encoder_spec(model, m), spec.input_shapes[m], model.embed_dim) for m in spec.modalities
@@ -341,7 +341,7 @@ def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
         attach_adapters(shared, count, model.combination_adapters)
         if isinstance(net, SegmentationNet):
             attach_adapters(net.context, count, model.combination_adapters)
-    if model.combination_statistics and isinstance(net, SegmentationNet) and count >= 2:
+    if model.combination_statistics is True and isinstance(net, SegmentationNet) and count >= 2:
         for stage in net.primary_stages[1:]:  # they carry the fused maps, or the primary modality alone
             attach_statistics(stage, count)
     if scope in ("auto", "none") or count < 2:  # auto: resolved per method before training
