@@ -46,6 +46,11 @@ def test_each_combination_trains_and_evaluates_as_its_own_batch_norm():
         torch.testing.assert_close(got[i : i + 1], reference[code].eval()(x[i : i + 1]), atol=1e-5, rtol=1e-5)
 
 
+def test_a_batch_norm_without_a_momentum_is_refused():
+    with pytest.raises(ValueError, match="momentum=None"):
+        CombinationStatistics(nn.BatchNorm2d(3, momentum=None), 4)
+
+
 def test_a_plain_batch_norm_state_loads_into_every_combination():
     layer, _ = _layer_and_reference()
     source = nn.BatchNorm2d(5)

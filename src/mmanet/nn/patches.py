@@ -14,6 +14,11 @@ affine part is per combination ("model patches", Mudrakarta et al., ICLR 2019: p
 normalisation parameters carry much of what separate networks learn).
 The parameters cost ``2 * 2^M * C`` per layer; at M = 6 and 128 channels 16 k.
 
+*Combination statistics* (:class:`CombinationStatistics`, ``model.combination_statistics``) go
+further on the segmentation network's primary stream, whose stages the unified network runs
+once per pass: each combination keeps its own running statistics there, so evaluation
+normalises each row as training normalised its pass.
+
 *Alone patches* (``model.alone_patches``) give every encoder's normalisation layers two slots:
 0 when its modality is fused with others, 1 when it is alone in the row's combination (the
 encoders then run twice per batch).
@@ -217,9 +222,13 @@ class CombinationStatistics(Conditioned):
 
     def __init__(self, norm: nn.BatchNorm1d | nn.BatchNorm2d, slots: int) -> None:
         super().__init__()
-        if not (norm.affine and norm.track_running_stats):
-            raise ValueError("combination statistics need a batch norm with an affine part and running statistics")
-        self.slots, self.eps, self.momentum = slots, norm.eps, norm.momentum
+        if not (norm.affine and norm.track_running_stats) or norm.momentum is None:
+            raise ValueError(
+                "combination statistics need a batch norm with an affine part and running statistics averaged "
+                f"with a momentum (got affine={norm.affine}, track_running_stats={norm.track_running_stats}, "
+                f"momentum={norm.momentum})"
+            )
+        self.slots, self.eps, self.momentum = slots, norm.eps, float(norm.momentum)
         self.weight = nn.Parameter(norm.weight.detach().clone())
         self.bias = nn.Parameter(norm.bias.detach().clone())
         assert norm.running_mean is not None and norm.running_var is not None
@@ -237,7 +246,7 @@ class CombinationStatistics(Conditioned):
                 rows = codes == code
                 out[rows] = F.batch_norm(
                     x[rows], self.running_mean[code], self.running_var[code], self.weight, self.bias,
-                    True, self.momentum if self.momentum is not None else 0.1, self.eps,
+                    True, self.momentum, self.eps,
                 )  # fmt: skip
             return out
         shape = (x.shape[0], x.shape[1]) + (1,) * (x.ndim - 2)
