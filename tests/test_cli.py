@@ -153,6 +153,7 @@ def test_list_names_every_plus_component_with_its_default():
         "model.stream_se",
         "model.skip_absent_primary",
         "model.combination_statistics",
+        "model.decoder_statistics",
         "model.combination_adapters",
     }
     assert {f"plus.{f.name}" for f in dataclasses.fields(PlusConfig)} | model == set(listed)

@@ -492,6 +492,7 @@ def plus_components() -> dict[str, str]:
     defaults["model.stream_se"] = model.stream_se
     defaults["model.skip_absent_primary"] = model.skip_absent_primary
     defaults["model.combination_statistics"] = model.combination_statistics
+    defaults["model.decoder_statistics"] = model.decoder_statistics
     defaults["model.combination_adapters"] = model.combination_adapters
     return {key: f"{text} [{defaults[key]}]" for key, text in PLUS_COMPONENTS.items()}
 

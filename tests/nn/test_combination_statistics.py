@@ -12,7 +12,7 @@ from torch import nn
 
 from mmanet.config import ConfigError, ModelConfig
 from mmanet.nn import NetworkSpec, build_network
-from mmanet.nn.patches import CombinationStatistics, coded
+from mmanet.nn.patches import CombinationAffine, CombinationStatistics, coded
 from mmanet.training.plus import FrozenSpecialists, encoders_from
 
 
@@ -123,4 +123,56 @@ def test_configuration_errors_name_the_key(other):
         ModelConfig(combination_statistics=True, **other)
     vector = NetworkSpec(("v", "w"), {"v": (5,), "w": (3,)}, 3, {"embed_dim": 4, "combination_statistics": True})
     with pytest.raises(ValueError, match=r"model\.combination_statistics: only the esanet"):
+        build_network(vector)
+
+
+def test_a_combination_with_one_value_per_channel_uses_its_running_statistics():
+    layer, reference = _layer_and_reference()
+    codes = torch.tensor([1, 1, 2])
+    x = torch.randn(3, 5, 1, 1)
+    with coded(layer, codes):
+        got = layer.train()(x)
+    torch.testing.assert_close(got[2:], reference[2].eval()(x[2:]))  # one row of 1x1: no batch statistics
+    torch.testing.assert_close(layer.running_mean[2], reference[2].running_mean)  # and nothing to average in
+    torch.testing.assert_close(got[:2], reference[1].train()(x[:2]))
+
+
+def test_decoder_statistics_sit_inside_the_decoders_patches_and_round_trip(tmp_path):
+    spec = NetworkSpec(("rgb", "depth"), SEG_SHAPES, 3, {**SEG_MODEL, "combination_patches": "decoder"})
+    torch.manual_seed(0)
+    plain = build_network(spec).eval()
+    on = NetworkSpec(
+        ("rgb", "depth"), SEG_SHAPES, 3, {**SEG_MODEL, "combination_patches": "decoder", "decoder_statistics": True}
+    )
+    torch.manual_seed(0)
+    net = build_network(on).eval()
+    inside = [m.norm for m in net.decoder.modules() if isinstance(m, CombinationAffine)]
+    assert inside and all(isinstance(n, CombinationStatistics) for n in inside)
+    assert any(isinstance(m, CombinationStatistics) for m in net.context.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in [*net.decoder.modules(), *net.context.modules()])
+    net.load_state_dict(plain.state_dict())
+    mask = every_combination(net.modalities, repeat=2)
+    x = inputs(True, mask.shape[0])
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, mask).logits, plain(x, mask).logits, atol=1e-5, rtol=1e-5)
+    net.train()
+    with torch.no_grad():
+        net(x, torch.tensor([[False, True]] * mask.shape[0]))  # depth alone: only its statistics move
+    first = next(m for m in net.decoder.modules() if isinstance(m, CombinationStatistics))
+    assert [not torch.equal(first.running_mean[c], first.running_mean[0]) for c in range(4)] == [
+        False,
+        False,
+        True,
+        False,
+    ]
+    net.eval()
+    loaded = saved_and_loaded(net, on, tmp_path / "model.pt").entries[0].net
+    traced = traced_logits(net, x, check=False)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, mask).logits, net(x, mask).logits)
+        torch.testing.assert_close(traced(*x.values(), mask), net(x, mask).logits)
+    with pytest.raises(ConfigError, match=r"model\.decoder_statistics"):
+        ModelConfig(decoder_statistics=True, combination_decoders="complete")
+    vector = NetworkSpec(("v", "w"), {"v": (5,), "w": (3,)}, 3, {"embed_dim": 4, "decoder_statistics": True})
+    with pytest.raises(ValueError, match=r"model\.decoder_statistics: only the esanet"):
         build_network(vector)

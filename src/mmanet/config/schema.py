@@ -111,7 +111,10 @@ class ModelConfig:
     rows' statistics, and evaluation then normalises each row with its combination's instead of a
     blend over every pass (same restrictions as ``skip_absent_primary``, and not with it).
     ``auto`` (the default): on for ``mmanet-plus`` on the segmentation network where no such
-    option is set (round 33 of docs/results.md), off otherwise."""
+    option is set (round 33 of docs/results.md), off otherwise. ``decoder_statistics``
+    (``esanet`` only): the batch norms of the (shared) decoder and the context module keep running
+    statistics per combination too, so in training each combination's rows in the decoder call
+    are normalised on their own (not with own decoders)."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -129,6 +132,7 @@ class ModelConfig:
     stream_se: bool = False
     skip_absent_primary: bool = False
     combination_statistics: Literal["auto"] | bool = "auto"
+    decoder_statistics: bool = False
     combination_adapters: int = 0
 
     def __post_init__(self) -> None:
@@ -185,6 +189,12 @@ class ModelConfig:
             "false with combination_patches: trunk, alone_patches, alone_encoders or fusion_stream (each runs the "
             "primary stream's stages its own way)",
             self.skip_absent_primary,
+        )
+        _check(
+            not self.decoder_statistics or self.combination_decoders in ("none", False),
+            "model.decoder_statistics",
+            "false with model.combination_decoders (own decoders are copied from the shared one's plain norms)",
+            self.decoder_statistics,
         )
         _check(
             self.combination_statistics in ("auto", True, False),
@@ -554,6 +564,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "model.stream_se": "segmentation: every own stream passes each stage through its squeeze-excitation",
     "model.skip_absent_primary": "segmentation: the primary stream trains only on rows holding its modality",
     "model.combination_statistics": "segmentation: primary-stream batch norms keep statistics per combination",
+    "model.decoder_statistics": "segmentation: decoder and context batch norms keep statistics per combination",
     "model.combination_adapters": "rank of a low-rank update per combination on the decoder's layers (0: off)",
 }
 

@@ -253,7 +253,7 @@ def build_network(spec: NetworkSpec) -> SubsetNetwork:
     model = spec.model
     if model.architecture == "esanet":
         return build_segmentation_network(spec)
-    for key in ("fusion_stream", "stream_se", "skip_absent_primary", "combination_statistics"):
+    for key in ("fusion_stream", "stream_se", "skip_absent_primary", "combination_statistics", "decoder_statistics"):
         if getattr(model, key) is True:
             raise ValueError(f"model.{key}: only the esanet (segmentation) architecture has stage-wise fusion")
     encoders = {
@@ -344,14 +344,16 @@ def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
     if model.combination_statistics is True and isinstance(net, SegmentationNet) and count >= 2:
         for stage in net.primary_stages[1:]:  # they carry the fused maps, or the primary modality alone
             attach_statistics(stage, count)
-    if scope in ("auto", "none") or count < 2:  # auto: resolved per method before training
-        return net
-    attach_patches(shared, count)
-    if isinstance(net, SegmentationNet):
-        attach_patches(net.context, count)
-        if scope == "trunk":  # the primary stream carries the fused maps after its first stage
-            for stage in net.primary_stages[1:]:
-                attach_patches(stage, count)
+    if scope not in ("auto", "none") and count >= 2:  # auto: resolved per method before training
+        attach_patches(shared, count)
+        if isinstance(net, SegmentationNet):
+            attach_patches(net.context, count)
+            if scope == "trunk":  # the primary stream carries the fused maps after its first stage
+                for stage in net.primary_stages[1:]:
+                    attach_patches(stage, count)
+    if model.decoder_statistics and isinstance(net, SegmentationNet) and count >= 2:
+        attach_statistics(shared, count)  # inside the patches, where the decoder has them
+        attach_statistics(net.context, count)
     return net
 
 

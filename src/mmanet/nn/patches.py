@@ -244,9 +244,12 @@ class CombinationStatistics(Conditioned):
             out = torch.empty_like(x)
             for code in codes.unique().tolist():
                 rows = codes == code
+                group = x[rows]
+                # one value per channel has no batch statistics: that group uses its running ones
+                batch = group.numel() > group.shape[1]
                 out[rows] = F.batch_norm(
-                    x[rows], self.running_mean[code], self.running_var[code], self.weight, self.bias,
-                    True, self.momentum, self.eps,
+                    group, self.running_mean[code], self.running_var[code], self.weight, self.bias,
+                    batch, self.momentum, self.eps,
                 )  # fmt: skip
             return out
         shape = (x.shape[0], x.shape[1]) + (1,) * (x.ndim - 2)
