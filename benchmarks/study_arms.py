@@ -109,6 +109,7 @@ PLUS_OFF = [
     "plus.encoders_from_specialists=false",  # named since round 17 made it a default
     "plus.specialists_start=0",  # named since round 30 made 0.5 the default
     "model.combination_statistics=false",  # named since round 33 made it the segmentation default
+    "model.decoder_statistics=false",  # named since round 34 made it the segmentation default
 ]
 PLUS_ARMS: dict[str, list[str]] = {
     "plus-none": PLUS_OFF,
@@ -1014,7 +1015,7 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
         # MAD and MAR on explicitly: they were the mmanet-plus defaults in round 2, not since
         mad_mar = ["plus.mad=true", "plus.mar=true", "plus.complete_pass=0", "model.combination_patches=none"]
         mad_mar += ["plus.encoders_from_specialists=false", "plus.specialists_start=0"]
-        mad_mar += ["model.combination_statistics=false"]
+        mad_mar += ["model.combination_statistics=false", "model.decoder_statistics=false"]
         return "mmanet-plus", [*PLUS_R2, *mad_mar, *([] if setting in SETTING_FILES else TUNED_MAD + TUNED_MAR)]
     if arm in PLUS_ARMS:
         return "mmanet-plus", PLUS_ARMS[arm]
@@ -1126,7 +1127,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r33-combination-statistics": "round 30, the rgb stages' statistics per combination (segmentation)",
     "plus-r34-decoder-statistics": "round 33, the decoder's statistics per combination too (segmentation)",
     "customized-wdec": "diagnostic: customized models with a decoder of twice the width",
-    "mmanet-plus": "the chosen recipe (= plus-r33-combination-statistics)",
+    "mmanet-plus": "the chosen recipe (= plus-r34-decoder-statistics)",
 }
 
 

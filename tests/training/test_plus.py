@@ -39,6 +39,7 @@ OFF = [
     "--set", "plus.unimodal_heads=0", "--set", "plus.single_passes=0", "--set", "plus.specialists=0",
     "--set", "plus.complete_pass=0", "--set", "model.combination_patches=none",
     "--set", "plus.encoders_from_specialists=false", "--set", "model.combination_statistics=false",
+    "--set", "model.decoder_statistics=false",
 ]  # fmt: skip
 
 

@@ -114,7 +114,9 @@ class ModelConfig:
     option is set (round 33 of docs/results.md), off otherwise. ``decoder_statistics``
     (``esanet`` only): the batch norms of the (shared) decoder and the context module keep running
     statistics per combination too, so in training each combination's rows in the decoder call
-    are normalised on their own (not with own decoders)."""
+    are normalised on their own (not with own decoders); ``auto`` (the default): on for
+    ``mmanet-plus`` on the segmentation network without own decoders (round 34 of
+    docs/results.md), off otherwise."""
 
     architecture: Literal["auto", "concat", "esanet"] = "auto"
     encoders: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -132,7 +134,7 @@ class ModelConfig:
     stream_se: bool = False
     skip_absent_primary: bool = False
     combination_statistics: Literal["auto"] | bool = "auto"
-    decoder_statistics: bool = False
+    decoder_statistics: Literal["auto"] | bool = "auto"
     combination_adapters: int = 0
 
     def __post_init__(self) -> None:
@@ -191,7 +193,13 @@ class ModelConfig:
             self.skip_absent_primary,
         )
         _check(
-            not self.decoder_statistics or self.combination_decoders in ("none", False),
+            self.decoder_statistics in ("auto", True, False),
+            "model.decoder_statistics",
+            "auto, true or false",
+            self.decoder_statistics,
+        )
+        _check(
+            self.decoder_statistics is not True or self.combination_decoders in ("none", False),
             "model.decoder_statistics",
             "false with model.combination_decoders (own decoders are copied from the shared one's plain norms)",
             self.decoder_statistics,
@@ -255,15 +263,20 @@ class ModelConfig:
         )
 
     def for_method(self, plus: bool) -> ModelConfig:
-        """This model with ``combination_patches`` and ``combination_statistics: auto`` resolved for a
-        method (``plus``: mmanet-plus; statistics per combination on the segmentation network's
-        primary stream unless another option runs its stages its own way).
+        """This model with ``combination_patches``, ``combination_statistics`` and
+        ``decoder_statistics: auto`` resolved for a method (``plus``: mmanet-plus; statistics per
+        combination on the segmentation network's primary stream unless another option runs its
+        stages its own way, and in its decoder and context module unless it has own decoders).
 
         >>> ModelConfig(architecture="esanet").for_method(True).combination_statistics
         True
         >>> ModelConfig(architecture="esanet", fusion_stream=True).for_method(True).combination_statistics
         False
         >>> ModelConfig(architecture="concat").for_method(True).combination_statistics
+        False
+        >>> ModelConfig(architecture="esanet").for_method(True).decoder_statistics
+        True
+        >>> ModelConfig(architecture="esanet").for_method(False).decoder_statistics
         False
         """
         model = self
@@ -274,6 +287,9 @@ class ModelConfig:
             own_way = own_way or model.fusion_stream or model.skip_absent_primary
             statistics = plus and model.architecture == "esanet" and not own_way
             model = dataclasses.replace(model, combination_statistics=statistics)
+        if model.decoder_statistics == "auto":
+            decoder = plus and model.architecture == "esanet" and model.combination_decoders in ("none", False)
+            model = dataclasses.replace(model, decoder_statistics=decoder)
         return model
 
     def for_task(self, task: str) -> ModelConfig:

@@ -351,7 +351,7 @@ def _patched(net: SubsetNetwork, model: ModelConfig) -> SubsetNetwork:
             if scope == "trunk":  # the primary stream carries the fused maps after its first stage
                 for stage in net.primary_stages[1:]:
                     attach_patches(stage, count)
-    if model.decoder_statistics and isinstance(net, SegmentationNet) and count >= 2:
+    if model.decoder_statistics is True and isinstance(net, SegmentationNet) and count >= 2:
         attach_statistics(shared, count)  # inside the patches, where the decoder has them
         attach_statistics(net.context, count)
     return net
