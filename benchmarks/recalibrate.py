@@ -36,13 +36,20 @@ BATCHES = 20
 MASKS = {"clean": [(True, False), (True, True)], "mixed": [(True, False), (False, True), (True, True)]}
 
 
+def _fresh_statistics(module: nn.Module) -> list[nn.Module]:
+    """Every batch norm below ``module``, its running statistics reset to a cumulative average."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches
+    return norms
+
+
 def _recalibrated(model: Any, loader: Any, masks: list[tuple[bool, bool]]) -> Any:
     """A copy of ``model`` whose primary stages' batch-norm statistics are re-estimated under ``masks``."""
     out = copy.deepcopy(model)
     net = out.entries[0].net.eval()
-    for bn in (m for m in net.primary_stages.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over the batches
+    for bn in _fresh_statistics(net.primary_stages):
         bn.train()
     with torch.no_grad():
         for i, batch in enumerate(loader):
@@ -65,9 +72,7 @@ def _precise(model: Any, loader: Any) -> Any:
     draws = torch.Generator().manual_seed(0)
     for entry in out.entries:
         net = entry.net
-        for bn in (m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)):
-            bn.reset_running_stats()
-            bn.momentum = None
+        _fresh_statistics(net)
         net.train()
         count = len(net.modalities)
         with torch.no_grad():

@@ -92,3 +92,17 @@ def saved_and_loaded(net: torch.nn.Module, spec: Any, path: Path) -> Any:
     meta = {"task": "classification", "data_modalities": list(spec.modalities)}
     save_model_file(path, entries=[(net, spec, names)], meta=meta)
     return load_model_file(path)
+
+
+def assert_fused_maps(net: torch.nn.Module, reference: Callable[..., list[torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Every combination (twice) through the segmentation ``net`` in evaluation: its skips (stages
+    4, 3, 2) and context equal ``reference(net, x, mask)``'s five maps. Returns the inputs used."""
+    mask = every_combination(net.modalities, repeat=2)
+    x = inputs(True, mask.shape[0])
+    with torch.no_grad():
+        fused = net.fused_features(x, mask)
+        maps = reference(net, x, mask)
+        for got, k in zip(fused.skips, (3, 2, 1), strict=True):
+            torch.testing.assert_close(got, maps[k], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fused.context, net.context(maps[4]), atol=1e-5, rtol=1e-5)
+    return x

@@ -4,7 +4,7 @@ touches the fusion stages; export parity; clear configuration errors."""
 
 import pytest
 import torch
-from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, every_combination, inputs, traced_logits
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, assert_fused_maps, every_combination, inputs, traced_logits
 
 from mmanet.config import ConfigError, ModelConfig
 from mmanet.nn import NetworkSpec, build_network
@@ -33,15 +33,7 @@ def test_fused_maps_follow_the_formula_row_by_row():
     torch.manual_seed(0)
     net = build_network(_spec()).eval()
     assert net.fuse_stages is not None and len(net.fuse_stages) == 4
-    mask = every_combination(net.modalities, repeat=2)
-    x = inputs(True, mask.shape[0])
-    with torch.no_grad():
-        fused = net.fused_features(x, mask)
-        maps = _reference_maps(net, x, mask)
-    for got, k in zip(fused.skips, (3, 2, 1), strict=True):
-        torch.testing.assert_close(got, maps[k], atol=1e-5, rtol=1e-5)
-    with torch.no_grad():
-        torch.testing.assert_close(fused.context, net.context(maps[4]), atol=1e-5, rtol=1e-5)
+    x = assert_fused_maps(net, _reference_maps)
     own = net.modality_features(net.prepare(x))
     assert all(torch.equal(own[m], net.encoders[m](net.norms[m](x[m]))[4]) for m in net.modalities)
 

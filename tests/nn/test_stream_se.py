@@ -6,7 +6,7 @@ configuration errors."""
 
 import pytest
 import torch
-from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, every_combination, inputs, traced_logits
+from tests.helpers.nets import SEG_MODEL, SEG_SHAPES, assert_fused_maps, every_combination, inputs, traced_logits
 
 from mmanet.config import ConfigError
 from mmanet.nn import NetworkSpec, build_network
@@ -36,16 +36,7 @@ def _reference_maps(net, x: dict[str, torch.Tensor], mask: torch.Tensor) -> list
 
 def test_fused_maps_follow_the_formula_row_by_row():
     torch.manual_seed(0)
-    net = build_network(_spec()).eval()
-    mask = every_combination(net.modalities, repeat=2)
-    x = inputs(True, mask.shape[0])
-    with torch.no_grad():
-        fused = net.fused_features(x, mask)
-        maps = _reference_maps(net, x, mask)
-    for got, k in zip(fused.skips, (3, 2, 1), strict=True):
-        torch.testing.assert_close(got, maps[k], atol=1e-5, rtol=1e-5)
-    with torch.no_grad():
-        torch.testing.assert_close(fused.context, net.context(maps[4]), atol=1e-5, rtol=1e-5)
+    assert_fused_maps(build_network(_spec()).eval(), _reference_maps)
 
 
 def test_off_by_default_and_adds_no_parameters():

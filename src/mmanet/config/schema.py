@@ -183,21 +183,16 @@ class ModelConfig:
             self.fusion_stream,
         )
         _check(
-            not self.skip_absent_primary
-            or not (
-                self.combination_patches == "trunk" or self.alone_patches or self.alone_encoders or self.fusion_stream
-            ),
+            not self.skip_absent_primary or not self.primary_runs_its_own_way,
             "model.skip_absent_primary",
             "false with combination_patches: trunk, alone_patches, alone_encoders or fusion_stream (each runs the "
             "primary stream's stages its own way)",
             self.skip_absent_primary,
         )
-        _check(
-            self.decoder_statistics in ("auto", True, False),
-            "model.decoder_statistics",
-            "auto, true or false",
-            self.decoder_statistics,
-        )
+        for key in ("combination_statistics", "decoder_statistics"):
+            _check(
+                getattr(self, key) in ("auto", True, False), f"model.{key}", "auto, true or false", getattr(self, key)
+            )
         _check(
             self.decoder_statistics is not True or self.combination_decoders in ("none", False),
             "model.decoder_statistics",
@@ -205,20 +200,7 @@ class ModelConfig:
             self.decoder_statistics,
         )
         _check(
-            self.combination_statistics in ("auto", True, False),
-            "model.combination_statistics",
-            "auto, true or false",
-            self.combination_statistics,
-        )
-        _check(
-            self.combination_statistics is not True
-            or not (
-                self.combination_patches == "trunk"
-                or self.alone_patches
-                or self.alone_encoders
-                or self.fusion_stream
-                or self.skip_absent_primary
-            ),
+            self.combination_statistics is not True or not (self.primary_runs_its_own_way or self.skip_absent_primary),
             "model.combination_statistics",
             "false with combination_patches: trunk, alone_patches, alone_encoders, fusion_stream or "
             "skip_absent_primary (each runs the primary stream's stages its own way)",
@@ -262,6 +244,13 @@ class ModelConfig:
             name,
         )
 
+    @property
+    def primary_runs_its_own_way(self) -> bool:
+        """Whether an option runs the segmentation network's primary stages its own way (trunk
+        patches, alone patches or encoders, a fusion stream): ``skip_absent_primary`` and
+        ``combination_statistics`` do not combine with them."""
+        return self.combination_patches == "trunk" or self.alone_patches or self.alone_encoders or self.fusion_stream
+
     def for_method(self, plus: bool) -> ModelConfig:
         """This model with ``combination_patches``, ``combination_statistics`` and
         ``decoder_statistics: auto`` resolved for a method (``plus``: mmanet-plus; statistics per
@@ -283,8 +272,7 @@ class ModelConfig:
         if model.combination_patches == "auto":
             model = dataclasses.replace(model, combination_patches=PLUS_PATCHES if plus else "none")
         if model.combination_statistics == "auto":
-            own_way = model.combination_patches == "trunk" or model.alone_patches or model.alone_encoders
-            own_way = own_way or model.fusion_stream or model.skip_absent_primary
+            own_way = model.primary_runs_its_own_way or model.skip_absent_primary
             statistics = plus and model.architecture == "esanet" and not own_way
             model = dataclasses.replace(model, combination_statistics=statistics)
         if model.decoder_statistics == "auto":

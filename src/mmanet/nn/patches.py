@@ -32,7 +32,7 @@ for one call (the network's ``decode``); a patch used outside it raises.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -168,13 +168,23 @@ def attach_slots(module: nn.Module, slots: int) -> int:
     """Wrap every normalisation layer below ``module`` in a :class:`CombinationAffine` of ``slots``
     slots, in place (:func:`attach_patches`: one per combination; alone patches: two). Returns
     the number of layers patched."""
+    return _replace_below(
+        module, _NORMS, lambda norm: CombinationAffine(norm, _channels(norm), slots), CombinationAffine
+    )
+
+
+def _replace_below(
+    module: nn.Module, kinds: tuple[type, ...], make: Callable[[Any], nn.Module], keep: type | None = None
+) -> int:
+    """Replace every module of ``kinds`` below ``module`` by ``make(it)``, in place, without entering
+    modules of type ``keep``; returns how many were replaced."""
     count = 0
     for name, child in list(module.named_children()):
-        if isinstance(child, _NORMS):
-            setattr(module, name, CombinationAffine(child, _channels(child), slots))
+        if isinstance(child, kinds):
+            setattr(module, name, make(child))
             count += 1
-        elif not isinstance(child, CombinationAffine):
-            count += attach_slots(child, slots)
+        elif keep is None or not isinstance(child, keep):
+            count += _replace_below(child, kinds, make, keep)
     return count
 
 
@@ -270,11 +280,5 @@ def attach_statistics(module: nn.Module, num_modalities: int) -> int:
 
     Returns the number of layers replaced.
     """
-    count = 0
-    for name, child in list(module.named_children()):
-        if isinstance(child, nn.BatchNorm1d | nn.BatchNorm2d):
-            setattr(module, name, CombinationStatistics(child, code_count(num_modalities)))
-            count += 1
-        else:
-            count += attach_statistics(child, num_modalities)
-    return count
+    slots = code_count(num_modalities)
+    return _replace_below(module, (nn.BatchNorm1d, nn.BatchNorm2d), lambda norm: CombinationStatistics(norm, slots))

@@ -33,7 +33,7 @@ from mmanet.training.display import Display
 from mmanet.training.distributed import is_global_zero
 from mmanet.training.jobs import MethodRun, cross_fit_entropies, train_part
 from mmanet.training.methods import METHODS, MethodSpec, get_method
-from mmanet.training.plus import check_own_decoders, encoders_from, se_from
+from mmanet.training.plus import check_own_decoders, encoders_from, fusion_se, se_from
 from mmanet.training.resume import Mode, RunProgress
 from mmanet.training.rundir import RunDirectory, check_run_directory
 from mmanet.training.seed import SeedData, prepare_seed, record_split
@@ -89,11 +89,8 @@ def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> S
                 "plus.fork_own_decoders: expected 0 with model.combination_adapters (the adapters are not folded "
                 f"into the forked copies), got {plus.fork_own_decoders}"
             )
-        if plus.se_from_specialists and not hasattr(nets[True], "se"):
-            raise ConfigError(
-                "plus.se_from_specialists: only the segmentation network (model.architecture esanet) fuses by "
-                "squeeze-excitation"
-            )
+        if plus.se_from_specialists:
+            fusion_se(nets[True])  # refused here, before the specialists are trained
         if plus.encoders_from_specialists and spec.model.alone_patches:
             raise ConfigError(
                 "plus.encoders_from_specialists: not with model.alone_patches (the specialists' encoders have no "

@@ -118,6 +118,21 @@ def encoders_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: obj
             ) from err
 
 
+def fusion_se(net: nn.Module) -> nn.ModuleList:
+    """The squeeze-excitations of the segmentation network's fusion (one ``{modality: SE}`` per stage).
+
+    Raises:
+        ConfigError: ``plus.se_from_specialists`` on a network that does not fuse by squeeze-excitation.
+    """
+    stages = getattr(net, "se", None)
+    if not isinstance(stages, nn.ModuleList):
+        raise ConfigError(
+            "plus.se_from_specialists: only the segmentation network (model.architecture esanet) fuses by "
+            f"squeeze-excitation; this network is a {type(net).__name__}"
+        )
+    return stages
+
+
 def se_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: object = "the specialists") -> None:
     """Copy every modality's squeeze-excitation at every fusion stage from its specialist's
     (``plus.se_from_specialists``; the segmentation network).
@@ -126,12 +141,7 @@ def se_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: object = 
         ConfigError: the network does not fuse by squeeze-excitation (not the segmentation
             network), or a specialist's squeeze-excitation does not fit the network's.
     """
-    stages = getattr(net, "se", None)
-    if not isinstance(stages, nn.ModuleList):
-        raise ConfigError(
-            "plus.se_from_specialists: only the segmentation network (model.architecture esanet) fuses by "
-            f"squeeze-excitation; this network is a {type(net).__name__}"
-        )
+    stages = fusion_se(net)
     for m in net.modalities:
         source = getattr(specialists.nets[m], "se", None)
         try:
