@@ -36,7 +36,7 @@ BATCHES = 20
 MASKS = {"clean": [(True, False), (True, True)], "mixed": [(True, False), (False, True), (True, True)]}
 
 
-def _fresh_statistics(module: nn.Module) -> list[nn.Module]:
+def fresh_statistics(module: nn.Module) -> list[nn.Module]:
     """Every batch norm below ``module``, its running statistics reset to a cumulative average."""
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for bn in norms:
@@ -49,7 +49,7 @@ def _recalibrated(model: Any, loader: Any, masks: list[tuple[bool, bool]]) -> An
     """A copy of ``model`` whose primary stages' batch-norm statistics are re-estimated under ``masks``."""
     out = copy.deepcopy(model)
     net = out.entries[0].net.eval()
-    for bn in _fresh_statistics(net.primary_stages):
+    for bn in fresh_statistics(net.primary_stages):
         bn.train()
     with torch.no_grad():
         for i, batch in enumerate(loader):
@@ -72,7 +72,7 @@ def _precise(model: Any, loader: Any) -> Any:
     draws = torch.Generator().manual_seed(0)
     for entry in out.entries:
         net = entry.net
-        _fresh_statistics(net)
+        fresh_statistics(net)
         net.train()
         count = len(net.modalities)
         with torch.no_grad():

@@ -401,6 +401,117 @@ def block_goal(root: Path, phase: str, settings: list[str], arm: str) -> list[st
     return _table(header, rows)
 
 
+def _below(gap: float, se: float, margin: float = 0.5) -> float:
+    """Normal-approximation probability that a cell whose true gap is ``gap`` shows a seed mean more
+    than ``margin`` below (standard error ``se`` of that mean)."""
+    if se <= 0:
+        return float(gap < -margin)
+    return 0.5 * (1 + math.erf((-margin - gap) / (se * math.sqrt(2))))
+
+
+def chance_of_shortfall(gaps: np.ndarray, margin: float = 0.5) -> dict[str, float]:
+    """What the criterion "every combination >= customized - ``margin``" reads under seed noise alone.
+
+    ``gaps``: ``(seeds, cells)`` paired gaps (points) of an arm to the customized models. Each cell's
+    standard error of its seed mean is taken from its own spread; for a true gap ``g`` on every cell
+    (``level``: 0; ``mean``: the arm's mean gap over cells) the expected number of cells whose seed
+    mean falls more than ``margin`` below, and the probability that at least one does (cells taken as
+    independent)."""
+    n = gaps.shape[0]
+    se = gaps.std(axis=0, ddof=1) / math.sqrt(n)
+    means = gaps.mean(axis=0)
+    half = t_quantile(n - 1) * se
+    out = {
+        "se_median": float(np.median(se)),
+        "se_max": float(se.max()),
+        "observed": float((means < -margin).sum()),
+        "surely_below": float((means + half < -margin).sum()),
+    }
+    for name, gap in (("level", 0.0), ("mean", float(means.mean()))):
+        p = np.array([_below(gap, s, margin) for s in se])
+        out[f"{name}_expected"] = float(p.sum())
+        out[f"{name}_any"] = float(1 - np.prod(1 - p))
+    return out
+
+
+def block_chance(root: Path, phase: str, settings: list[str], arm: str) -> list[str]:
+    """Issue 10's per-combination criterion for ``arm`` against seed noise (test split): how many cells
+    a network level with the customized models on every cell would leave more than 0.5 below by
+    chance, and one at ``arm``'s mean gap on every cell (:func:`chance_of_shortfall`)."""
+    header = ["setting", "seeds", "combinations", "standard error of a cell's gap (median, largest)"]
+    header += ["cells > 0.5 below (interval wholly below)", "if level on every cell: expected, P(≥ 1)"]
+    header += [f"if every cell at `{arm}`'s mean gap: expected, P(≥ 1)"]
+    rows = []
+    for setting in settings:
+        records = load_records(root, phase, setting)
+        if arm not in records or "customized" not in records:
+            continue
+        cust = records["customized"]
+        names = sorted(_served(cust))
+        gaps = np.array([paired_diffs(records[arm], cust, "test", n) for n in names]).T
+        c = chance_of_shortfall(gaps)
+        rows.append(
+            [
+                setting,
+                str(gaps.shape[0]),
+                str(len(names)),
+                f"{c['se_median']:.2f}, {c['se_max']:.2f}",
+                f"{c['observed']:.0f} ({c['surely_below']:.0f})",
+                f"{c['level_expected']:.2f}, {c['level_any']:.2f}",
+                f"{np.mean(gaps):+.2f}: {c['mean_expected']:.2f}, {c['mean_any']:.2f}",
+            ]
+        )
+    return _table(header, rows)
+
+
+def block_statistics_gap(root: Path, file: str) -> list[str]:
+    """``benchmarks/statistics_gap.py``'s record: per part and combination the mean (± std) over
+    seeds of the gap to the shared statistics, and on how many seeds it is the largest."""
+    data = json.loads((root / file).read_text())
+    seeds = list(data["per_seed"])
+    parts = list(data["per_seed"][seeds[0]])
+    names = list(data["per_seed"][seeds[0]][parts[0]])
+    header = ["combination"] + [f"{p}: gap (largest on)" for p in parts]
+    rows = []
+    for name in names:
+        row = [name]
+        for part in parts:
+            values = [data["per_seed"][s][part][name] for s in seeds]
+            largest = sum(max(data["per_seed"][s][part], key=data["per_seed"][s][part].get) == name for s in seeds)
+            row.append(f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} ({largest}/{len(seeds)})")
+        rows.append(row)
+    return [*_table(header, rows), "", f"`{data['command']}` ({data['arm']}; {data['machine']})"]
+
+
+def block_readouts(root: Path, file: str) -> list[str]:
+    """``benchmarks/weak_readouts.py``'s record: per read-out variant, the paired change against the
+    network as trained on the mean over combinations and over the cells more than 0.5 below the
+    customized models (validation), and how many such cells are left."""
+    data = json.loads((root / file).read_text())
+    per_seed, setting = data["per_seed"], data["setting"]
+    seeds = sorted(per_seed)
+    cust = load_records(root, "tune", setting)["customized"]
+    names = list(per_seed[seeds[0]])
+
+    def gap(variant: str, name: str) -> float:  # the record holds 2 decimals: round off float noise
+        return round(float(np.mean([per_seed[s][name][variant] - _score(cust[int(s)], "val", name) for s in seeds])), 4)
+
+    short = [n for n in names if gap("trained", n) < -0.5]
+    variants = list(per_seed[seeds[0]][names[0]])
+    header = ["read-out", "Δ mean over combinations", f"Δ mean over the {len(short)} cells short on `trained`"]
+    header.append("cells > 0.5 below customized")
+    rows = []
+    for variant in variants:
+        diffs, on_short = (
+            [[per_seed[s][n][variant] - per_seed[s][n]["trained"] for n in c] for s in seeds] for c in (names, short)
+        )
+        left = [f"{n} {gap(variant, n):+.2f}" for n in names if gap(variant, n) < -0.5]
+        cells = f"{len(left)}: " + ", ".join(left) if left else "0"
+        deltas = [_ci(interval([float(np.mean(d)) for d in x])) for x in (diffs, on_short)]
+        rows.append([f"`{variant}`", *(["-", "-"] if variant == "trained" else deltas), cells])
+    return [*_table(header, rows), "", f"`{data['command']}` ({data['arm']}; {data['machine']})"]
+
+
 def block_verdict(root: Path, phase: str, settings: list[str], arm: str, candidates: list[str]) -> list[str]:
     """``arm`` against dropout per setting, and the unified method with the largest mean gain."""
     header = [
@@ -551,6 +662,12 @@ def render_block(spec: str, root: Path) -> str:
         return "\n".join(block_shortfall(root, phase, lists["settings"], lists["arms"], opt["reference"], split))
     if kind == "goal":
         return "\n".join(block_goal(root, phase, lists["settings"], opt["arm"]))
+    if kind == "chance":
+        return "\n".join(block_chance(root, phase, lists["settings"], opt["arm"]))
+    if kind == "readouts":
+        return "\n".join(block_readouts(root, opt["file"]))
+    if kind == "statistics_gap":
+        return "\n".join(block_statistics_gap(root, opt["file"]))
     if kind == "probes":
         return "\n".join(block_probes(root, opt["file"], lists["arms"]))
     if kind == "pairs":

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,3 +142,71 @@ def test_curves_read_each_runs_log_and_the_block_averages_the_seeds(tmp_path):
     table = block_curves(out.parent, "curves.json", "depth", ["u", "customized"])
     assert table[2] == "| `u` | 10.0 | 35.0 |"
     assert table[3] == "| `customized` | 20.0 | 25.0 |"
+
+
+def test_blend_divergence_is_the_gaussian_kl_to_the_pooled_mixture():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from statistics_gap import blend_divergence
+
+    mean = torch.tensor([[1.0, 0.0], [-1.0, 2.0], [0.0, 4.0]])
+    var = torch.tensor([[1.0, 0.5], [2.0, 1.0], [0.5, 3.0]])
+    # reference: pool the mixture's moments by sampling it, then the closed-form KL per channel
+    draws = torch.Generator().manual_seed(0)
+    samples = mean[:, None, :] + var.sqrt()[:, None, :] * torch.randn(3, 200_000, 2, generator=draws)
+    pooled = torch.distributions.Normal(samples.flatten(0, 1).mean(0), samples.flatten(0, 1).std(0))
+    own = torch.distributions.Normal(mean, var.sqrt())
+    reference = torch.distributions.kl_divergence(own, pooled).mean(1)
+    assert torch.allclose(blend_divergence(mean, var), reference, atol=5e-3)
+    same = blend_divergence(mean[:1].repeat(3, 1), var[:1].repeat(3, 1))
+    assert torch.allclose(same, torch.zeros(3), atol=1e-6)
+
+
+def test_chance_of_shortfall_against_the_normal_distribution_of_each_cells_mean():
+    from statistics import NormalDist
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from study_tables import chance_of_shortfall
+
+    draws = np.random.default_rng(0)
+    gaps = np.stack([draws.normal(0.3, 0.5, 10), draws.normal(-0.8, 2.0, 10), draws.normal(1.0, 0.1, 10)], axis=1)
+    out = chance_of_shortfall(gaps)
+    se = gaps.std(axis=0, ddof=1) / np.sqrt(10)
+    for name, level in (("level", 0.0), ("mean", gaps.mean())):
+        p = [NormalDist(level, s).cdf(-0.5) for s in se]
+        assert out[f"{name}_expected"] == pytest.approx(sum(p))
+        assert out[f"{name}_any"] == pytest.approx(1 - np.prod([1 - q for q in p]))
+    means = gaps.mean(axis=0)
+    assert out["observed"] == sum(m < -0.5 for m in means)
+    assert out["surely_below"] == sum(m + 2.262 * s < -0.5 for m, s in zip(means, se, strict=True))
+    assert out["se_max"] == pytest.approx(se.max())
+
+
+def test_weak_readouts_own_statistics_are_the_decoders_inputs_under_that_combination_alone():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from tests.helpers.nets import SHAPES, inputs
+
+    from mmanet.nn.network import NetworkSpec, build_network
+    from weak_readouts import _own_statistics
+
+    spec = NetworkSpec(("v", "w", "img"), SHAPES, 3, {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8}})
+    net = build_network(spec).eval()
+    batches = [{"inputs": inputs(False, n=6, seed=s), "target": torch.zeros(6, dtype=torch.long)} for s in range(3)]
+    row = torch.tensor([True, False, True])
+    own = _own_statistics(net, batches, row)
+    norm = next(m for m in net.decoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    seen: list[torch.Tensor] = []
+    hook = norm.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
+    with torch.no_grad():
+        for b in batches:  # reference: the first batch norm's inputs, every batch under v + img
+            mask = row.expand(6, -1)
+            net.decode(net.fused_from(net.prepare(b["inputs"]), mask), mask)
+    hook.remove()
+    rows = torch.cat(seen)
+    copied = next(m for m in own.decoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    # cumulative average of the three batches' statistics (unbiased variance per batch)
+    batch_means = torch.stack([x.mean(0) for x in seen])
+    batch_vars = torch.stack([x.var(0, unbiased=True) for x in seen])
+    assert torch.allclose(copied.running_mean, batch_means.mean(0), atol=1e-5)
+    assert torch.allclose(copied.running_var, batch_vars.mean(0), atol=1e-5)
+    assert not torch.allclose(copied.running_mean, rows.new_zeros(rows.shape[1]))
+    assert not copied.training and torch.equal(norm.running_mean, torch.zeros_like(norm.running_mean))

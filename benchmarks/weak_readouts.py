@@ -1,0 +1,139 @@
+"""Diagnostic for the six views' remaining shortfall (issue 10, docs/results.md): would the trained
+unified network read its weak combinations better with per-combination normalisation in its
+decoder, or with its unimodal heads' votes added?
+
+    python benchmarks/weak_readouts.py --root runs/study --arm plus-r34-decoder-statistics \
+        --seeds 100-104 --json docs/records/diagnostics/weak_readouts_tune_six.json
+
+For each seed's trained unified network (tuning phase, validation split, no retraining) and every
+combination, the validation accuracy of:
+
+- ``trained``: the network as trained (the study's record);
+- ``statistics``: the decoder's batch norms with running statistics of that combination alone,
+  estimated (cumulative average) over one pass of the training split under that combination;
+  round 34's mechanism on the classification decoder, with every combination given enough rows;
+- ``experts_sum`` / ``experts_mean``: the decoder's log-probabilities plus the sum / the mean over
+  the present modalities of the unimodal heads' log-probabilities (the heads ``plus.unimodal_heads``
+  trains on each encoder's features, read from the run's best checkpoint; fixed weights, nothing
+  fitted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recalibrate import fresh_statistics
+from study_arms import BASE, SETTINGS, parse_seeds
+
+
+def _heads(checkpoint: Path, modalities: list[str]) -> dict[str, nn.Linear]:
+    """The unimodal heads of a run's Lightning checkpoint."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    heads = {}
+    for m in modalities:
+        weight, bias = state[f"plus.heads.{m}.weight"], state[f"plus.heads.{m}.bias"]
+        heads[m] = nn.Linear(weight.shape[1], weight.shape[0])
+        heads[m].load_state_dict({"weight": weight, "bias": bias})
+    return heads
+
+
+def _masked(net: Any, batch: dict[str, Any], mask_row: Tensor) -> tuple[Any, Tensor]:
+    """(prepared inputs, ``(B, M)`` mask) of ``batch`` under one combination's ``(M,)`` mask."""
+    prepared = net.prepare({m: batch["inputs"][m] for m in net.modalities})
+    return prepared, mask_row.expand(batch["target"].shape[0], -1)
+
+
+@torch.no_grad()
+def _own_statistics(net: Any, train: Any, mask_row: Tensor) -> Any:
+    """A copy of ``net`` whose decoder's batch-norm statistics are those of ``mask_row`` alone."""
+    out = copy.deepcopy(net).eval()
+    for bn in fresh_statistics(out.decoder):
+        bn.train()
+    for batch in train:
+        prepared, mask = _masked(out, batch, mask_row)
+        out.decode(out.fused_from(prepared, mask), mask)
+    return out.eval()
+
+
+@torch.no_grad()
+def readouts(net: Any, heads: dict[str, nn.Linear], train: Any, val: Any) -> dict[str, dict[str, float]]:
+    """Per combination name: each variant's validation accuracy (points)."""
+    from mmanet.modality import all_combinations, combination_mask, combination_name
+
+    net.eval()
+    out: dict[str, dict[str, float]] = {}
+    for combo in all_combinations(net.modalities):
+        mask_row = combination_mask(combo, net.modalities)
+        own = _own_statistics(net, train, mask_row)
+        right = dict.fromkeys(("trained", "statistics", "experts_sum", "experts_mean"), 0)
+        rows = 0
+        for batch in val:
+            target = batch["target"]
+            prepared, mask = _masked(net, batch, mask_row)
+            logp = F.log_softmax(net.decode(net.fused_from(prepared, mask), mask).logits, 1)
+            features = net.modality_features(prepared)
+            votes = torch.stack([F.log_softmax(heads[m](features[m]), 1) for m in combo]).sum(0)
+            own_logits = own.decode(own.fused_from(prepared, mask), mask).logits
+            scores = {
+                "trained": logp,
+                "statistics": own_logits,
+                "experts_sum": logp + votes,
+                "experts_mean": logp + votes / len(combo),
+            }
+            for name, value in scores.items():
+                right[name] += int((value.argmax(1) == target).sum())
+            rows += int(target.shape[0])
+        out[combination_name(combo)] = {k: round(100 * v / rows, 2) for k, v in right.items()}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, required=True, help="the study's root (benchmarks/study.py --root)")
+    parser.add_argument("--arm", default="plus-r34-decoder-statistics")
+    parser.add_argument("--setting", default="six", choices=["trio", "six"])
+    parser.add_argument("--seeds", default="100-104")
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    from mmanet.config import load_config
+    from mmanet.data import load_dataset
+    from mmanet.io import atomic_write_text
+    from mmanet.modelfile import load_model_file
+    from mmanet.training.seed import prepare_seed
+
+    per_seed = {}
+    for seed in parse_seeds(args.seeds):
+        cfg = load_config(None, [*BASE, *SETTINGS[args.setting], f"seeds=[{seed}]"])
+        data = prepare_seed(cfg, load_dataset(cfg.data), seed)
+        module = data.datamodule()
+        module.setup("fit")
+        run = next((args.root / "tune" / args.setting / args.arm).glob(f"seed_{seed}*/seed_{seed}/mmanet-plus"))
+        net = load_model_file(run / "model.pt").entries[0].net
+        heads = _heads(run / "checkpoints" / "best.ckpt", list(net.modalities))
+        per_seed[str(seed)] = readouts(net, heads, list(module.train_dataloader()), list(module.val_dataloader()))
+        print(f"seed {seed} done", flush=True)
+    record = {
+        "arm": args.arm,
+        "setting": args.setting,
+        "split": "val",
+        "per_seed": per_seed,
+        "machine": f"{platform.machine()}, torch {torch.__version__}",
+        "command": " ".join(["python benchmarks/weak_readouts.py", *sys.argv[1:]]),
+    }
+    atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
