@@ -456,6 +456,17 @@ class PlusConfig:
     their weights while everything else trains (their gradients are dropped before each optimizer
     step: linear probing before fine-tuning; ``ceil(share * epochs)`` epochs; 0 = off; needs
     ``encoders_from_specialists``).
+    ``ogm``: alpha of on-the-fly gradient modulation (OGM, Peng et al., CVPR 2022), generalised to
+    M modalities and missing ones (0 = off; needs ``unimodal_heads``; the vector and image
+    networks, whose encoders meet only at the fusion). Each step every modality's score is its
+    unimodal head's mean probability of the true class over the rows holding it; in a row of
+    combination ``c`` modality ``m``'s discrepancy ratio is its score over the mean score of the
+    other modalities of ``c``, and where it is above 1 the gradient reaching ``m``'s features from
+    that row is scaled by ``1 - tanh(ogm * ratio)`` (the paper's Eq. 10; a single modality has
+    nothing to compete with and keeps its gradient). ``ogm_noise`` (GE): Gaussian noise with the
+    standard deviation of each encoder weight's gradient is added to it after the backward pass.
+    ``ogm_until``: the share of the epochs, at the start, with modulation (``ceil(share * epochs)``
+    epochs; the paper's code: the first half).
     """
 
     mad: bool = False
@@ -477,10 +488,28 @@ class PlusConfig:
     se_from_specialists: bool = False
     encoder_warmup: float = 0.0
     fork_own_decoders: float = 0.0
+    ogm: float = 0.0
+    ogm_noise: bool = True
+    ogm_until: float = 0.5
 
     def __post_init__(self) -> None:
-        for key in ("unimodal_heads", "single_passes", "specialists", "complete_pass", "pair_passes", "shared_passes"):
+        for key in (
+            "unimodal_heads",
+            "single_passes",
+            "specialists",
+            "complete_pass",
+            "pair_passes",
+            "shared_passes",
+            "ogm",
+        ):
             _check(getattr(self, key) >= 0, f"plus.{key}", ">= 0 (0: off)", getattr(self, key))
+        _check(0 < self.ogm_until <= 1, "plus.ogm_until", "in (0, 1]", self.ogm_until)
+        _check(
+            self.ogm == 0 or self.unimodal_heads > 0,
+            "plus.ogm",
+            "0 without plus.unimodal_heads (the modalities' scores come from their heads)",
+            self.ogm,
+        )
         _check(0 < self.pair_rows <= 1, "plus.pair_rows", "in (0, 1]", self.pair_rows)
         _check(0 <= self.encoder_warmup < 1, "plus.encoder_warmup", "in [0, 1) (0: off)", self.encoder_warmup)
         _check(0 <= self.fork_own_decoders < 1, "plus.fork_own_decoders", "in [0, 1) (0: off)", self.fork_own_decoders)
@@ -522,6 +551,14 @@ class PlusConfig:
         """
         return math.ceil(self.encoder_warmup * epochs)
 
+    def modulates(self, epoch: int, epochs: int) -> bool:
+        """Whether gradient modulation (:attr:`ogm`) is on in epoch ``epoch`` (from 0) of ``epochs``.
+
+        >>> [PlusConfig(ogm=0.1).modulates(e, 5) for e in range(5)]
+        [True, True, True, False, False]
+        """
+        return self.ogm > 0 and epoch < math.ceil(self.ogm_until * epochs)
+
     @property
     def needs_specialists(self) -> bool:
         """Whether the specialists are needed (their KD, or the encoders or squeeze-excitations they initialise)."""
@@ -559,6 +596,9 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.se_from_specialists": "segmentation: each modality's fusion squeeze-excitation from its specialist",
     "plus.encoder_warmup": "share of the first epochs in which the copied encoders keep their weights",
     "plus.fork_own_decoders": "share of the first epochs in which own decoders stay copies of the shared one",
+    "plus.ogm": "alpha of OGM: a dominant modality's gradient from fused rows scaled down (0: off)",
+    "plus.ogm_noise": "OGM-GE: Gaussian noise of each encoder weight gradient's scale added during OGM",
+    "plus.ogm_until": "share of the first epochs with OGM (gradient modulation)",
     "model.combination_patches": "per-combination scale and shift after each norm: none, decoder, trunk",
     "model.combination_readout": "a linear map per combination to the logits: none, all, small, [names]",
     "model.combination_decoders": "an own decoder for some combinations: none, small, complete, [names]",

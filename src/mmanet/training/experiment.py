@@ -33,7 +33,7 @@ from mmanet.training.display import Display
 from mmanet.training.distributed import is_global_zero
 from mmanet.training.jobs import MethodRun, cross_fit_entropies, train_part
 from mmanet.training.methods import METHODS, MethodSpec, get_method
-from mmanet.training.plus import check_own_decoders, encoders_from, fusion_se, se_from
+from mmanet.training.plus import check_ogm, check_own_decoders, encoders_from, fusion_se, se_from
 from mmanet.training.resume import Mode, RunProgress
 from mmanet.training.rundir import RunDirectory, check_run_directory
 from mmanet.training.seed import SeedData, prepare_seed, record_split
@@ -91,6 +91,7 @@ def _check_network(spec: NetworkSpec, methods: list[MethodSpec], plus: Any) -> S
             )
         if plus.se_from_specialists:
             fusion_se(nets[True])  # refused here, before the specialists are trained
+        check_ogm(nets[True], plus)
         if plus.encoders_from_specialists and spec.model.alone_patches:
             raise ConfigError(
                 "plus.encoders_from_specialists: not with model.alone_patches (the specialists' encoders have no "

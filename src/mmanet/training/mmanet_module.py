@@ -22,6 +22,8 @@ from mmanet.training.distributed import check_same_on_every_rank, gather_functio
 from mmanet.training.plus import (
     FrozenSpecialists,
     PlusComponents,
+    add_gradient_noise,
+    check_ogm,
     check_own_decoders,
     concat_fused,
     encoders_from,
@@ -121,6 +123,7 @@ class MMANetModule(DeploymentModule):
         if self.net.masking != "feature":
             raise ValueError("mmanet-plus reuses encoder outputs across combinations: it needs model.masking=feature")
         check_own_decoders(self.net, cfg)
+        check_ogm(self.net, cfg)
         frozen: FrozenSpecialists | None = None
         if cfg.needs_specialists:
             if specialists is None:
@@ -171,7 +174,7 @@ class MMANetModule(DeploymentModule):
             extra, decoder.codes_with_own if isinstance(decoder, CombinationDecoders) else []
         )
         masks = [mask, *extra, *again]
-        parts = [self.net.fused_from(prepared, m) for m in masks]
+        parts = [self.net.fused_from(p, m) for p, m in zip(self._modulated(prepared, masks, batch), masks, strict=True)]
         index = self.plus.pair_index(int(mask.shape[0]), mask.device)
         if index is not None:  # plus.pair_rows < 1: the pair passes decode a subset of the rows
             for k in self.plus.pair_positions():
@@ -193,6 +196,23 @@ class MMANetModule(DeploymentModule):
             terms |= self.plus.pass_terms(passes, batch["inputs"], batch["target"], present, index, weight)
         terms |= self.plus.shared_term(outputs[1 + len(extra) :], again, batch["target"])
         return parts[0], outputs[0], terms
+
+    def _modulated(self, prepared: Any, masks: list[Tensor], batch: Batch) -> list[Any]:
+        """``prepared`` once per pass of ``masks``, with OGM's gradient coefficients on its features while
+        ``plus.ogm`` modulates (:meth:`PlusConfig.modulates`); logs each modality's mean coefficient
+        over the sampled pass's rows in which it shares the combination (``ogm_<m>``)."""
+        assert self.plus is not None
+        if not self.plus_config.modulates(self.current_epoch, self._epochs()):
+            return [prepared] * len(masks)
+        present = self.present(batch)
+        scores = self.plus.ogm_scores(self.net.modality_features(prepared), batch["target"], present)
+        out = [self.plus.modulated(prepared, m, scores) for m in masks]
+        shared = masks[0] & (masks[0].sum(1, keepdim=True) > 1)
+        k = out[0][1]
+        for j, m in enumerate(self.net.modalities):
+            if bool(shared[:, j].any()):
+                self.train_means.add({f"ogm_{m}": k[shared[:, j], j].mean()}, int(shared[:, j].sum()))
+        return [p for p, _ in out]
 
     def loss_terms(self, batch: Batch, mask: Tensor) -> dict[str, Tensor]:
         """``task``, then ``sp``/``kd``/``mad`` (times alpha), ``mar`` (times beta) and the plus terms when active."""
@@ -266,9 +286,7 @@ class MMANetModule(DeploymentModule):
         """The encoder parameters held this epoch (``plus.encoder_warmup``; none after it)."""
         if self.plus is None or self.current_epoch >= self.plus_config.warmup_epochs(self._epochs()):
             return []
-        encoders = cast(torch.nn.Module, self.net.encoders)
-        copies = [encoders, *([self.net.alone_encoders] if self.net.alone_encoders is not None else [])]
-        return [p for module in copies for p in module.parameters()]
+        return self.encoder_parameters()
 
     def _epochs(self) -> int:
         trainer = self._trainer
@@ -284,6 +302,15 @@ class MMANetModule(DeploymentModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         for p in [*self.held_encoders(), *self.waiting_own_decoders()]:
             p.grad = None  # no gradient: the optimizer leaves them (and their moments) as they are
+        cfg = self.plus_config
+        if self.plus is not None and cfg.ogm_noise and cfg.modulates(self.current_epoch, self._epochs()):
+            add_gradient_noise(self.encoder_parameters())
+
+    def encoder_parameters(self) -> list[torch.nn.Parameter]:
+        """Every encoder's parameters (and the alone encoders', when the network has them)."""
+        encoders = cast(torch.nn.Module, self.net.encoders)
+        copies = [encoders, *([self.net.alone_encoders] if self.net.alone_encoders is not None else [])]
+        return [p for module in copies for p in module.parameters()]
 
     def on_train_epoch_start(self) -> None:
         router = self._own_decoders()

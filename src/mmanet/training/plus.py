@@ -12,6 +12,9 @@ alone in the unified network as in its own specialist network.
   on that modality alone) into the single-modality passes.
 - **Pair and complete passes**: the deployment network also decodes each sample under every
   pair of modalities (M >= 3) and under everything it holds, in the same decoder call.
+- **Gradient modulation** (OGM-GE, Peng et al., CVPR 2022; ``plus.ogm``): within each row's
+  combination the modality whose unimodal head scores highest sends its encoder less gradient, so
+  the others are not left lazy; optional Gaussian noise on the encoders' gradients (GE).
 """
 
 from __future__ import annotations
@@ -34,11 +37,63 @@ from mmanet.nn import CombinationDecoders, NetOutput, SegFeatures, SubsetNetwork
 __all__ = [
     "FrozenSpecialists",
     "PlusComponents",
+    "add_gradient_noise",
+    "check_ogm",
     "check_own_decoders",
     "concat_fused",
     "encoders_from",
+    "ogm_coefficients",
+    "scale_gradient",
     "split_output",
 ]
+
+
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward; the backward multiplies each row's gradient by its factor."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, factor: Tensor) -> Tensor:
+        ctx.save_for_backward(factor)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor, None]:
+        (factor,) = ctx.saved_tensors
+        grad = grads[0]
+        return grad * factor.to(grad.dtype).reshape(-1, *([1] * (grad.ndim - 1))), None
+
+
+def scale_gradient(x: Tensor, factor: Tensor) -> Tensor:
+    """``x`` ``(B, ...)`` unchanged; the gradient flowing back through it is scaled by ``factor`` ``(B,)`` per row."""
+    return cast(Tensor, _ScaleGradient.apply(x, factor))
+
+
+def ogm_coefficients(scores: Tensor, mask: Tensor, alpha: float) -> Tensor:
+    """OGM's gradient coefficients ``(B, M)`` for rows of combinations ``mask`` ``(B, M)`` bool.
+
+    ``scores`` ``(M,)``: each modality's score (its unimodal head's mean probability of the true
+    class). In a row of combination ``c`` the ratio of a present modality ``m`` is ``scores[m]``
+    over the mean score of the other modalities of ``c``; where it is above 1 the coefficient is
+    ``1 - tanh(alpha * ratio)`` (Peng et al., CVPR 2022, Eq. 10), else 1; a row holding one
+    modality, and an absent modality, get 1.
+    """
+    present = mask.to(scores.dtype)
+    others = present.sum(1, keepdim=True) - present  # (B, M): how many other modalities the row holds
+    other_sum = (present * scores).sum(1, keepdim=True) - present * scores
+    ratio = torch.where(
+        others > 0, scores / (other_sum / others.clamp(min=1)).clamp(min=1e-12), torch.zeros_like(present)
+    )
+    dominant = mask & (others > 0) & (ratio > 1)
+    return torch.where(dominant, 1 - torch.tanh(alpha * ratio), torch.ones_like(ratio))
+
+
+@torch.no_grad()
+def add_gradient_noise(parameters: Sequence[nn.Parameter]) -> None:
+    """GE of OGM-GE: add Gaussian noise with the standard deviation of each parameter's gradient to it
+    (parameters of two or more dimensions with a gradient; the global random stream)."""
+    for p in parameters:
+        if p.grad is not None and p.ndim >= 2 and p.grad.numel() > 1:
+            p.grad.add_(torch.randn_like(p.grad) * (p.grad.std() + 1e-8))
 
 
 def concat_fused(parts: Sequence[Any]) -> Any:
@@ -116,6 +171,21 @@ def encoders_from(net: SubsetNetwork, specialists: FrozenSpecialists, where: obj
                 f"plus.encoders_from_specialists: the {m!r} specialist's encoder in {where} does not fit the "
                 f"network's ({first}); train the specialists with the same model.encoders"
             ) from err
+
+
+def check_ogm(net: nn.Module, cfg: PlusConfig) -> None:
+    """Refuse ``plus.ogm`` on a network whose encoders do not meet only at the fusion.
+
+    Raises:
+        ConfigError: ``plus.ogm`` > 0 and ``net`` is not the vector/image network.
+    """
+    from mmanet.nn import AnySubsetNet
+
+    if cfg.ogm > 0 and not isinstance(net, AnySubsetNet):
+        raise ConfigError(
+            "plus.ogm: gradient modulation needs a network whose encoders meet only at the fusion (the vector and "
+            f"image networks, model.architecture concat); this network is a {type(net).__name__}"
+        )
 
 
 def fusion_se(net: nn.Module) -> nn.ModuleList:
@@ -388,6 +458,26 @@ class PlusComponents(nn.Module):
                 kd.append(_weighted_kd(o.logits, teacher, present[:, j], self.temperature, keep))
             terms["specialist"] = weight * torch.stack(kd).mean()
         return terms
+
+    @torch.no_grad()
+    def ogm_scores(self, features: Mapping[str, Tensor], target: Tensor, present: Tensor) -> Tensor:
+        """``(M,)`` each modality's unimodal head's mean probability of the true class over the rows holding it."""
+        assert self.heads is not None
+        scores = []
+        for j, m in enumerate(self.modalities):
+            right = F.softmax(self.heads[m](features[m]).float(), 1).gather(1, target[:, None])[:, 0]
+            held = present[:, j].to(right.dtype)
+            scores.append((right * held).sum() / held.sum().clamp(min=1))
+        return torch.stack(scores)
+
+    def modulated(self, prepared: Any, mask: Tensor, scores: Tensor) -> tuple[Any, Tensor]:
+        """The vector/image network's ``prepared`` (:meth:`mmanet.nn.AnySubsetNet.prepare`) with each
+        modality's features sending back its rows' OGM coefficients times their gradient under
+        ``mask`` ``(B, M)``, and those coefficients ``(B, M)``."""
+        features, absent, alone = prepared
+        k = ogm_coefficients(scores, mask, self.cfg.ogm)
+        scaled = {m: scale_gradient(f, k[:, j]) for j, (m, f) in enumerate(features.items())}
+        return (scaled, absent, alone), k
 
     def head_term(self, net: SubsetNetwork, prepared: Any, target: Tensor, present: Tensor) -> dict[str, Tensor]:
         """``unimodal`` term, already weighted; empty (and no extra pass through ``net``) when the heads are off."""
