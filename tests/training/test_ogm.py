@@ -95,10 +95,15 @@ def test_gradient_noise_has_each_gradients_own_scale_and_leaves_vectors_alone():
     weight.grad = torch.randn(400, 250) * 0.3 + 1.0
     bias.grad = torch.randn(250)
     before, bias_before = weight.grad.clone(), bias.grad.clone()
-    add_gradient_noise([weight, bias, none])
+    add_gradient_noise([weight, bias, none], seed=7)
     noise = weight.grad - before
     assert noise.mean().abs() < 0.01 and noise.std() == pytest.approx(before.std().item(), rel=0.02)
     assert torch.equal(bias.grad, bias_before) and none.grad is None
+    # the same seed draws the same noise (every data-parallel process agrees), another seed does not
+    for seed, same in ((7, True), (8, False)):
+        weight.grad = before.clone()
+        add_gradient_noise([weight], seed=seed)
+        assert torch.equal(weight.grad - before, noise) == same
 
 
 def test_ogm_needs_the_unimodal_heads_and_a_non_negative_alpha():

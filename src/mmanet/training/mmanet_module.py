@@ -304,7 +304,8 @@ class MMANetModule(DeploymentModule):
             p.grad = None  # no gradient: the optimizer leaves them (and their moments) as they are
         cfg = self.plus_config
         if self.plus is not None and cfg.ogm_noise and cfg.modulates(self.current_epoch, self._epochs()):
-            add_gradient_noise(self.encoder_parameters())
+            # one draw per (seed, step): the same on every process of a data-parallel run
+            add_gradient_noise(self.encoder_parameters(), self.dropout.seed * 1_000_003 + self.global_step)
 
     def encoder_parameters(self) -> list[torch.nn.Parameter]:
         """Every encoder's parameters (and the alone encoders', when the network has them)."""

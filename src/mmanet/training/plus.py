@@ -88,12 +88,19 @@ def ogm_coefficients(scores: Tensor, mask: Tensor, alpha: float) -> Tensor:
 
 
 @torch.no_grad()
-def add_gradient_noise(parameters: Sequence[nn.Parameter]) -> None:
+def add_gradient_noise(parameters: Sequence[nn.Parameter], seed: int) -> None:
     """GE of OGM-GE: add Gaussian noise with the standard deviation of each parameter's gradient to it
-    (parameters of two or more dimensions with a gradient; the global random stream)."""
+    (parameters of two or more dimensions with a gradient). The noise is drawn from ``seed`` alone, so
+    every data-parallel process, holding the same averaged gradients, adds the same noise."""
+    generators: dict[torch.device, torch.Generator] = {}
     for p in parameters:
-        if p.grad is not None and p.ndim >= 2 and p.grad.numel() > 1:
-            p.grad.add_(torch.randn_like(p.grad) * (p.grad.std() + 1e-8))
+        if p.grad is None or p.ndim < 2 or p.grad.numel() < 2:
+            continue
+        device = p.grad.device
+        if device not in generators:
+            generators[device] = torch.Generator(device=device).manual_seed(seed)
+        noise = torch.randn(p.grad.shape, generator=generators[device], device=device, dtype=p.grad.dtype)
+        p.grad.add_(noise * (p.grad.std() + 1e-8))
 
 
 def concat_fused(parts: Sequence[Any]) -> Any:
