@@ -323,7 +323,8 @@ def gaps_to_customized(records: Records, arm: str, split: str) -> dict[str, floa
 
 # Scores are stored as float32 fractions: a gap of exactly 0.5 points (common: 400 validation samples
 # give 0.25-point steps) reads as 0.50000x; "more than 0.5 below" allows for that.
-SHORT = -0.5 - 1e-4
+TOLERANCE = 1e-4
+SHORT = -0.5 - TOLERANCE
 
 
 def _short(gap: float) -> bool:
@@ -434,8 +435,8 @@ def chance_of_shortfall(gaps: np.ndarray, margin: float = 0.5) -> dict[str, floa
     out = {
         "se_median": float(np.median(se)),
         "se_max": float(se.max()),
-        "observed": float((means < -margin).sum()),
-        "surely_below": float((means + half < -margin).sum()),
+        "observed": float((means < -margin - TOLERANCE).sum()),
+        "surely_below": float((means + half < -margin - TOLERANCE).sum()),
     }
     for name, gap in (("level", 0.0), ("mean", float(means.mean()))):
         p = np.array([_below(gap, s, margin) for s in se])

@@ -210,3 +210,19 @@ def test_weak_readouts_own_statistics_are_the_decoders_inputs_under_that_combina
     assert torch.allclose(copied.running_var, batch_vars.mean(0), atol=1e-5)
     assert not torch.allclose(copied.running_mean, rows.new_zeros(rows.shape[1]))
     assert not copied.training and torch.equal(norm.running_mean, torch.zeros_like(norm.running_mean))
+
+
+def test_a_gap_of_exactly_half_a_point_in_float32_scores_is_not_short():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from study_tables import shortfalls
+
+    def record(values: dict[str, float]) -> dict:  # scores as the records hold them: float32 fractions
+        scores = {n: {"accuracy": float(np.float32(v))} for n, v in values.items()}
+        return {"val": scores, "test": scores}
+
+    customized = {s: record({"a": 0.90175, "b": 0.90175}) for s in (0, 1)}
+    arm = {s: record({"a": 0.89675, "b": 0.89625}) for s in (0, 1)}  # a: exactly -0.50, b: -0.55
+    gap_a = 100 * (float(np.float32(0.89675)) - float(np.float32(0.90175)))
+    assert gap_a < -0.5  # the float32 storage puts an exact -0.50 just below -0.5
+    short = shortfalls({"arm": arm, "customized": customized}, "arm")
+    assert [n for n, _ in short] == ["b"]

@@ -13,8 +13,8 @@ alone in the unified network as in its own specialist network.
 - **Pair and complete passes**: the deployment network also decodes each sample under every
   pair of modalities (M >= 3) and under everything it holds, in the same decoder call.
 - **Gradient modulation** (OGM-GE, Peng et al., CVPR 2022; ``plus.ogm``): within each row's
-  combination the modality whose unimodal head scores highest sends its encoder less gradient, so
-  the others are not left lazy; optional Gaussian noise on the encoders' gradients (GE).
+  combination a modality whose unimodal head out-scores the others' mean sends its encoder less
+  gradient, so the others are not left lazy; optional Gaussian noise on the encoders' gradients (GE).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from mmanet.config import ConfigError, PlusConfig
 from mmanet.losses import kd_distances
 from mmanet.metrics import upsample_logits
 from mmanet.modality import combination_name
-from mmanet.nn import CombinationDecoders, NetOutput, SegFeatures, SubsetNetwork
+from mmanet.nn import AnySubsetNet, CombinationDecoders, NetOutput, SegFeatures, SubsetNetwork
 
 __all__ = [
     "FrozenSpecialists",
@@ -186,8 +186,6 @@ def check_ogm(net: nn.Module, cfg: PlusConfig) -> None:
     Raises:
         ConfigError: ``plus.ogm`` > 0 and ``net`` is not the vector/image network.
     """
-    from mmanet.nn import AnySubsetNet
-
     if cfg.ogm > 0 and not isinstance(net, AnySubsetNet):
         raise ConfigError(
             "plus.ogm: gradient modulation needs a network whose encoders meet only at the fusion (the vector and "
