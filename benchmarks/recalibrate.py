@@ -18,10 +18,8 @@ call; a customized model: its combination), at the final weights. ``--arm custom
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from diagnostic_record import diagnostic_parser, write_record
 from study_arms import SETTING_FILES, SETTINGS, parse_seeds
 
 BATCHES = 20
@@ -93,16 +92,10 @@ def _precise(model: Any, loader: Any) -> Any:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, required=True, help="the study's root (benchmarks/study.py --root)")
-    parser.add_argument("--arm", default="plus-r30-kd-late")
-    parser.add_argument("--seeds", default="100-104")
-    parser.add_argument("--json", type=Path, required=True)
-    args = parser.parse_args()
+    args = diagnostic_parser(__doc__ or "", "plus-r30-kd-late").parse_args()
     torch.set_num_threads(1)
     from mmanet.config import TrainerConfig, load_config
     from mmanet.data import load_dataset
-    from mmanet.io import atomic_write_text
     from mmanet.modelfile import load_model_file
     from mmanet.training.evaluate import evaluate_model_file
     from mmanet.training.seed import prepare_seed
@@ -127,14 +120,7 @@ def main() -> None:
                 values = {c: round(100 * v["miou"], 2) for c, v in result.items()}
                 per_seed[str(seed)].setdefault(name, {}).update(values)
         print(json.dumps({seed: per_seed[str(seed)]}), flush=True)
-    record = {
-        "arm": args.arm,
-        "split": "val",
-        "per_seed": per_seed,
-        "machine": f"{platform.machine()}, torch {torch.__version__}",
-        "command": " ".join(["python benchmarks/recalibrate.py", *sys.argv[1:]]),
-    }
-    atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
+    write_record(args.json, "recalibrate.py", {"arm": args.arm, "split": "val", "per_seed": per_seed})
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ from their own statistics has the largest gap.
 
 from __future__ import annotations
 
-import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import torch
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from diagnostic_record import diagnostic_parser, write_record
 from study_arms import parse_seeds
 
 
@@ -73,26 +72,13 @@ def seed_gaps(path: Path) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, required=True, help="the study's root (benchmarks/study.py --root)")
-    parser.add_argument("--arm", default="plus-r34-decoder-statistics")
-    parser.add_argument("--seeds", default="100-104")
-    parser.add_argument("--json", type=Path, required=True)
-    args = parser.parse_args()
-    from mmanet.io import atomic_write_text
-
+    args = diagnostic_parser(__doc__ or "", "plus-r34-decoder-statistics").parse_args()
     per_seed = {}
     for seed in parse_seeds(args.seeds):
         path = next((args.root / "tune" / "seg" / args.arm).glob(f"seed_{seed}*/seed_{seed}/mmanet-plus/model.pt"))
         per_seed[str(seed)] = seed_gaps(path)
         print(json.dumps({seed: per_seed[str(seed)]}), flush=True)
-    record = {
-        "arm": args.arm,
-        "per_seed": per_seed,
-        "machine": f"{platform.machine()}, torch {torch.__version__}",
-        "command": " ".join(["python benchmarks/statistics_gap.py", *sys.argv[1:]]),
-    }
-    atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
+    write_record(args.json, "statistics_gap.py", {"arm": args.arm, "per_seed": per_seed})
 
 
 if __name__ == "__main__":

@@ -516,7 +516,8 @@ def block_readouts(root: Path, file: str) -> list[str]:
         diffs, on_short = (
             [[per_seed[s][n][variant] - per_seed[s][n]["trained"] for n in c] for s in seeds] for c in (names, short)
         )
-        left = [f"{n} {gap(variant, n):+.2f}" for n in names if _short(gap(variant, n))]
+        gaps = {n: gap(variant, n) for n in names}
+        left = [f"{n} {g:+.2f}" for n, g in gaps.items() if _short(g)]
         cells = f"{len(left)}: " + ", ".join(left) if left else "0"
         deltas = [_ci(interval([float(np.mean(d)) for d in x])) for x in (diffs, on_short)]
         rows.append([f"`{variant}`", *(["-", "-"] if variant == "trained" else deltas), cells])

@@ -20,10 +20,7 @@ combination, the validation accuracy of:
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from diagnostic_record import diagnostic_parser, write_record
 from recalibrate import fresh_statistics
 from study_arms import BASE, SETTINGS, parse_seeds
 
@@ -48,20 +46,23 @@ def _heads(checkpoint: Path, modalities: list[str]) -> dict[str, nn.Linear]:
     return heads
 
 
-def _masked(net: Any, batch: dict[str, Any], mask_row: Tensor) -> tuple[Any, Tensor]:
-    """(prepared inputs, ``(B, M)`` mask) of ``batch`` under one combination's ``(M,)`` mask."""
-    prepared = net.prepare({m: batch["inputs"][m] for m in net.modalities})
-    return prepared, mask_row.expand(batch["target"].shape[0], -1)
+@torch.no_grad()
+def encoded(net: Any, batches: list[dict[str, Any]]) -> list[tuple[Any, Tensor]]:
+    """Each batch's (prepared encoder outputs, ``(B,)`` targets), encoded once for every combination
+    and variant (the variants share the network's encoders)."""
+    net.eval()
+    return [(net.prepare({m: b["inputs"][m] for m in net.modalities}), b["target"]) for b in batches]
 
 
 @torch.no_grad()
-def _own_statistics(net: Any, train: Any, mask_row: Tensor) -> Any:
-    """A copy of ``net`` whose decoder's batch-norm statistics are those of ``mask_row`` alone."""
+def _own_statistics(net: Any, train: list[tuple[Any, Tensor]], mask_row: Tensor) -> Any:
+    """A copy of ``net`` whose decoder's batch-norm statistics are those of ``mask_row`` alone
+    (``train``: :func:`encoded` training batches)."""
     out = copy.deepcopy(net).eval()
     for bn in fresh_statistics(out.decoder):
         bn.train()
-    for batch in train:
-        prepared, mask = _masked(out, batch, mask_row)
+    for prepared, target in train:
+        mask = mask_row.expand(target.shape[0], -1)
         out.decode(out.fused_from(prepared, mask), mask)
     return out.eval()
 
@@ -71,16 +72,15 @@ def readouts(net: Any, heads: dict[str, nn.Linear], train: Any, val: Any) -> dic
     """Per combination name: each variant's validation accuracy (points)."""
     from mmanet.modality import all_combinations, combination_mask, combination_name
 
-    net.eval()
+    train_encoded, val_encoded = encoded(net, train), encoded(net, val)
     out: dict[str, dict[str, float]] = {}
     for combo in all_combinations(net.modalities):
         mask_row = combination_mask(combo, net.modalities)
-        own = _own_statistics(net, train, mask_row)
+        own = _own_statistics(net, train_encoded, mask_row)
         right = dict.fromkeys(("trained", "statistics", "experts_sum", "experts_mean"), 0)
         rows = 0
-        for batch in val:
-            target = batch["target"]
-            prepared, mask = _masked(net, batch, mask_row)
+        for prepared, target in val_encoded:
+            mask = mask_row.expand(target.shape[0], -1)
             logp = F.log_softmax(net.decode(net.fused_from(prepared, mask), mask).logits, 1)
             features = net.modality_features(prepared)
             votes = torch.stack([F.log_softmax(heads[m](features[m]), 1) for m in combo]).sum(0)
@@ -99,17 +99,12 @@ def readouts(net: Any, heads: dict[str, nn.Linear], train: Any, val: Any) -> dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, required=True, help="the study's root (benchmarks/study.py --root)")
-    parser.add_argument("--arm", default="plus-r34-decoder-statistics")
+    parser = diagnostic_parser(__doc__ or "", "plus-r34-decoder-statistics")
     parser.add_argument("--setting", default="six", choices=["trio", "six"])
-    parser.add_argument("--seeds", default="100-104")
-    parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
     from mmanet.config import load_config
     from mmanet.data import load_dataset
-    from mmanet.io import atomic_write_text
     from mmanet.modelfile import load_model_file
     from mmanet.training.seed import prepare_seed
 
@@ -124,15 +119,8 @@ def main() -> None:
         heads = _heads(run / "checkpoints" / "best.ckpt", list(net.modalities))
         per_seed[str(seed)] = readouts(net, heads, list(module.train_dataloader()), list(module.val_dataloader()))
         print(f"seed {seed} done", flush=True)
-    record = {
-        "arm": args.arm,
-        "setting": args.setting,
-        "split": "val",
-        "per_seed": per_seed,
-        "machine": f"{platform.machine()}, torch {torch.__version__}",
-        "command": " ".join(["python benchmarks/weak_readouts.py", *sys.argv[1:]]),
-    }
-    atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
+    record = {"arm": args.arm, "setting": args.setting, "split": "val", "per_seed": per_seed}
+    write_record(args.json, "weak_readouts.py", record)
 
 
 if __name__ == "__main__":

@@ -186,13 +186,13 @@ def test_weak_readouts_own_statistics_are_the_decoders_inputs_under_that_combina
     from tests.helpers.nets import SHAPES, inputs
 
     from mmanet.nn.network import NetworkSpec, build_network
-    from weak_readouts import _own_statistics
+    from weak_readouts import _own_statistics, encoded
 
     spec = NetworkSpec(("v", "w", "img"), SHAPES, 3, {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8}})
     net = build_network(spec).eval()
     batches = [{"inputs": inputs(False, n=6, seed=s), "target": torch.zeros(6, dtype=torch.long)} for s in range(3)]
     row = torch.tensor([True, False, True])
-    own = _own_statistics(net, batches, row)
+    own = _own_statistics(net, encoded(net, batches), row)
     norm = next(m for m in net.decoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
     seen: list[torch.Tensor] = []
     hook = norm.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))

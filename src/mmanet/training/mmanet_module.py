@@ -174,7 +174,8 @@ class MMANetModule(DeploymentModule):
             extra, decoder.codes_with_own if isinstance(decoder, CombinationDecoders) else []
         )
         masks = [mask, *extra, *again]
-        parts = [self.net.fused_from(p, m) for p, m in zip(self._modulated(prepared, masks, batch), masks, strict=True)]
+        modulated = self._modulated(prepared, masks, batch["target"], present)
+        parts = [self.net.fused_from(p, m) for p, m in zip(modulated, masks, strict=True)]
         index = self.plus.pair_index(int(mask.shape[0]), mask.device)
         if index is not None:  # plus.pair_rows < 1: the pair passes decode a subset of the rows
             for k in self.plus.pair_positions():
@@ -197,15 +198,14 @@ class MMANetModule(DeploymentModule):
         terms |= self.plus.shared_term(outputs[1 + len(extra) :], again, batch["target"])
         return parts[0], outputs[0], terms
 
-    def _modulated(self, prepared: Any, masks: list[Tensor], batch: Batch) -> list[Any]:
+    def _modulated(self, prepared: Any, masks: list[Tensor], target: Tensor, present: Tensor) -> list[Any]:
         """``prepared`` once per pass of ``masks``, with OGM's gradient coefficients on its features while
         ``plus.ogm`` modulates (:meth:`PlusConfig.modulates`); logs each modality's mean coefficient
         over the sampled pass's rows in which it shares the combination (``ogm_<m>``)."""
         assert self.plus is not None
         if not self.plus_config.modulates(self.current_epoch, self._epochs()):
             return [prepared] * len(masks)
-        present = self.present(batch)
-        scores = self.plus.ogm_scores(self.net.modality_features(prepared), batch["target"], present)
+        scores = self.plus.ogm_scores(self.net.modality_features(prepared), target, present)
         out = [self.plus.modulated(prepared, m, scores) for m in masks]
         shared = masks[0] & (masks[0].sum(1, keepdim=True) > 1)
         k = out[0][1]
