@@ -296,6 +296,9 @@ class OptimConfig:
 
     ``input_noise``: std of Gaussian noise added to the normalised inputs during training (an
     augmentation for vector data; 0 = off).
+    ``ema``: decay of an exponential moving average of the module's weights and buffers, updated
+    after every optimizer step (``avg <- ema * avg + (1 - ema) * weights``, the first step copies);
+    validation, checkpoint selection, the saved model and the test use the average (0 = off).
     """
 
     epochs: int = 60
@@ -310,6 +313,7 @@ class OptimConfig:
     gamma: float = 0.1
     label_smoothing: float = 0.0
     input_noise: float = 0.0
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "optim.epochs", ">= 1", self.epochs)
@@ -324,6 +328,7 @@ class OptimConfig:
         )
         _check(0 <= self.label_smoothing < 1, "optim.label_smoothing", "in [0, 1)", self.label_smoothing)
         _check(self.input_noise >= 0, "optim.input_noise", ">= 0", self.input_noise)
+        _check(0 <= self.ema < 1, "optim.ema", "in [0, 1) (0 = off)", self.ema)
 
 
 @dataclasses.dataclass

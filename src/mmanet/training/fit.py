@@ -9,7 +9,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, WeightAveraging
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from mmanet.training.calibrate import Calibration, fit_calibration
 from mmanet.training.deployment import DeploymentModule
@@ -55,7 +56,10 @@ def fit_module(
         last_epoch = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"])
         kept = kept_log_rows(root / "logs" / "metrics.csv", last_epoch)
     epochs = data.cfg.optim.epochs
-    trainer = build_trainer(data.cfg.trainer, root=root, epochs=epochs, extra_callbacks=list(callbacks), kept_logs=kept)
+    extra = list(callbacks)
+    if data.cfg.optim.ema > 0:  # validation, selection and the checkpoints see the average
+        extra.append(WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(data.cfg.optim.ema)))  # foreach updates
+    trainer = build_trainer(data.cfg.trainer, root=root, epochs=epochs, extra_callbacks=extra, kept_logs=kept)
     datamodule = data.datamodule()
     if data.cfg.trainer.channels_last:
         module.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
