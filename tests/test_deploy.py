@@ -18,7 +18,7 @@ import mmanet
 from mmanet.calibration import apcer_threshold, eer_threshold, fit_temperature
 from mmanet.cli import main
 from mmanet.deploy import DeployedModel
-from mmanet.export import export_onnx, export_torchscript
+from mmanet.export import MatrixPool, export_onnx, export_torchscript
 from mmanet.metrics import AntiSpoofingMetrics, classification_metrics
 from mmanet.modality import all_combinations, combination_mask, combination_name
 from mmanet.modelfile import load_model_file
@@ -239,9 +239,15 @@ def test_mask_of_every_combination_is_served_once_by_a_customized_file(trained):
         assert int(deployed.serves[:, code].sum()) == 1
 
 
-def test_segmentation_onnx_export_is_refused_clearly_and_torchscript_serves_other_sizes(tmp_path):
-    pytest.importorskip("onnx")
-    from mmanet.export import export_onnx
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 8, 13])
+@pytest.mark.parametrize("bins", [1, 2, 3, 6])
+def test_matrix_pool_equals_adaptive_average_pooling(size, bins):
+    x = torch.randn(2, 3, size, size + 3)
+    torch.testing.assert_close(MatrixPool(bins)(x), torch.nn.AdaptiveAvgPool2d(bins)(x))
+
+
+def test_segmentation_exports_to_onnx_at_its_size_and_torchscript_serves_other_sizes(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
     from mmanet.modelfile import save_model_file
     from mmanet.nn import NetworkSpec, build_network
 
@@ -259,9 +265,22 @@ def test_segmentation_onnx_export_is_refused_clearly_and_torchscript_serves_othe
     meta = {"task": "segmentation", "data_modalities": ["rgb", "depth"]}
     save_model_file(tmp_path / "seg.pt", entries=[(net, spec, names)], meta=meta)
     deployed = DeployedModel(load_model_file(tmp_path / "seg.pt")).eval()
-    with pytest.raises(ValueError, match=r"pools a 2x2 map to \[1, 2, 3, 6\] bins .* use --format torchscript"):
-        export_onnx(deployed, tmp_path / "seg.onnx")
-    assert not (tmp_path / "seg.onnx").exists()
+    # the pyramid pooling pools a 2x2 map to 3 and 6 bins here, which AdaptiveAvgPool2d cannot export
+    export_onnx(deployed, tmp_path / "seg.onnx")
+    session = ort.InferenceSession(str(tmp_path / "seg.onnx"))
+    g = torch.Generator().manual_seed(3)
+    x = {"rgb": torch.rand(3, 3, 64, 64, generator=g) * 255, "depth": torch.rand(3, 1, 64, 64, generator=g) * 1000}
+    for bits in ([True, False], [False, True], [True, True]):
+        present = torch.tensor([bits] * 3)
+        with torch.no_grad():
+            reference = deployed(*x.values(), present=present)
+        feed = {m: v.numpy() for m, v in x.items()} | {"present": present.numpy()}
+        got = torch.from_numpy(session.run(["logits"], feed)[0])
+        assert got.shape == (3, 3, 64, 64)
+        torch.testing.assert_close(got, reference, rtol=1e-4, atol=1e-4, msg=str(bits))
+    wider = {"rgb": np.zeros((1, 3, 64, 96), np.float32), "depth": np.zeros((1, 1, 64, 96), np.float32)}
+    with pytest.raises(Exception, match=r"(?s)rgb.*Expected: 64"):  # the graph holds the export size
+        session.run(["logits"], wider | {"present": np.ones((1, 2), bool)})
     export_torchscript(deployed, tmp_path / "seg.ts")
     scripted = torch.jit.load(tmp_path / "seg.ts")
     x = {"rgb": torch.rand(2, 3, 64, 96) * 255, "depth": torch.rand(2, 1, 64, 96) * 1000}

@@ -3,11 +3,14 @@
 Inputs are named by modality (raw, unstandardised, as :meth:`mmanet.Predictor.predict` takes
 them) plus ``present`` ``(B, M)`` bool; the output is ``logits`` ``(B, K)`` (``(B, K, H, W)`` for
 segmentation), calibrated. The batch axis is dynamic. ONNX needs the ``export`` extra
-(``pip install "mmanet[export]"``: onnx, onnxruntime).
+(``pip install "mmanet[export]"``: onnx, onnxruntime). A segmentation graph is fixed at the
+export size in ONNX (its pyramid pooling becomes two matrix products with bins computed for that
+size, which ONNX can express where ``AdaptiveAvgPool2d`` cannot); TorchScript takes any size.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 from pathlib import Path
@@ -50,7 +53,7 @@ def export_onnx(deployed: DeployedModel, path: str | Path, opset: int = 17) -> P
         import onnx  # noqa: F401 - the exporter needs it
     except ImportError as err:
         raise RuntimeError('ONNX export needs the onnx package: pip install "mmanet[export]"') from err
-    _check_onnx_pooling(deployed)
+    deployed = _onnx_ready(deployed)
     names = [*deployed.modalities, "present"]
     axes = {n: {0: "batch"} for n in [*names, "logits"]}
     buffer = io.BytesIO()
@@ -78,28 +81,44 @@ def _onnx_failure(err: Exception) -> str:
     return f"ONNX export failed: {' '.join(str(err).split())[:300]}"
 
 
-def _check_onnx_pooling(deployed: DeployedModel) -> None:
-    """Refuse, before tracing, a pyramid pooling whose bins do not divide its feature map at the
-    export size: the ONNX exporter has no form for that adaptive pooling (TorchScript has)."""
-    sizes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+def pooling_matrix(size: int, bins: int) -> Tensor:
+    """``(bins, size)`` rows that average what adaptive average pooling gives bin ``i``: positions
+    ``floor(i * size / bins)`` to ``ceil((i + 1) * size / bins) - 1``, PyTorch's rule."""
+    index = torch.arange(bins)
+    start = (index * size) // bins
+    end = ((index + 1) * size + bins - 1) // bins
+    position = torch.arange(size)
+    inside = (position[None, :] >= start[:, None]) & (position[None, :] < end[:, None])
+    return inside.float() / (end - start).float()[:, None]
 
-    def record(module: nn.Module, args: tuple[Tensor, ...]) -> None:
-        bins = tuple(int(branch[0].output_size) for branch in module.branches)  # type: ignore[union-attr, index]
-        sizes.append((tuple(args[0].shape[-2:]), bins))
 
-    hooks = [m.register_forward_pre_hook(record) for m in deployed.modules() if isinstance(m, PyramidPooling)]
-    try:
-        with torch.no_grad():
-            _Positional(deployed).eval()(*_example(deployed))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    for size, bins in sizes:
-        if any(n % b for n in size for b in bins):
-            raise ValueError(
-                f"the segmentation network's pyramid pooling pools a {size[0]}x{size[1]} map to {list(bins)} bins "
-                "at the export size, which ONNX cannot express; use --format torchscript"
-            )
+class MatrixPool(nn.Module):
+    """Adaptive average pooling to ``bins x bins`` as ``P_h @ x @ P_w^T`` (ONNX: two MatMuls).
+
+    ``(N, C, H, W) -> (N, C, bins, bins)``; the matrices are built for the size of the input it
+    is traced with, so an ONNX graph holding it serves that spatial size only.
+    """
+
+    def __init__(self, bins: int) -> None:
+        super().__init__()
+        self.output_size = bins
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = int(x.shape[-2]), int(x.shape[-1])
+        rows = pooling_matrix(height, self.output_size).to(x)
+        cols = pooling_matrix(width, self.output_size).to(x)
+        return torch.matmul(torch.matmul(rows, x), cols.transpose(0, 1))
+
+
+def _onnx_ready(deployed: DeployedModel) -> DeployedModel:
+    """A copy of ``deployed`` whose pyramid poolings pool with :class:`MatrixPool` (same values)."""
+    ready = copy.deepcopy(deployed)
+    for module in ready.modules():
+        if isinstance(module, PyramidPooling):
+            for branch in module.branches:
+                pool = branch[0]  # type: ignore[index]
+                branch[0] = MatrixPool(int(pool.output_size))  # type: ignore[index, operator]
+    return ready
 
 
 def export_torchscript(deployed: DeployedModel, path: str | Path) -> Path:
