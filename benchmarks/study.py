@@ -49,10 +49,14 @@ def result_path(root: Path, phase: str, setting: str, arm: str, seed: int) -> Pa
 
 
 def _machine() -> str:
+    import lightning
+    import numpy
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}"
+    isa = torch.backends.cpu.get_cpu_capability()  # the vector kernels torch runs: results can differ by it
+    versions = f"torch {torch.__version__}, lightning {lightning.__version__}, numpy {numpy.__version__}"
+    return f"{platform.machine()}, {os.cpu_count()} CPUs ({isa}), {gpu}, {versions}"
 
 
 def _peak_rss() -> int:
