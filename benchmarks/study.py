@@ -110,6 +110,20 @@ def _write(path: Path, record: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(record, indent=1))
 
 
+def _shared_teacher(root: Path, phase: str, setting: str, seed: int, method: str, overrides: list[str]) -> list[str]:
+    """``distill.teacher=`` of the shared teacher arm trained as this arm's teacher overrides ask
+    (none: ``teacher``; the noisy ones: ``teacher-noisy``), if it is there; an arm with other
+    teacher overrides trains its own teacher in its run."""
+    if method not in ("sp", "kd", "mad", "mmanet", "mmanet-plus"):
+        return []
+    asked = [o for o in overrides if o.startswith("distill.teacher_overrides=")]
+    arm = {(): "teacher", (NOISY_TEACHER,): "teacher-noisy"}.get(tuple(asked))
+    if arm is None:
+        return []
+    model = result_path(root, phase, setting, arm, seed).with_suffix("") / f"seed_{seed}" / "teacher" / "model.pt"
+    return [f"distill.teacher={model}"] if model.exists() else []
+
+
 def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     """Train one arm for one seed in this process (single-threaded) and store its JSON."""
     root_text, phase, setting, seed, arm, extra = job
@@ -127,11 +141,7 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     if out.exists():
         return f"skip {out}"
     method, overrides = final_arm(arm, setting)
-    teacher_arm = "teacher-noisy" if NOISY_TEACHER in overrides and method != "teacher" else "teacher"
-    teacher = result_path(root, phase, setting, teacher_arm, seed).with_suffix("")
-    teacher_model = teacher / f"seed_{seed}" / "teacher" / "model.pt"
-    uses_teacher = method in ("sp", "kd", "mad", "mmanet", "mmanet-plus")
-    teacher_arg = [f"distill.teacher={teacher_model}"] if uses_teacher and teacher_model.exists() else []
+    teacher_arg = _shared_teacher(root, phase, setting, seed, method, overrides)
     if method == "mmanet-plus" and "plus.specialists=0" not in overrides and arm not in OWN_SPECIALISTS:
         specialists = (
             result_path(root, phase, setting, "specialists", seed).with_suffix("")

@@ -238,3 +238,19 @@ def test_evaluate_warns_when_the_training_data_changed(tmp_path, capsys):
     assert main(["evaluate", str(model), "--no-progress", "--json", str(tmp_path / "e.json")]) == 0
     assert "changed since" in " ".join(capsys.readouterr().out.split())
     assert json.loads((tmp_path / "e.json").read_text())["warnings"]
+
+
+def test_a_given_teacher_trained_otherwise_than_the_overrides_is_refused(tmp_path, capsys):
+    noisy = "distill.teacher_overrides={optim: {input_noise: 0.3}}"
+    assert main(["run", "--methods", "teacher", "--out", str(tmp_path / "t"), "--set", noisy, *TINY]) == 0
+    teacher = tmp_path / "t" / "seed_0" / "teacher" / "model.pt"
+    given = ["--methods", "mad", "--set", f"distill.teacher={teacher}", *TINY]
+    smoothed = "distill.teacher_overrides={optim: {label_smoothing: 0.1}}"
+    capsys.readouterr()
+    assert main(["run", "--out", str(tmp_path / "s"), *given, "--set", smoothed]) == 2
+    message = " ".join(capsys.readouterr().out.split())
+    assert f"distill.teacher_overrides: optim.label_smoothing=0.1, but the teacher {teacher} was trained with 0.0" in (
+        message
+    )
+    assert not (tmp_path / "s").exists()
+    assert main(["run", "--out", str(tmp_path / "s"), *given, "--set", noisy]) == 0  # the overrides it was trained with

@@ -114,12 +114,47 @@ def plan_experiment(cfg: ExperimentConfig) -> ExperimentPlan:
     _check_network(teacher_data.spec, [], cfg.plus)
     check_trainer(cfg.trainer)
     if cfg.distill.teacher is not None and any(m.needs_teacher(cfg.plus) for m in methods):
-        load_teacher(cfg.distill.teacher, data.spec)
+        _, info = load_teacher(cfg.distill.teacher, data.spec)
+        check_teacher_overrides(info.config, cfg.distill.teacher_overrides, cfg.distill.teacher)
     if cfg.plus.specialists_path is not None and any(m.needs_specialists(cfg.plus) for m in methods):
         specialists, _ = load_specialists(cfg.plus.specialists_path, data.spec)
         if plus_net is not None:
             _check_specialists_fit(plus_net, specialists, cfg.plus, cfg.plus.specialists_path)
     return ExperimentPlan(cfg, methods, source, warnings)
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a.b": value}`` for every leaf of a nested dict."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out |= _leaves(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_teacher_overrides(teacher_config: dict[str, Any], overrides: dict[str, Any], path: str) -> None:
+    """Refuse a given teacher whose recorded training config differs from ``distill.teacher_overrides``.
+
+    The overrides only shape a teacher trained in the run; with ``distill.teacher`` given they
+    would otherwise be ignored in silence, and the run would record a teacher it did not use.
+
+    >>> check_teacher_overrides({"optim": {"input_noise": 0.3}}, {"optim": {"input_noise": 0.3}}, "t.pt")
+    >>> check_teacher_overrides(
+    ...     {"optim": {"input_noise": 0.0}}, {"optim": {"input_noise": 0.3}}, "t.pt"
+    ... )  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mmanet.config.schema.ConfigError: ...optim.input_noise=0.3, but the teacher t.pt was trained with 0.0...
+    """
+    recorded = _leaves(teacher_config)
+    for key, value in _leaves(overrides).items():
+        if key in recorded and recorded[key] != value:
+            raise ConfigError(
+                f"distill.teacher_overrides: {key}={value}, but the teacher {path} was trained with "
+                f"{recorded[key]} (train it with the overrides, or drop them)"
+            )
 
 
 def _check_specialists_fit(net: SubsetNetwork, specialists: Any, plus: PlusConfig, path: str) -> None:
