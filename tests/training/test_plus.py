@@ -522,6 +522,46 @@ def test_specialist_kd_equals_the_reference_and_vanishes_when_the_student_copies
     assert float(plus.pass_terms(outputs, inputs, target, present, specialist_weight=0.0)["specialist"]) == 0.0
 
 
+def test_specialists_product_kd_equals_a_loop_over_rows_and_skips_single_modality_rows():
+    torch.manual_seed(5)
+    names = ("a", "b", "c")
+    specialists = FrozenSpecialists({m: _single(m) for m in names})
+    cfg = PlusConfig(unimodal_heads=0.0, single_passes=0.0, specialists=0.0, complete_pass=0.0, specialists_product=1)
+    plus = PlusComponents(names, _net().modality_feature_shapes(), 3, cfg, specialists=specialists)
+    inputs = _inputs(6)
+    mask = torch.tensor([[1, 1, 0], [1, 0, 1], [1, 1, 1], [0, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=torch.bool)
+    student = torch.randn(6, 3)
+    teachers = plus.specialist_logits(inputs)
+    value = float(plus.product_term(student, mask, teachers, 0.5)["product"])
+    expected = []  # slow reference: each row with two or more modalities, its present specialists' logits summed
+    for i in range(6):
+        present = [m for j, m in enumerate(names) if mask[i, j]]
+        if len(present) >= 2:
+            teacher = sum(specialists.logits(m, {m: inputs[m][i : i + 1]}) for m in present)
+            expected.append(reference_kd(student[i : i + 1], teacher, 4.0))
+    assert value == pytest.approx(0.5 * sum(expected) / len(expected), rel=1e-5)
+    # the student that computes the product exactly has nothing to learn; single-modality rows never count
+    product = torch.stack([(torch.stack([teachers[m][i] for j, m in enumerate(names) if mask[i, j]])).sum(0)
+                           for i in range(6)])  # fmt: skip
+    wrong_singles = torch.where((mask.sum(1) == 1)[:, None], torch.randn(6, 3), product)
+    assert float(plus.product_term(wrong_singles, mask, teachers, 1.0)["product"]) == pytest.approx(0.0, abs=1e-5)
+    with pytest.raises(ValueError, match="specialists_product"):
+        PlusComponents(names, _net().modality_feature_shapes(), 3, cfg)
+    assert PlusConfig(specialists=0, encoders_from_specialists=False, specialists_product=1).needs_specialists
+
+
+@pytest.mark.slow
+def test_a_run_with_the_specialists_product_logs_it_from_the_specialists_start(tmp_path):
+    flags = ["--set", "plus.specialists_product=1", "--set", "plus.specialists_start=0.5"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *flags]) == 0
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "seed_0" / "mmanet-plus" / "logs" / "metrics.csv").open()))
+    product = {int(r["epoch"]): float(r["train/product"]) for r in rows if r.get("train/product")}
+    assert sorted(product) == [0, 1, 2]
+    assert product[0] == 0.0 and product[1] == 0.0 and product[2] > 0  # ceil(0.5 * 3) = 2 epochs without it
+
+
 def _single(m):
     shapes = {"a": (5,), "b": (6,), "c": (3,)}
     model = {
@@ -607,9 +647,9 @@ def test_a_run_passes_each_epochs_decayed_kd_weight(tmp_path, monkeypatch):
     original = PlusComponents.pass_terms
     weights: list[float] = []
 
-    def spy(self, outputs, inputs, target, present, pair_index=None, specialist_weight=None):
+    def spy(self, outputs, inputs, target, present, pair_index=None, specialist_weight=None, teachers=None):
         weights.append(specialist_weight)
-        return original(self, outputs, inputs, target, present, pair_index, specialist_weight)
+        return original(self, outputs, inputs, target, present, pair_index, specialist_weight, teachers)
 
     monkeypatch.setattr(PlusComponents, "pass_terms", spy)
     flags = ["--set", "plus.specialists_decay=linear", "--set", "plus.encoders_from_specialists=false"]

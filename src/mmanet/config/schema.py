@@ -446,6 +446,12 @@ class PlusConfig:
     ``specialists_filter``: ``correct`` leaves out of the KD the samples (dense: pixels) that a
     specialist itself gets wrong, so a single view is not pulled towards its specialist's errors;
     ``none``: every sample.
+    ``specialists_product``: weight of Hinton KD into the sampled pass's rows that hold two or more
+    modalities, from the product of the present modalities' specialists (the sum of their logits:
+    at any temperature its softmax is the normalised product of theirs; a product of experts, as
+    if the views were independent given the class). It follows the specialists' KD schedule: off
+    before ``specialists_start``, this weight after (no decay). The specialists already run for
+    the single passes, so it costs one KD per step (0 = off).
     ``specialists_start``: the share of the epochs, at the start, without the specialists' KD
     (``ceil(share * epochs)`` epochs; 0: from the first epoch). The default, 0.5, is round 30 of
     docs/results.md: KD from the first epoch holds the single views in their specialists'
@@ -484,6 +490,7 @@ class PlusConfig:
     specialists_decay: Literal["none", "linear"] = "none"
     specialists_filter: Literal["none", "correct"] = "none"
     specialists_start: float = 0.5
+    specialists_product: float = 0.0
     complete_pass: float = 1.0
     pair_passes: float = 0.0
     pair_rows: float = 1.0
@@ -502,6 +509,7 @@ class PlusConfig:
             "unimodal_heads",
             "single_passes",
             "specialists",
+            "specialists_product",
             "complete_pass",
             "pair_passes",
             "shared_passes",
@@ -548,6 +556,17 @@ class PlusConfig:
             return self.specialists
         return self.specialists * (1 - min(epoch, epochs) / epochs)
 
+    def product_weight(self, epoch: int, epochs: int) -> float:
+        """The weight of the specialists' product KD in epoch ``epoch`` (from 0) of ``epochs``
+        (:attr:`specialists_product`, from :attr:`specialists_start` on).
+
+        >>> [PlusConfig(specialists_product=2.0).product_weight(e, 4) for e in range(4)]
+        [0.0, 0.0, 2.0, 2.0]
+        """
+        if epoch < math.ceil(self.specialists_start * epochs):
+            return 0.0
+        return self.specialists_product
+
     def warmup_epochs(self, epochs: int) -> int:
         """How many of ``epochs`` epochs the copied encoders are held (:attr:`encoder_warmup`).
 
@@ -567,7 +586,12 @@ class PlusConfig:
     @property
     def needs_specialists(self) -> bool:
         """Whether the specialists are needed (their KD, or the encoders or squeeze-excitations they initialise)."""
-        return self.specialists > 0 or self.encoders_from_specialists or self.se_from_specialists
+        return (
+            self.specialists > 0
+            or self.specialists_product > 0
+            or self.encoders_from_specialists
+            or self.se_from_specialists
+        )
 
     @property
     def passes(self) -> bool:
@@ -592,6 +616,7 @@ PLUS_COMPONENTS: dict[str, str] = {
     "plus.specialists_decay": "none, or linear: the specialists' KD weight falls over the epochs",
     "plus.specialists_filter": "none, or correct: the KD leaves out what a specialist gets wrong",
     "plus.specialists_start": "share of the first epochs without the specialists' KD",
+    "plus.specialists_product": "weight: KD from the present modalities' specialists' product into fused rows",
     "plus.complete_pass": "weight: decode every sample under everything it holds, every step",
     "plus.pair_passes": "weight: decode every sample under each pair of modalities (M >= 3)",
     "plus.pair_rows": "share of the batch's rows the pair passes decode (a random subset per step)",

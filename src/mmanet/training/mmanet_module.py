@@ -191,10 +191,17 @@ class MMANetModule(DeploymentModule):
             decoded = decoded._replace(logits=decoded.logits + torch.stack([p.sum() for p in waiting]).sum() * 0.0)
         outputs = split_output(decoded, sizes)
         terms = self.plus.head_term(self.net, prepared, batch["target"], present)
+        epoch, epochs = self.current_epoch, self._epochs()
+        product = self.plus_config.product_weight(epoch, epochs)
+        teachers = self.plus.specialist_logits(batch["inputs"]) if product > 0 else None
         if extra:
             passes = outputs[1 : 1 + len(extra)]
-            weight = self.plus_config.specialist_weight(self.current_epoch, self._epochs())
-            terms |= self.plus.pass_terms(passes, batch["inputs"], batch["target"], present, index, weight)
+            weight = self.plus_config.specialist_weight(epoch, epochs)
+            terms |= self.plus.pass_terms(passes, batch["inputs"], batch["target"], present, index, weight, teachers)
+        if teachers is not None:
+            terms |= self.plus.product_term(outputs[0].logits, mask, teachers, product)
+        elif self.plus_config.specialists_product > 0:  # not started: the term logged as 0
+            terms["product"] = outputs[0].logits.new_zeros((), dtype=torch.float32)
         terms |= self.plus.shared_term(outputs[1 + len(extra) :], again, batch["target"])
         return parts[0], outputs[0], terms
 

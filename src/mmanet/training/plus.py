@@ -10,6 +10,8 @@ alone in the unified network as in its own specialist network.
   and keeps running statistics of that mixture for evaluation.
 - **Specialist distillation**: Hinton KD from a frozen per-modality specialist (a model trained
   on that modality alone) into the single-modality passes.
+- **Specialists' product** (``plus.specialists_product``): Hinton KD into the sampled pass's rows
+  holding two or more modalities from the product of the present modalities' specialists.
 - **Pair and complete passes**: the deployment network also decodes each sample under every
   pair of modalities (M >= 3) and under everything it holds, in the same decoder call.
 - **Gradient modulation** (OGM-GE, Peng et al., CVPR 2022; ``plus.ogm``): within each row's
@@ -333,8 +335,8 @@ class PlusComponents(nn.Module):
         specialists: FrozenSpecialists | None = None,
     ) -> None:
         super().__init__()
-        if cfg.specialists > 0 and specialists is None:
-            raise ValueError("plus.specialists > 0 needs the per-modality specialists")
+        if (cfg.specialists > 0 or cfg.specialists_product > 0) and specialists is None:
+            raise ValueError("plus.specialists > 0 or plus.specialists_product > 0 needs the per-modality specialists")
         self.modalities = tuple(modalities)
         self.cfg = cfg
         self.dense = dense
@@ -423,11 +425,13 @@ class PlusComponents(nn.Module):
         present: Tensor,
         pair_index: Tensor | None = None,
         specialist_weight: float | None = None,
+        teachers: Mapping[str, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """``single`` (CE), ``specialist`` (KD), ``pair`` (CE) and ``complete`` (CE) terms, already
         weighted, from the outputs of :meth:`extra_masks`' passes (the pair passes' outputs on the
         rows ``pair_index`` only, when given: :meth:`pair_index`); ``specialist_weight``: this
-        step's KD weight (default ``plus.specialists``; :meth:`PlusConfig.specialist_weight`)."""
+        step's KD weight (default ``plus.specialists``; :meth:`PlusConfig.specialist_weight`);
+        ``teachers``: the specialists' logits when already computed (:meth:`specialist_logits`)."""
         terms: dict[str, Tensor] = {}
         if self.cfg.complete_pass > 0:
             held = present.any(dim=1).to(torch.float32)
@@ -451,10 +455,10 @@ class PlusComponents(nn.Module):
         if self.cfg.specialists > 0 and weight == 0:  # KD not started (plus.specialists_start): no specialist runs
             terms["specialist"] = outputs[0].logits.new_zeros((), dtype=torch.float32)
         elif self.cfg.specialists > 0:
-            specialists = self._specialists[0].to(target.device)
+            teachers = self.specialist_logits(inputs) if teachers is None else teachers
             kd = []
             for j, (m, o) in enumerate(zip(self.modalities, outputs, strict=True)):
-                teacher = specialists.logits(m, inputs)
+                teacher = teachers[m]
                 keep = (
                     teacher_right(teacher, target, self.ignore_index)
                     if self.cfg.specialists_filter == "correct"
@@ -463,6 +467,25 @@ class PlusComponents(nn.Module):
                 kd.append(_weighted_kd(o.logits, teacher, present[:, j], self.temperature, keep))
             terms["specialist"] = weight * torch.stack(kd).mean()
         return terms
+
+    def specialist_logits(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{m: m's specialist's logits (B, K) or (B, K, h, w) on its own input}`` for every modality."""
+        device = next(iter(inputs.values())).device
+        specialists = self._specialists[0].to(device)
+        return {m: specialists.logits(m, inputs) for m in self.modalities}
+
+    def product_term(
+        self, logits: Tensor, mask: Tensor, teachers: Mapping[str, Tensor], weight: float
+    ) -> dict[str, Tensor]:
+        """``product``: Hinton KD, times ``weight``, of ``logits`` ``(B, K)`` (dense ``(B, K, h, w)``)
+        decoded under ``mask`` ``(B, M)`` from the product of the present modalities' specialists
+        (the sum of ``teachers``' logits over each row's modalities), over the rows holding two or
+        more modalities (``plus.specialists_product``; single modalities have their own passes)."""
+        stacked = torch.stack([teachers[m] for m in self.modalities], 1).float()  # (B, M, K, ...)
+        present = mask.to(stacked.dtype).reshape(*mask.shape, *([1] * (stacked.ndim - 2)))
+        teacher = (stacked * present).sum(1)
+        rows = mask.sum(1) >= 2
+        return {"product": weight * _weighted_kd(logits, teacher, rows, self.temperature)}
 
     @torch.no_grad()
     def ogm_scores(self, features: Mapping[str, Tensor], target: Tensor, present: Tensor) -> Tensor:
