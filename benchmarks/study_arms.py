@@ -907,6 +907,22 @@ ONLY_SETTINGS[PLUS_R34_RERUN] = ("trio", "six", "seg")  # seg added with round 3
 PLUS_R36_PRODUCT = "plus-r36-product"
 PLUS_R36B_PRODUCT = "plus-r36b-product"
 
+# Round 37, written after round 36's trio and six-view validation runs (its seg runs under way) and
+# before any run of it. Round 36 did not lift the six views' `fou+mor` (weight 1: -0.20 against
+# plus-r34-rerun, seed means; 0.5: +0.05; the trio's +0.40 and -0.20): under uniform sampling
+# at M = 6 a pair is 1 of 63 combinations, so the product's KD reaches `fou+mor` on a few rows per
+# epoch and acts mostly on the strong combinations. Round 37 gives the teacher to every pair on
+# every step: round 34 + plus.pair_passes=1 (a pass under every pair, every row; round 5's
+# option, whose cross-entropy alone did not lift `fou+mor`: +0.00) + plus.specialists_product
+# (now also into each pair pass). Two arms, the weights fixed before the run:
+# plus-r37-pair-product (0.5) and plus-r37b-pair-product (1). On segmentation (M = 2, no pairs)
+# both arms are round 36's arms of the same weight (a run repeats their records). Prediction: the
+# six views' pairs of weak views (`fou+mor`, `fou+zer`, `zer+mor`) up by 0.5 or more, and the
+# trio's `fou+mor`; the strong combinations level. Rule: round 36's, against plus-r34-rerun, with
+# the cost at M = 6 (benchmarks/cost.py, specialists included) within 3x dropout first.
+PLUS_R37_PAIR_PRODUCT = "plus-r37-pair-product"
+PLUS_R37B_PAIR_PRODUCT = "plus-r37b-pair-product"
+
 
 def _modalities_of(setting: str) -> list[str]:
     """A setting's modalities in data order."""
@@ -1065,6 +1081,14 @@ def final_arm(arm: str, setting: str) -> tuple[str, list[str]]:
         return "mmanet-plus", [*final_arm(PLUS_R23_FORKED, setting)[1], *stream]
     if arm == PLUS_R34_RERUN:
         return final_arm(PLUS_R34_DECODER_STATISTICS, setting)
+    if arm in (PLUS_R37_PAIR_PRODUCT, PLUS_R37B_PAIR_PRODUCT):
+        weight = 0.5 if arm == PLUS_R37_PAIR_PRODUCT else 1.0
+        pairs = [] if setting in DENSE else ["plus.pair_passes=1"]
+        return "mmanet-plus", [
+            *final_arm(PLUS_R34_DECODER_STATISTICS, setting)[1],
+            *pairs,
+            f"plus.specialists_product={weight}",
+        ]
     if arm in (PLUS_R36_PRODUCT, PLUS_R36B_PRODUCT):
         weight = 1.0 if arm == PLUS_R36_PRODUCT else 0.5
         return "mmanet-plus", [
@@ -1268,6 +1292,8 @@ DESCRIPTIONS: dict[str, str] = {
     "plus-r34-rerun": "round 34 rerun with this session's specialists (the diagnostics' reference)",
     "plus-r36-product": "round 34 + KD from the present specialists' product into fused rows (weight 1)",
     "plus-r36b-product": "round 34 + KD from the present specialists' product into fused rows (weight 0.5)",
+    "plus-r37-pair-product": "round 34 + pair passes + the specialists' product KD, also into them (weight 0.5)",
+    "plus-r37b-pair-product": "round 34 + pair passes + the specialists' product KD, also into them (weight 1)",
     "mmanet-plus": "the chosen recipe (= plus-r34-decoder-statistics)",
 }
 
@@ -1324,6 +1350,8 @@ def known_arms() -> set[str]:
         PLUS_R34_RERUN,
         PLUS_R36_PRODUCT,
         PLUS_R36B_PRODUCT,
+        PLUS_R37_PAIR_PRODUCT,
+        PLUS_R37B_PAIR_PRODUCT,
     }
 
 

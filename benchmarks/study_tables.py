@@ -524,6 +524,29 @@ def block_readouts(root: Path, file: str) -> list[str]:
     return [*_table(header, rows), "", f"`{data['command']}` ({data['arm']}; {data['machine']})"]
 
 
+def block_ensembles(root: Path, file: str, arm: str, what: list[str]) -> list[str]:
+    """``benchmarks/specialist_ensembles.py``'s record beside the customized models and ``arm``
+    (tuning records, validation): seed means of the mean over combinations and of the ``what``
+    combinations, and the cells more than 0.5 below the customized models."""
+    data = json.loads((root / file).read_text())
+    per_seed, setting = data["per_seed"], data["setting"]
+    seeds = sorted(per_seed)
+    records = load_records(root, "tune", setting)
+    names = list(per_seed[seeds[0]])
+    values: dict[str, dict[str, float]] = {}
+    for label, recs in (("customized", records["customized"]), (arm, records[arm])):
+        values[f"`{label}`"] = {n: float(np.mean([_score(recs[int(s)], "val", n) for s in seeds])) for n in names}
+    for variant in per_seed[seeds[0]][names[0]]:
+        values[f"specialists' {variant}"] = {n: float(np.mean([per_seed[s][n][variant] for s in seeds])) for n in names}
+    header = ["read-out", "mean over combinations", *[f"`{n}`" for n in what], "cells > 0.5 below customized"]
+    rows = []
+    for label, cells in values.items():
+        short = [n for n in names if cells[n] - values["`customized`"][n] < SHORT]
+        row = [label, f"{np.mean(list(cells.values())):.2f}", *[f"{cells[n]:.2f}" for n in what]]
+        rows.append([*row, "-" if label == "`customized`" else str(len(short))])
+    return [*_table(header, rows), "", f"`{data['command']}` ({data['machine']})"]
+
+
 def block_verdict(root: Path, phase: str, settings: list[str], arm: str, candidates: list[str]) -> list[str]:
     """``arm`` against dropout per setting, and the unified method with the largest mean gain."""
     header = [
@@ -678,6 +701,8 @@ def render_block(spec: str, root: Path) -> str:
         return "\n".join(block_chance(root, phase, lists["settings"], opt["arm"]))
     if kind == "readouts":
         return "\n".join(block_readouts(root, opt["file"]))
+    if kind == "ensembles":
+        return "\n".join(block_ensembles(root, opt["file"], opt["arm"], opt["what"].split(",")))
     if kind == "statistics_gap":
         return "\n".join(block_statistics_gap(root, opt["file"]))
     if kind == "probes":

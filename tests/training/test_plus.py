@@ -551,15 +551,32 @@ def test_specialists_product_kd_equals_a_loop_over_rows_and_skips_single_modalit
 
 
 @pytest.mark.slow
-def test_a_run_with_the_specialists_product_logs_it_from_the_specialists_start(tmp_path):
+def test_a_run_with_the_specialists_product_logs_it_from_the_specialists_start(tmp_path, monkeypatch):
+    original = PlusComponents.product_term
+    seen: list[tuple[int, int]] = []  # (rows, rows holding two or more modalities) of each call
+
+    def spy(self, logits, mask, teachers, weight):
+        assert all(t.shape[0] == logits.shape[0] for t in teachers.values())  # the pass's own rows
+        seen.append((int(mask.shape[0]), int((mask.sum(1) >= 2).sum())))
+        return original(self, logits, mask, teachers, weight)
+
+    monkeypatch.setattr(PlusComponents, "product_term", spy)
     flags = ["--set", "plus.specialists_product=1", "--set", "plus.specialists_start=0.5"]
+    flags += ["--set", "plus.pair_passes=1", "--set", "plus.pair_rows=0.5"]
     assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path), *TINY, *flags]) == 0
     import csv
 
     rows = list(csv.DictReader((tmp_path / "seed_0" / "mmanet-plus" / "logs" / "metrics.csv").open()))
-    product = {int(r["epoch"]): float(r["train/product"]) for r in rows if r.get("train/product")}
-    assert sorted(product) == [0, 1, 2]
-    assert product[0] == 0.0 and product[1] == 0.0 and product[2] > 0  # ceil(0.5 * 3) = 2 epochs without it
+    for term in ("product", "pair_product"):
+        values = {int(r["epoch"]): float(r[f"train/{term}"]) for r in rows if r.get(f"train/{term}")}
+        assert sorted(values) == [0, 1, 2]
+        assert values[0] == 0.0 and values[1] == 0.0 and values[2] > 0  # ceil(0.5 * 3) = 2 epochs without it
+    assert seen and len(seen) % 4 == 0  # each step: the sampled pass, then the three pairs of the three modalities
+    for step in range(0, len(seen), 4):
+        (batch, _), pairs = seen[step], seen[step + 1 : step + 4]
+        assert all(
+            n == k == math.ceil(batch / 2) for n, k in pairs
+        )  # half the rows (plus.pair_rows), each holding both
 
 
 def _single(m):

@@ -447,7 +447,8 @@ class PlusConfig:
     specialist itself gets wrong, so a single view is not pulled towards its specialist's errors;
     ``none``: every sample.
     ``specialists_product``: weight of Hinton KD into the sampled pass's rows that hold two or more
-    modalities, from the product of the present modalities' specialists (the sum of their logits:
+    modalities (and, with ``pair_passes``, into each pair pass: mean over the pairs, a term of
+    its own), from the product of the present modalities' specialists (the sum of their logits:
     at any temperature its softmax is the normalised product of theirs; a product of experts, as
     if the views were independent given the class). It follows the specialists' KD schedule: off
     before ``specialists_start``, this weight after (no decay). The specialists already run for

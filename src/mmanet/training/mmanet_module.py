@@ -200,10 +200,30 @@ class MMANetModule(DeploymentModule):
             terms |= self.plus.pass_terms(passes, batch["inputs"], batch["target"], present, index, weight, teachers)
         if teachers is not None:
             terms |= self.plus.product_term(outputs[0].logits, mask, teachers, product)
-        elif self.plus_config.specialists_product > 0:  # not started: the term logged as 0
-            terms["product"] = outputs[0].logits.new_zeros((), dtype=torch.float32)
+            terms |= self._pair_product(outputs, masks, teachers, index, product)
+        elif self.plus_config.specialists_product > 0:  # not started: the terms logged as 0
+            zero = outputs[0].logits.new_zeros((), dtype=torch.float32)
+            terms |= {"product": zero, **({"pair_product": zero} if self.plus.pairs else {})}
         terms |= self.plus.shared_term(outputs[1 + len(extra) :], again, batch["target"])
         return parts[0], outputs[0], terms
+
+    def _pair_product(
+        self,
+        outputs: list[NetOutput],
+        masks: list[Tensor],
+        teachers: dict[str, Tensor],
+        index: Tensor | None,
+        weight: float,
+    ) -> dict[str, Tensor]:
+        """``pair_product``: the specialists' product KD into each pair pass (``plus.pair_passes``; on the
+        rows ``index`` when ``plus.pair_rows`` < 1), mean over the pairs; empty without pair passes."""
+        assert self.plus is not None
+        positions = [1 + k for k in self.plus.pair_positions()]
+        if not positions:
+            return {}
+        rows = teachers if index is None else {m: t[index] for m, t in teachers.items()}
+        kd = [self.plus.product_term(outputs[k].logits, masks[k], rows, weight)["product"] for k in positions]
+        return {"pair_product": torch.stack(kd).mean()}
 
     def _modulated(self, prepared: Any, masks: list[Tensor], target: Tensor, present: Tensor) -> list[Any]:
         """``prepared`` once per pass of ``masks``, with OGM's gradient coefficients on its features while
