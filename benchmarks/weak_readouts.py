@@ -15,7 +15,13 @@ combination, the validation accuracy of:
 - ``experts_sum`` / ``experts_mean``: the decoder's log-probabilities plus the sum / the mean over
   the present modalities of the unimodal heads' log-probabilities (the heads ``plus.unimodal_heads``
   trains on each encoder's features, read from the run's best checkpoint; fixed weights, nothing
-  fitted).
+  fitted);
+- ``singles_sum`` / ``singles_mean``: the same with the network's own decodes under each present
+  modality alone in place of the heads (one network; |c| + 1 decoder calls per combination ``c``;
+  a single modality's read-out is its own decode).
+
+``--no-statistics`` leaves out ``statistics`` (its pass of the training split per combination is
+the slow part).
 """
 
 from __future__ import annotations
@@ -68,31 +74,46 @@ def _own_statistics(net: Any, train: list[tuple[Any, Tensor]], mask_row: Tensor)
 
 
 @torch.no_grad()
-def readouts(net: Any, heads: dict[str, nn.Linear], train: Any, val: Any) -> dict[str, dict[str, float]]:
+def _decoded(net: Any, prepared: Any, mask: Tensor) -> Tensor:
+    """The network's log-probabilities ``(B, K)`` under ``mask`` ``(B, M)``."""
+    return F.log_softmax(net.decode(net.fused_from(prepared, mask), mask).logits, 1)
+
+
+@torch.no_grad()
+def readouts(
+    net: Any, heads: dict[str, nn.Linear], train: Any, val: Any, statistics: bool = True
+) -> dict[str, dict[str, float]]:
     """Per combination name: each variant's validation accuracy (points)."""
     from mmanet.modality import all_combinations, combination_mask, combination_name
 
     train_encoded, val_encoded = encoded(net, train), encoded(net, val)
+    singles = [
+        {m: _decoded(net, p, combination_mask((m,), net.modalities).expand(t.shape[0], -1)) for m in net.modalities}
+        for p, t in val_encoded
+    ]
     out: dict[str, dict[str, float]] = {}
     for combo in all_combinations(net.modalities):
         mask_row = combination_mask(combo, net.modalities)
-        own = _own_statistics(net, train_encoded, mask_row)
-        right = dict.fromkeys(("trained", "statistics", "experts_sum", "experts_mean"), 0)
+        own = _own_statistics(net, train_encoded, mask_row) if statistics else None
+        right: dict[str, int] = {}
         rows = 0
-        for prepared, target in val_encoded:
+        for (prepared, target), alone in zip(val_encoded, singles, strict=True):
             mask = mask_row.expand(target.shape[0], -1)
-            logp = F.log_softmax(net.decode(net.fused_from(prepared, mask), mask).logits, 1)
+            logp = _decoded(net, prepared, mask)
             features = net.modality_features(prepared)
             votes = torch.stack([F.log_softmax(heads[m](features[m]), 1) for m in combo]).sum(0)
-            own_logits = own.decode(own.fused_from(prepared, mask), mask).logits
+            own_votes = torch.stack([alone[m] for m in combo]).sum(0)
             scores = {
                 "trained": logp,
-                "statistics": own_logits,
                 "experts_sum": logp + votes,
                 "experts_mean": logp + votes / len(combo),
+                "singles_sum": logp + own_votes,
+                "singles_mean": logp + own_votes / len(combo),
             }
+            if own is not None:
+                scores["statistics"] = own.decode(own.fused_from(prepared, mask), mask).logits
             for name, value in scores.items():
-                right[name] += int((value.argmax(1) == target).sum())
+                right[name] = right.get(name, 0) + int((value.argmax(1) == target).sum())
             rows += int(target.shape[0])
         out[combination_name(combo)] = {k: round(100 * v / rows, 2) for k, v in right.items()}
     return out
@@ -101,6 +122,7 @@ def readouts(net: Any, heads: dict[str, nn.Linear], train: Any, val: Any) -> dic
 def main() -> None:
     parser = diagnostic_parser(__doc__ or "", "plus-r34-decoder-statistics")
     parser.add_argument("--setting", default="six", choices=["trio", "six"])
+    parser.add_argument("--no-statistics", action="store_true", help="leave out the slow `statistics` read-out")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from mmanet.config import load_config
@@ -117,7 +139,8 @@ def main() -> None:
         run = next((args.root / "tune" / args.setting / args.arm).glob(f"seed_{seed}*/seed_{seed}/mmanet-plus"))
         net = load_model_file(run / "model.pt").entries[0].net
         heads = _heads(run / "checkpoints" / "best.ckpt", list(net.modalities))
-        per_seed[str(seed)] = readouts(net, heads, list(module.train_dataloader()), list(module.val_dataloader()))
+        train, val = list(module.train_dataloader()), list(module.val_dataloader())
+        per_seed[str(seed)] = readouts(net, heads, train, val, statistics=not args.no_statistics)
         print(f"seed {seed} done", flush=True)
     record = {"arm": args.arm, "setting": args.setting, "split": "val", "per_seed": per_seed}
     write_record(args.json, "weak_readouts.py", record)

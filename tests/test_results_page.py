@@ -226,3 +226,49 @@ def test_a_gap_of_exactly_half_a_point_in_float32_scores_is_not_short():
     assert gap_a < -0.5  # the float32 storage puts an exact -0.50 just below -0.5
     short = shortfalls({"arm": arm, "customized": customized}, "arm")
     assert [n for n, _ in short] == ["b"]
+
+
+def test_specialist_ensembles_count_a_loop_over_samples_of_the_product_and_the_average():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from specialist_ensembles import ensembles
+
+    gen = torch.Generator().manual_seed(0)
+    names = ["a", "b", "c"]
+    log_probs = {m: torch.log_softmax(torch.randn(40, 4, generator=gen), 1) for m in names}
+    target = torch.randint(0, 4, (40,), generator=gen)
+    out = ensembles(log_probs, target, names)
+    assert len(out) == 7 and out["a"]["product"] == out["a"]["average"]  # one modality: its specialist
+    for combo in ("a+b", "b+c", "a+b+c"):
+        right = {"product": 0, "average": 0}
+        for i in range(40):  # slow reference: per sample, the product and the mean of the posteriors
+            probs = [log_probs[m][i].exp() for m in combo.split("+")]
+            right["product"] += int(int(torch.stack(probs).prod(0).argmax()) == int(target[i]))
+            right["average"] += int(int(torch.stack(probs).mean(0).argmax()) == int(target[i]))
+        assert out[combo] == {k: round(100 * v / 40, 2) for k, v in right.items()}
+
+
+def test_weak_readouts_singles_add_the_networks_own_single_modality_decodes():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from tests.helpers.nets import SHAPES, inputs
+
+    from mmanet.modality import combination_mask
+    from mmanet.nn.network import NetworkSpec, build_network
+    from weak_readouts import readouts
+
+    spec = NetworkSpec(("v", "w", "img"), SHAPES, 3, {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8}})
+    torch.manual_seed(1)
+    net = build_network(spec).eval()
+    heads = {m: torch.nn.Linear(4, 3) for m in net.modalities}
+    batches = [{"inputs": inputs(False, n=6, seed=s), "target": torch.arange(6) % 3} for s in range(2)]
+    out = readouts(net, heads, batches, batches, statistics=False)
+    assert "statistics" not in out["v"] and out["v"]["singles_sum"] == out["v"]["trained"]
+
+    def logp(b, combo):
+        mask = combination_mask(combo, net.modalities).expand(6, -1)
+        return torch.log_softmax(net(b["inputs"], mask).logits, 1)
+
+    right = 0
+    for b in batches:  # reference: the whole network run under v + img, v alone and img alone
+        score = logp(b, ("v", "img")) + logp(b, ("v",)) + logp(b, ("img",))
+        right += int((score.argmax(1) == b["target"]).sum())
+    assert out["v+img"]["singles_sum"] == round(100 * right / 12, 2)
