@@ -113,3 +113,31 @@ def test_input_statistics_fit_on_present_samples_only():
     present[4:, 0] = False
     net.fit_input_statistics(x, present)
     assert torch.allclose(net.norms["v"].mean, x["v"][:4].mean(0))
+
+
+def test_the_mlp_decoders_linear_skip_adds_one_vote_per_present_modality_and_starts_at_zero():
+    from tests.helpers.nets import SHAPES, every_combination, inputs
+
+    from mmanet.nn.network import NetworkSpec, build_network
+
+    model = {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8, "dropout": 0.0, "skip": True}}
+    torch.manual_seed(3)
+    net = build_network(NetworkSpec(("v", "w", "img"), SHAPES, 3, model)).eval()
+    plain = build_network(
+        NetworkSpec(("v", "w", "img"), SHAPES, 3, {**model, "decoder": {**model["decoder"], "skip": False}})
+    )
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if "skip" not in k})
+    x, mask = inputs(False, n=7), every_combination(("v", "w", "img"))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, mask).logits, plain.eval()(x, mask).logits)  # zero at the start
+        net.decoder.skip.weight.normal_()
+        features = net.encode(x)
+        votes = torch.zeros(7, 3)
+        for i in range(7):  # reference: each present modality's block of the map times its features
+            start = 0
+            for j, m in enumerate(("v", "w", "img")):
+                block = net.decoder.skip.weight[:, start : start + 4]
+                if mask[i, j]:
+                    votes[i] += block @ features[m][i]
+                start += 4
+        torch.testing.assert_close(net(x, mask).logits, plain(x, mask).logits + votes)

@@ -550,6 +550,26 @@ def test_specialists_product_kd_equals_a_loop_over_rows_and_skips_single_modalit
     assert PlusConfig(specialists=0, encoders_from_specialists=False, specialists_product=1).needs_specialists
 
 
+def test_dense_specialists_product_kd_averages_each_rows_pixels_then_the_rows():
+    torch.manual_seed(6)
+    names = ("rgb", "depth", "ir")
+    cfg = PlusConfig(unimodal_heads=0.0, single_passes=0.0, specialists=0.0, complete_pass=0.0, specialists_product=1)
+    specialists = FrozenSpecialists({m: torch.nn.Identity() for m in names})  # the teachers' logits are given
+    plus = PlusComponents(names, {m: (4, 3, 5) for m in names}, 4, cfg, dense=True, specialists=specialists)
+    teachers = {m: torch.randn(5, 4, 3, 5) for m in names}
+    student = torch.randn(5, 4, 3, 5)
+    mask = torch.tensor([[1, 1, 0], [0, 0, 1], [1, 1, 1], [0, 1, 1], [1, 0, 0]], dtype=torch.bool)
+    per_row = []
+    for i in range(5):  # slow reference: a row's KD is the mean over its pixels; single-modality rows left out
+        present = [m for j, m in enumerate(names) if mask[i, j]]
+        if len(present) < 2:
+            continue
+        teacher = sum(teachers[m][i] for m in present)
+        per_row.append(reference_kd(student[i].reshape(4, -1).T, teacher.reshape(4, -1).T, 4.0))
+    value = float(plus.product_term(student, mask, teachers, 2.0)["product"])
+    assert value == pytest.approx(2.0 * sum(per_row) / len(per_row), rel=1e-5)
+
+
 @pytest.mark.slow
 def test_a_run_with_the_specialists_product_logs_it_from_the_specialists_start(tmp_path, monkeypatch):
     original = PlusComponents.product_term

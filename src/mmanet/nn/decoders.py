@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from mmanet.nn.layers import resnet_layer
 from mmanet.nn.registry import Registry
 
-__all__ = ["DECODERS", "Decoder", "NetOutput", "build_decoder"]
+__all__ = ["DECODERS", "Decoder", "NetOutput", "build_decoder", "linear_skip"]
 
 
 class NetOutput(NamedTuple):
@@ -29,19 +29,37 @@ class NetOutput(NamedTuple):
 
 
 class Decoder(nn.Module):
-    """``trunk`` then ``head``; the trunk output is returned as the distilled features."""
+    """``trunk`` then ``head``; the trunk output is returned as the distilled features. ``skip``:
+    an optional linear map of the fused features ``(B, D)`` straight to the logits, added to the
+    head's."""
 
-    def __init__(self, trunk: nn.Module, head: nn.Module, in_shape: tuple[int, ...]) -> None:
+    def __init__(
+        self, trunk: nn.Module, head: nn.Module, in_shape: tuple[int, ...], skip: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.trunk = trunk
         self.head = head
         self.in_shape = tuple(in_shape)
+        self.skip = skip
 
     def forward(self, fused: Tensor) -> NetOutput:
         if tuple(fused.shape[1:]) != self.in_shape:
             raise ValueError(f"decoder expects fused features (B, {self.in_shape}), got {tuple(fused.shape)}")
         features = self.trunk(fused)
-        return NetOutput(self.head(features), features)
+        logits = self.head(features)
+        if self.skip is not None:
+            logits = logits + self.skip(fused)
+        return NetOutput(logits, features)
+
+
+def linear_skip(width: int, num_classes: int) -> nn.Linear:
+    """A bias-free linear map from fused vectors ``(B, width)`` to logits ``(B, K)``, starting at zero.
+
+    On the masked concatenation an absent modality's block is zero, so the map adds one linear vote
+    per present modality, shared by every combination (additive late fusion beside the trunk)."""
+    skip = nn.Linear(width, num_classes, bias=False)
+    nn.init.zeros_(skip.weight)
+    return skip
 
 
 DECODERS: Registry[Decoder] = Registry("decoder")
@@ -56,12 +74,13 @@ def mlp(
     depth: int = 2,
     dropout: float = 0.2,
     norm: str = "batch",
+    skip: bool = False,
 ) -> Decoder:
     """``depth`` x (Linear, norm, ReLU, Dropout) then Linear to the classes; for vector features.
 
     ``norm``: ``batch`` (BatchNorm: statistics over the batch, i.e. over the mixture of
     combinations) or ``layer`` (LayerNorm: each sample normalised on its own, whatever
-    modalities it holds).
+    modalities it holds). ``skip``: add :func:`linear_skip` of the fused vector to the logits.
     """
     if len(in_shape) != 1:
         raise ValueError(f"decoder 'mlp' expects fused vectors (D,), got {in_shape}; use 'resnet' for feature maps")
@@ -73,7 +92,8 @@ def mlp(
     for _ in range(depth):
         layers += [nn.Linear(width, hidden), norms[norm](hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)]
         width = hidden
-    return Decoder(nn.Sequential(*layers), nn.Linear(hidden, num_classes), in_shape)
+    extra = linear_skip(in_shape[0], num_classes) if skip else None
+    return Decoder(nn.Sequential(*layers), nn.Linear(hidden, num_classes), in_shape, extra)
 
 
 @DECODERS.register("resnet")
