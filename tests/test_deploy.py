@@ -287,3 +287,30 @@ def test_segmentation_exports_to_onnx_at_its_size_and_torchscript_serves_other_s
     present = torch.tensor([[True, False], [True, True]])
     with torch.no_grad():
         torch.testing.assert_close(scripted(x["rgb"], x["depth"], present), deployed(*x.values(), present=present))
+
+
+def test_a_network_with_the_decoders_linear_skip_exports_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from mmanet.modelfile import save_model_file
+    from mmanet.nn import NetworkSpec, build_network
+
+    model = {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8, "skip": True}, "combination_patches": "decoder"}
+    spec = NetworkSpec(("a", "b", "c"), {"a": (8,), "b": (12,), "c": (1, 6, 6)}, 3, model)
+    torch.manual_seed(1)
+    net = build_network(spec).eval()
+    with torch.no_grad():
+        net.decoder.skip.weight.normal_()  # starts at zero: give it weights to carry
+    names = [combination_name(c) for c in all_combinations(spec.modalities)]
+    save_model_file(tmp_path / "m.pt", entries=[(net, spec, names)], meta={"data_modalities": ["a", "b", "c"]})
+    deployed = DeployedModel(load_model_file(tmp_path / "m.pt")).eval()
+    export_onnx(deployed, tmp_path / "m.onnx")
+    session, inputs = ort.InferenceSession(str(tmp_path / "m.onnx")), _data(9, seed=4)
+    for bits in itertools.product([False, True], repeat=3):
+        if any(bits):
+            present = torch.tensor([bits] * 9)
+            with torch.no_grad():
+                reference = deployed(*inputs.values(), present=present)
+            feed = {m: x.numpy() for m, x in inputs.items()} | {"present": present.numpy()}
+            torch.testing.assert_close(
+                torch.from_numpy(session.run(["logits"], feed)[0]), reference, rtol=1e-4, atol=1e-4
+            )
