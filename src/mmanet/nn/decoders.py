@@ -55,8 +55,9 @@ class Decoder(nn.Module):
 def linear_skip(width: int, num_classes: int) -> nn.Linear:
     """A bias-free linear map from fused vectors ``(B, width)`` to logits ``(B, K)``, starting at zero.
 
-    On the masked concatenation an absent modality's block is zero, so the map adds one linear vote
-    per present modality, shared by every combination (additive late fusion beside the trunk)."""
+    On the masked concatenation with zero fill (``model.absent: zero``) an absent modality's block is
+    zero, so the map adds one linear vote per present modality, shared by every combination
+    (additive late fusion beside the trunk); with learned absent features it also reads those."""
     skip = nn.Linear(width, num_classes, bias=False)
     nn.init.zeros_(skip.weight)
     return skip
