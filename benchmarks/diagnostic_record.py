@@ -1,5 +1,6 @@
-"""What the study's diagnostic scripts share (recalibrate.py, statistics_gap.py, weak_readouts.py):
-their common arguments and how they write a per-seed record."""
+"""What the study's diagnostic scripts share (recalibrate.py, statistics_gap.py, weak_readouts.py,
+specialist_ensembles.py): their common arguments, one seed's data as the study prepares it, and
+how they write a per-seed record."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import torch
 
+from study_arms import BASE, SETTING_FILES, SETTINGS
+
 
 def diagnostic_parser(doc: str, arm: str) -> argparse.ArgumentParser:
     """``--root`` (the study's root), ``--arm`` (default ``arm``), ``--seeds`` (tuning seeds) and ``--json``."""
@@ -21,6 +24,21 @@ def diagnostic_parser(doc: str, arm: str) -> argparse.ArgumentParser:
     parser.add_argument("--seeds", default="100-104")
     parser.add_argument("--json", type=Path, required=True)
     return parser
+
+
+def seed_data(setting: str, seed: int) -> tuple[Any, Any]:
+    """One seed's prepared data and its data module, set up for fitting, under a study setting's
+    configuration (the study's base options and the setting's, as ``study.py`` trains it)."""
+    from mmanet.config import load_config
+    from mmanet.data import load_dataset
+    from mmanet.training.seed import prepare_seed
+
+    base = [] if setting in SETTING_FILES else BASE
+    cfg = load_config(SETTING_FILES.get(setting), [*base, *SETTINGS[setting], f"seeds=[{seed}]"])
+    data = prepare_seed(cfg, load_dataset(cfg.data), seed)
+    module = data.datamodule()
+    module.setup("fit")
+    return data, module
 
 
 def write_record(path: Path, script: str, record: dict[str, Any]) -> None:

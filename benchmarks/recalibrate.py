@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from diagnostic_record import diagnostic_parser, write_record
-from study_arms import SETTING_FILES, SETTINGS, parse_seeds
+from diagnostic_record import diagnostic_parser, seed_data, write_record
+from study_arms import parse_seeds
 
 BATCHES = 20
 MASKS = {"clean": [(True, False), (True, True)], "mixed": [(True, False), (False, True), (True, True)]}
@@ -94,18 +94,13 @@ def _precise(model: Any, loader: Any) -> Any:
 def main() -> None:
     args = diagnostic_parser(__doc__ or "", "plus-r30-kd-late").parse_args()
     torch.set_num_threads(1)
-    from mmanet.config import TrainerConfig, load_config
-    from mmanet.data import load_dataset
+    from mmanet.config import TrainerConfig
     from mmanet.modelfile import load_model_file
     from mmanet.training.evaluate import evaluate_model_file
-    from mmanet.training.seed import prepare_seed
 
     per_seed: dict[str, dict[str, dict[str, float]]] = {}
     for seed in parse_seeds(args.seeds):
-        cfg = load_config(SETTING_FILES["seg"], [*SETTINGS["seg"], f"seeds=[{seed}]"])
-        data = prepare_seed(cfg, load_dataset(cfg.data), seed)
-        module = data.datamodule()
-        module.setup("fit")
+        data, module = seed_data("seg", seed)
         method = "customized" if args.arm == "customized" else "mmanet-plus"
         paths = sorted((args.root / "tune" / "seg" / args.arm).glob(f"seed_{seed}*/seed_{seed}/{method}/model.pt"))
         per_seed[str(seed)] = {}

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from diagnostic_record import diagnostic_parser, write_record
-from study_arms import BASE, SETTINGS, parse_seeds
+from diagnostic_record import diagnostic_parser, seed_data, write_record
+from study_arms import parse_seeds
 
 
 def ensembles(log_probs: dict[str, Tensor], target: Tensor, modalities: list[str]) -> dict[str, dict[str, float]]:
@@ -51,17 +51,14 @@ def ensembles(log_probs: dict[str, Tensor], target: Tensor, modalities: list[str
 def specialist_log_probs(model_path: Path, batches: list[dict]) -> tuple[dict[str, Tensor], Tensor]:
     """Each specialist's log-probabilities ``(N, K)`` on its own modality over ``batches``, and the labels."""
     from mmanet.modelfile import load_model_file
+    from mmanet.training.plus import FrozenSpecialists
 
-    nets = {e.spec.modalities[0]: e.net.eval() for e in load_model_file(model_path).entries}
-    out: dict[str, list[Tensor]] = {m: [] for m in nets}
-    targets = []
+    specialists = FrozenSpecialists({e.spec.modalities[0]: e.net for e in load_model_file(model_path).entries})
+    out: dict[str, list[Tensor]] = {m: [] for m in specialists.nets}
     for batch in batches:
-        for m, net in nets.items():
-            x = batch["inputs"][m]
-            present = torch.ones(x.shape[0], 1, dtype=torch.bool)
-            out[m].append(F.log_softmax(net({m: x}, present).logits.float(), 1))
-        targets.append(batch["target"])
-    return {m: torch.cat(v) for m, v in out.items()}, torch.cat(targets)
+        for m in out:
+            out[m].append(F.log_softmax(specialists.logits(m, batch["inputs"]).float(), 1))
+    return {m: torch.cat(v) for m, v in out.items()}, torch.cat([b["target"] for b in batches])
 
 
 def main() -> None:
@@ -69,19 +66,12 @@ def main() -> None:
     parser.add_argument("--setting", default="six", choices=["trio", "six"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from mmanet.config import load_config
-    from mmanet.data import load_dataset
-    from mmanet.training.seed import prepare_seed
-
     per_seed = {}
     for seed in parse_seeds(args.seeds):
-        cfg = load_config(None, [*BASE, *SETTINGS[args.setting], f"seeds=[{seed}]"])
-        data = prepare_seed(cfg, load_dataset(cfg.data), seed)
-        module = data.datamodule()
-        module.setup("fit")
+        data, module = seed_data(args.setting, seed)
         run = args.root / "tune" / args.setting / args.arm / f"seed_{seed}" / f"seed_{seed}" / "specialists"
         log_probs, target = specialist_log_probs(run / "model.pt", list(module.val_dataloader()))
-        per_seed[str(seed)] = ensembles(log_probs, target, list(cfg.data.modalities))
+        per_seed[str(seed)] = ensembles(log_probs, target, list(data.modalities))
         print(f"seed {seed} done", flush=True)
     record = {"arm": args.arm, "setting": args.setting, "split": "val", "per_seed": per_seed}
     write_record(args.json, "specialist_ensembles.py", record)

@@ -36,9 +36,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from diagnostic_record import diagnostic_parser, write_record
+from diagnostic_record import diagnostic_parser, seed_data, write_record
 from recalibrate import fresh_statistics
-from study_arms import BASE, SETTINGS, parse_seeds
+from study_arms import parse_seeds
 
 
 def _heads(checkpoint: Path, modalities: list[str]) -> dict[str, nn.Linear]:
@@ -125,17 +125,11 @@ def main() -> None:
     parser.add_argument("--no-statistics", action="store_true", help="leave out the slow `statistics` read-out")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from mmanet.config import load_config
-    from mmanet.data import load_dataset
     from mmanet.modelfile import load_model_file
-    from mmanet.training.seed import prepare_seed
 
     per_seed = {}
     for seed in parse_seeds(args.seeds):
-        cfg = load_config(None, [*BASE, *SETTINGS[args.setting], f"seeds=[{seed}]"])
-        data = prepare_seed(cfg, load_dataset(cfg.data), seed)
-        module = data.datamodule()
-        module.setup("fit")
+        _, module = seed_data(args.setting, seed)
         run = next((args.root / "tune" / args.setting / args.arm).glob(f"seed_{seed}*/seed_{seed}/mmanet-plus"))
         net = load_model_file(run / "model.pt").entries[0].net
         heads = _heads(run / "checkpoints" / "best.ckpt", list(net.modalities))
