@@ -30,7 +30,12 @@ __all__ = ["load_records", "paired", "render_page", "summary"]
 
 
 def load_records(root: Path, phase: str, setting: str) -> Records:
-    """Records by arm and seed; customized chunks are merged once every chunk of a seed is there."""
+    """Records by arm and seed; customized chunks are merged once every chunk of a seed is there.
+
+    ``phase`` may pool phases run on different seeds, ``final+final-more``: each arm's seeds of
+    every phase together; a seed that two pooled phases both hold for one arm is an error."""
+    if "+" in phase:
+        return _pooled([load_records(root, p, setting) for p in phase.split("+")], phase, setting)
     records: Records = {}
     chunks: dict[int, list[dict[str, Any]]] = {}
     for path in sorted((root / phase / setting).glob("*/seed_*.json")):
@@ -53,6 +58,20 @@ def load_records(root: Path, phase: str, setting: str) -> Records:
             files = [records[base][seed], *(records[c][seed] for c in candidates)]
             records.setdefault(arm, {})[seed] = routed_record(arm, files, METRIC[setting])
     return records
+
+
+def _pooled(parts: list[Records], phase: str, setting: str) -> Records:
+    """The records of several phases together, arm by arm; an arm absent from one phase is left out
+    (a pooled table pairs seeds across every arm it reads, so a partial arm would read fewer seeds)."""
+    arms = set.intersection(*(set(p) for p in parts))
+    pooled: Records = {}
+    for arm in sorted(arms):
+        for part in parts:
+            clash = set(pooled.get(arm, {})) & set(part[arm])
+            if clash:
+                raise ValueError(f"phases {phase!r}, setting {setting}: arm {arm} has seeds {sorted(clash)} twice")
+            pooled.setdefault(arm, {}).update(part[arm])
+    return pooled
 
 
 def routed_record(arm: str, files: list[dict[str, Any]], metric: str) -> dict[str, Any]:

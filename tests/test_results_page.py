@@ -272,3 +272,29 @@ def test_weak_readouts_singles_add_the_networks_own_single_modality_decodes():
         score = logp(b, ("v", "img")) + logp(b, ("v",)) + logp(b, ("img",))
         right += int((score.argmax(1) == b["target"]).sum())
     assert out["v+img"]["singles_sum"] == round(100 * right / 12, 2)
+
+
+def test_pooled_phases_join_each_arms_seeds_and_refuse_a_seed_held_twice(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import json
+
+    from study_tables import load_records, paired_diffs
+
+    def write(phase, arm, seed, value):
+        path = tmp_path / phase / "trio" / arm / f"seed_{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cells = {"val": {"a": {"accuracy": value}}, "test": {"a": {"accuracy": value}}}
+        path.write_text(json.dumps({"arm": arm, "seed": seed, **cells}))
+
+    for seed, (x, ref) in enumerate([(0.90, 0.80), (0.85, 0.85)]):
+        write("one", "x", seed, x)
+        write("one", "ref", seed, ref)
+    write("two", "x", 7, 0.70)
+    write("two", "ref", 7, 0.75)
+    write("two", "only-two", 7, 0.5)  # not in phase one: left out of the pooled records
+    pooled = load_records(tmp_path, "one+two", "trio")
+    assert sorted(pooled) == ["ref", "x"] and sorted(pooled["x"]) == [0, 1, 7]
+    assert paired_diffs(pooled["x"], pooled["ref"], "test", "a") == pytest.approx([10.0, 0.0, -5.0])
+    write("two", "x", 1, 0.5)
+    with pytest.raises(ValueError, match=r"arm x has seeds \[1\] twice"):
+        load_records(tmp_path, "one+two", "trio")
