@@ -12,6 +12,8 @@ as JSON under ``--root`` and reused on reruns, so the study can be stopped and r
     python benchmarks/study.py report --check     # docs/results.md tables == docs/records? (exit 1 if not)
 
 Tuning uses seeds 100+ and validation metrics only; the final phase reads the test split once.
+A page block may pool phases run on different seeds (``phase=final+final-more``: seeds 0-9 and
+10-19 of every arm the block reads).
 """
 
 from __future__ import annotations
