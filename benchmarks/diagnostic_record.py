@@ -1,6 +1,6 @@
 """What the study's diagnostic scripts share (recalibrate.py, statistics_gap.py, weak_readouts.py,
-specialist_ensembles.py): their common arguments, one seed's data as the study prepares it, and
-how they write a per-seed record."""
+specialist_ensembles.py, pair_readout.py): their common arguments, one seed's data as the study
+prepares it, and how they write a per-seed record."""
 
 from __future__ import annotations
 

@@ -543,6 +543,37 @@ def block_readouts(root: Path, file: str) -> list[str]:
     return [*_table(header, rows), "", f"`{data['command']}` ({data['arm']}; {data['machine']})"]
 
 
+def block_pair_readout(root: Path, file: str) -> list[str]:
+    """``benchmarks/pair_readout.py``'s record: per pair, seed means of the networks' validation
+    accuracy and of each fresh read-out on frozen encoders (best epoch / mean of the last ten);
+    then each shared re-fit's paired change against the unified network."""
+    data = json.loads((root / file).read_text())
+    per_seed, pairs = data["per_seed"], data["pairs"]
+    seeds = sorted(per_seed)
+
+    def mean(pair: str, key: str, part: str | None = None) -> float:
+        return float(np.mean([per_seed[s][pair][key] if part is None else per_seed[s][pair][key][part] for s in seeds]))
+
+    sources = [k.removeprefix("readout_") for k in per_seed[seeds[0]][pairs[0]] if k.startswith("readout_")]
+    header = ["pair", "network `unified`", "network `customized`"]
+    header += [f"read-out on `{k}` encoders (best / last 10)" for k in sources]
+    rows = []
+    for pair in pairs:
+        row = [f"`{pair}`", f"{mean(pair, 'unified'):.2f}", f"{mean(pair, 'customized'):.2f}"]
+        for k in sources:
+            row.append(f"{mean(pair, f'readout_{k}', 'best'):.2f} / {mean(pair, f'readout_{k}', 'last10'):.2f}")
+        rows.append(row)
+    refits = [k for k in per_seed[seeds[0]] if k.startswith("refit_")]
+    second = ["shared re-fit − unified network", "mean over combinations", *[f"`{p}`" for p in pairs]]
+    refit_rows = []
+    for k in refits:
+        row = [f"`{k}`", _ci(interval([per_seed[s][k]["mean"] - per_seed[s]["unified_mean"] for s in seeds]))]
+        row += [_ci(interval([per_seed[s][k][p] - per_seed[s][p]["unified"] for s in seeds])) for p in pairs]
+        refit_rows.append(row)
+    footer = f"`{data['command']}` ({data['arm']}; {len(seeds)} seeds; {data['machine']})"
+    return [*_table(header, rows), "", *_table(second, refit_rows), "", footer]
+
+
 def block_ensembles(root: Path, file: str, arm: str, what: list[str]) -> list[str]:
     """``benchmarks/specialist_ensembles.py``'s record beside the customized models and ``arm``
     (tuning records, validation): seed means of the mean over combinations and of the ``what``
@@ -720,6 +751,8 @@ def render_block(spec: str, root: Path) -> str:
         return "\n".join(block_chance(root, phase, lists["settings"], opt["arm"]))
     if kind == "readouts":
         return "\n".join(block_readouts(root, opt["file"]))
+    if kind == "pair_readout":
+        return "\n".join(block_pair_readout(root, opt["file"]))
     if kind == "ensembles":
         return "\n".join(block_ensembles(root, opt["file"], opt["arm"], opt["what"].split(",")))
     if kind == "statistics_gap":

@@ -1,5 +1,6 @@
 """docs/results.md is regenerated from the committed per-seed records: every generated table matches."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -298,3 +299,52 @@ def test_pooled_phases_join_each_arms_seeds_and_refuse_a_seed_held_twice(tmp_pat
     write("two", "x", 1, 0.5)
     with pytest.raises(ValueError, match=r"arm x has seeds \[1\] twice"):
         load_records(tmp_path, "one+two", "trio")
+
+
+def test_pair_readout_draws_every_combination_alike_and_scores_as_the_network_does():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from tests.helpers.nets import SHAPES, inputs
+
+    from mmanet.modality import combination_mask
+    from mmanet.nn.network import NetworkSpec, build_network
+    from pair_readout import _scores, pair_features, uniform_masks
+
+    masks = uniform_masks(7000, 3, torch.Generator().manual_seed(0))
+    codes = (masks.long() * torch.tensor([1, 2, 4])).sum(1)
+    counts = torch.bincount(codes, minlength=8)
+    assert counts[0] == 0 and counts[1:].min() > 900 and counts[1:].max() < 1100  # 1000 expected each
+
+    spec = NetworkSpec(("v", "w", "img"), SHAPES, 3, {"embed_dim": 4, "decoder": {"name": "mlp", "hidden": 8}})
+    torch.manual_seed(2)
+    net = build_network(spec).eval()
+    batches = [{"inputs": inputs(False, n=6, seed=s), "target": torch.arange(6) % 3} for s in range(2)]
+    features, target = pair_features(net, batches, ("v", "img"))
+    with torch.no_grad():
+        own = [net.modality_features(net.prepare(b["inputs"])) for b in batches]
+    assert torch.equal(features, torch.cat([torch.cat([o["v"], o["img"]], 1) for o in own]))
+    assert torch.equal(target, torch.cat([b["target"] for b in batches]))
+    every = {m: torch.cat([b["inputs"][m] for b in batches]) for m in net.modalities}
+    with torch.no_grad():
+        scores = _scores(net, net.decoder, net.prepare(every), target, ["w", "v+img"])
+    for name, combo in (("w", ("w",)), ("v+img", ("v", "img"))):  # reference: the network's own forward
+        right = 0
+        for b in batches:
+            mask = combination_mask(combo, net.modalities).expand(6, -1)
+            right += int((net(b["inputs"], mask).logits.argmax(1) == b["target"]).sum())
+        assert scores[name] == pytest.approx(100 * right / 12)
+
+
+def test_pair_readout_block_averages_seeds_and_pairs_the_refits(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from study_tables import block_pair_readout
+
+    def seed(u: float, shift: float) -> dict:
+        pair = {"unified": u, "customized": u + 1, "readout_unified": {"best": u + 0.5, "last10": u - 0.5}}
+        return {"a+b": pair, "unified_mean": 90.0, "refit_fresh": {"a+b": u + shift, "mean": 90.0 - shift}}
+
+    record = {"per_seed": {"0": seed(80.0, 1.0), "1": seed(82.0, 3.0)}, "pairs": ["a+b"], "arm": "x"}
+    (tmp_path / "r.json").write_text(json.dumps(record | {"command": "cmd", "machine": "m"}))
+    lines = block_pair_readout(tmp_path, "r.json")
+    assert lines[2] == "| `a+b` | 81.00 | 82.00 | 81.50 / 80.50 |"
+    refit = next(line for line in lines if line.startswith("| `refit_fresh`"))
+    assert refit.startswith("| `refit_fresh` | -2.00 [") and "| +2.00 [" in refit  # paired means over the two seeds

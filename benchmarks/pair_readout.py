@@ -1,0 +1,269 @@
+"""Diagnostic for the six views' remaining shortfall (issue 10, docs/results.md): is a weak pair's
+gap to its customized model in the encoders' features or in what the shared decoder reads from
+them? A linear probe (``diagnostics.py``) found the round-4 encoders of ``fou+mor`` about as good
+as the customized model's, while the customized network reads a point more out of its own; this
+fits the customized model's own read-out (its decoder's architecture, trained the way it was)
+on frozen features instead.
+
+    python benchmarks/pair_readout.py --root runs/study --arm plus-r34-rerun --seeds 100-104 \
+        --pairs fou+mor,fou+zer,pix+mor --json docs/records/diagnostics/pair_readout_tune_six.json
+
+For each tuning seed and pair (validation split; the test split is not read), the accuracy of:
+
+- ``unified``: the trained unified network under the pair (``--arm``'s model file);
+- ``customized``: the pair's customized model, trained here with the study's configuration and
+  seed (the study keeps no customized model files; its test scores are neither kept nor read);
+- ``readout_<source>``: a fresh decoder of the customized model's architecture (the setting's
+  ``mlp`` decoder on the pair's two encoder outputs side by side) trained on frozen features of
+  ``source``: ``unified`` (the unified network's encoders), ``customized`` (the pair model's own)
+  and ``specialists`` (each view's single-modality specialist, trained apart). Same optimiser,
+  learning rate, weight decay, cosine schedule, epochs and batch size as the networks; one
+  read-out seed per (seed, pair), the same for every source, so the sources are paired;
+- ``refit_fresh`` / ``refit_own``: one shared read-out for every combination, trained on the
+  unified network's frozen encoders with each row under a combination drawn uniformly from the
+  2^M - 1 (as dropout draws them), absent features filled as the network fills them: a fresh
+  decoder (``cfg.model.decoder``, no per-combination parts) or the network's own decoder (its
+  per-combination patches and statistics) trained on from its weights; the epoch is chosen on the
+  validation mean over every combination, as the unified network's is. Each reports the pairs
+  and ``mean`` (over every combination) at that epoch, beside ``unified_mean``.
+
+Each pair read-out reports its best validation epoch (how every model of the study is selected, so
+comparable with ``unified`` and ``customized``) and the mean over its last ten epochs (free of
+that selection's optimism).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from diagnostic_record import diagnostic_parser, seed_data, write_record
+from study_arms import parse_seeds
+
+READOUT_SEED = 7
+
+
+@torch.no_grad()
+def pair_features(net: Any, batches: list[dict[str, Any]], pair: tuple[str, ...]) -> tuple[Tensor, Tensor]:
+    """The pair's encoder outputs side by side ``(N, D_a + D_b)`` and the targets ``(N,)``, from
+    ``net`` in evaluation mode (``net`` may hold more modalities than the pair)."""
+    net.eval()
+    features, targets = [], []
+    for batch in batches:
+        encoded = net.modality_features(net.prepare({m: batch["inputs"][m] for m in net.modalities}))
+        features.append(torch.cat([encoded[m].flatten(1) for m in pair], 1))
+        targets.append(batch["target"])
+    return torch.cat(features), torch.cat(targets)
+
+
+@torch.no_grad()
+def accuracy(net: Any, batches: list[dict[str, Any]], pair: tuple[str, ...]) -> float:
+    """``net``'s validation accuracy (points) under ``pair``."""
+    from mmanet.modality import combination_mask
+
+    net.eval()
+    right = rows = 0
+    for batch in batches:
+        target = batch["target"]
+        mask = combination_mask(pair, net.modalities).expand(target.shape[0], -1)
+        logits = net({m: batch["inputs"][m] for m in net.modalities}, mask).logits
+        right += int((logits.argmax(1) == target).sum())
+        rows += int(target.shape[0])
+    return 100 * right / rows
+
+
+def _optimiser(decoder: Any, cfg: Any, rows: int) -> tuple[Any, Any]:
+    """Adam with the configuration's learning rate and weight decay, and a cosine schedule over its
+    epochs of ``rows`` training rows in batches of ``cfg.data.batch_size`` (as the networks train)."""
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    steps = cfg.optim.epochs * math.ceil(rows / cfg.data.batch_size)
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+
+
+def fit_readout(train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], cfg: Any, classes: int) -> list[float]:
+    """Train a fresh decoder (``cfg.model.decoder``) on frozen features ``train`` = ``((N, D), (N,))``
+    with the configuration's optimiser settings; its validation accuracy (points) after each epoch."""
+    from mmanet.nn.decoders import build_decoder
+
+    torch.manual_seed(READOUT_SEED)
+    decoder = build_decoder(cfg.model.decoder, (train[0].shape[1],), classes)
+    optimizer, schedule = _optimiser(decoder, cfg, len(train[1]))
+    epochs, size = cfg.optim.epochs, cfg.data.batch_size
+    order = torch.Generator().manual_seed(READOUT_SEED)
+    curve = []
+    for _ in range(epochs):
+        decoder.train()
+        for rows in torch.randperm(len(train[1]), generator=order).split(size):
+            if len(rows) < 2:  # batch norm needs two rows
+                continue
+            loss = F.cross_entropy(decoder(train[0][rows]).logits, train[1][rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        decoder.eval()
+        with torch.no_grad():
+            curve.append(100 * float((decoder(val[0]).logits.argmax(1) == val[1]).float().mean()))
+    return curve
+
+
+def _rows(prepared: Any, rows: Tensor) -> Any:
+    """``prepared`` (:meth:`prepare`'s tuple of per-modality dicts, or ``None``) restricted to ``rows``."""
+    return tuple(None if part is None else {m: f[rows] for m, f in part.items()} for part in prepared)
+
+
+def uniform_masks(count: int, modalities: int, generator: torch.Generator) -> Tensor:
+    """``(count, M)`` masks, each row's combination drawn uniformly from the 2^M - 1 non-empty ones."""
+    codes = torch.randint(1, 2**modalities, (count,), generator=generator)
+    return (codes[:, None] >> torch.arange(modalities)) & 1 == 1
+
+
+@torch.no_grad()
+def _scores(net: Any, decoder: Any, prepared: Any, target: Tensor, names: list[str]) -> dict[str, float]:
+    """Validation accuracy (points) of ``decoder`` on ``net``'s fused features under each combination."""
+    from mmanet.modality import combination_mask, parse_combination
+    from mmanet.nn.patches import conditioned
+
+    out = {}
+    for name in names:
+        mask = combination_mask(parse_combination(name, net.modalities), net.modalities).expand(len(target), -1)
+        with conditioned(decoder, mask):
+            logits = decoder(net.fused_from(prepared, mask)).logits
+        out[name] = 100 * float((logits.argmax(1) == target).float().mean())
+    return out
+
+
+def refit(
+    net: Any, own: bool, train: list[dict[str, Any]], val: list[dict[str, Any]], cfg: Any, classes: int
+) -> dict[str, Any]:
+    """A shared read-out trained on ``net``'s frozen encoders under uniformly drawn combinations (``own``:
+    ``net``'s decoder trained on from its weights; else a fresh ``cfg.model.decoder``); per combination,
+    its validation accuracy at the epoch with the best mean over every combination."""
+    import copy
+
+    from mmanet.modality import all_combinations, combination_name
+    from mmanet.nn.decoders import build_decoder
+    from mmanet.nn.patches import conditioned
+
+    net = copy.deepcopy(net).eval()
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    with torch.no_grad():
+        pre_train = net.prepare({m: torch.cat([b["inputs"][m] for b in train]) for m in net.modalities})
+        pre_val = net.prepare({m: torch.cat([b["inputs"][m] for b in val]) for m in net.modalities})
+    y_train, y_val = torch.cat([b["target"] for b in train]), torch.cat([b["target"] for b in val])
+    torch.manual_seed(READOUT_SEED)
+    decoder = net.decoder if own else build_decoder(cfg.model.decoder, net.fused_shape, classes)
+    for parameter in decoder.parameters():
+        parameter.requires_grad_(True)
+    optimizer, schedule = _optimiser(decoder, cfg, len(y_train))
+    epochs, size = cfg.optim.epochs, cfg.data.batch_size
+    draws = torch.Generator().manual_seed(READOUT_SEED)
+    names = [combination_name(c) for c in all_combinations(net.modalities)]
+    best: dict[str, float] = {}
+    for _ in range(epochs):
+        decoder.train()
+        for rows in torch.randperm(len(y_train), generator=draws).split(size):
+            if len(rows) < 2:  # batch norm needs two rows
+                continue
+            mask = uniform_masks(len(rows), len(net.modalities), draws)
+            with conditioned(decoder, mask):
+                logits = decoder(net.fused_from(_rows(pre_train, rows), mask)).logits
+            loss = F.cross_entropy(logits, y_train[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        decoder.eval()
+        scores = _scores(net, decoder, pre_val, y_val, names)
+        scores["mean"] = sum(scores.values()) / len(names)
+        if scores["mean"] > best.get("mean", -1.0):
+            best = scores
+    return best
+
+
+def _customized(data: Any, pair_name: str, scratch: Path) -> Any:
+    """The pair's customized model, trained as the study trains it (``study.py``'s customized chunks)."""
+    from mmanet.modelfile import load_model_file
+    from mmanet.training import METHODS, train_per_combination
+
+    run = train_per_combination(
+        dataclasses.replace(data, root=scratch / pair_name), METHODS["customized"], only=[pair_name]
+    )
+    return load_model_file(run.model_path).entries[0].net
+
+
+def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str]) -> dict[str, Any]:
+    """Per pair: the networks' accuracies and each read-out's best-epoch and last-ten-epoch accuracy."""
+    from mmanet.modality import parse_combination
+    from mmanet.modelfile import load_model_file
+
+    data, module = seed_data(setting, seed)
+    train, val = list(module.train_dataloader()), list(module.val_dataloader())
+    tune = root / "tune" / setting
+    unified = load_model_file(next((tune / arm).glob(f"seed_{seed}*/seed_{seed}/mmanet-plus/model.pt"))).entries
+    unified_net = unified[0].net
+    specialists = {
+        entry.serves[0][0]: entry.net
+        for entry in load_model_file(
+            tune / "specialists" / f"seed_{seed}" / f"seed_{seed}" / "specialists" / "model.pt"
+        ).entries
+    }
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in pairs:
+            pair = parse_combination(name, unified_net.modalities)
+            own = _customized(data, name, Path(scratch))
+            row: dict[str, Any] = {"unified": accuracy(unified_net, val, pair), "customized": accuracy(own, val, pair)}
+            sources = {"unified": unified_net, "customized": own}
+            joint = {k: (pair_features(n, train, pair), pair_features(n, val, pair)) for k, n in sources.items()}
+            single = [
+                (pair_features(specialists[m], train, (m,)), pair_features(specialists[m], val, (m,))) for m in pair
+            ]
+            joint["specialists"] = tuple((torch.cat([s[i][0] for s in single], 1), single[0][i][1]) for i in range(2))
+            for source, (tr, va) in joint.items():
+                curve = fit_readout(tr, va, data.cfg, data.source.num_classes)
+                row[f"readout_{source}"] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "curve": curve}
+            out[name] = row
+            print(f"seed {seed} {name}: " + ", ".join(f"{k} {_short(v)}" for k, v in row.items()), flush=True)
+    from mmanet.modality import all_combinations, combination_name
+
+    names = [combination_name(c) for c in all_combinations(unified_net.modalities)]
+    own_scores = {n: accuracy(unified_net, val, parse_combination(n, unified_net.modalities)) for n in names}
+    out["unified_mean"] = sum(own_scores.values()) / len(names)
+    for label, own in (("refit_fresh", False), ("refit_own", True)):
+        scores = refit(unified_net, own, train, val, data.cfg, data.source.num_classes)
+        out[label] = {k: scores[k] for k in [*pairs, "mean"]}
+        print(f"seed {seed} {label}: {out[label]} (unified mean {out['unified_mean']:.2f})", flush=True)
+    return out
+
+
+def _short(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else f"{value['best']:.2f}/{value['last10']:.2f}"
+
+
+def main() -> None:
+    parser = diagnostic_parser(__doc__ or "", "plus-r34-rerun")
+    parser.add_argument("--setting", default="six", choices=["trio", "six"])
+    parser.add_argument("--pairs", default="fou+mor,fou+zer,pix+mor")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    pairs = args.pairs.split(",")
+    per_seed = {
+        str(seed): seed_record(args.root, args.arm, args.setting, seed, pairs) for seed in parse_seeds(args.seeds)
+    }
+    record = {"arm": args.arm, "setting": args.setting, "split": "val", "pairs": pairs, "per_seed": per_seed}
+    write_record(args.json, "pair_readout.py", record)
+
+
+if __name__ == "__main__":
+    main()
