@@ -112,14 +112,39 @@ def _write(path: Path, record: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(record, indent=1))
 
 
-def _shared_teacher(root: Path, phase: str, setting: str, seed: int, method: str, overrides: list[str]) -> list[str]:
-    """``distill.teacher=`` of the shared teacher arm trained as this arm's teacher overrides ask
-    (none: ``teacher``; the noisy ones: ``teacher-noisy``), if it is there; an arm with other
-    teacher overrides trains its own teacher in its run."""
-    if method not in ("sp", "kd", "mad", "mmanet", "mmanet-plus"):
-        return []
+def shared_teacher_arm(setting: str, method: str, overrides: list[str]) -> str | None:
+    """The shared teacher arm an arm reads: ``teacher`` (no teacher overrides) or ``teacher-noisy``
+    (the noisy teacher's), when its method needs a teacher under its configuration (``mmanet-plus``
+    only with MAD on); ``None`` when it needs none or trains its own (other teacher overrides)."""
+    from mmanet.config import load_config
+    from mmanet.training import METHODS
+
+    if method not in METHODS or not METHODS[method].needs_teacher(
+        load_config(SETTING_FILES.get(setting), [*_base(setting), *overrides]).plus
+    ):
+        return None
     asked = [o for o in overrides if o.startswith("distill.teacher_overrides=")]
-    arm = {(): "teacher", (NOISY_TEACHER,): "teacher-noisy"}.get(tuple(asked))
+    return {(): "teacher", (NOISY_TEACHER,): "teacher-noisy"}.get(tuple(asked))
+
+
+def teacher_arms(setting: str, arms: list[str], extra: list[str]) -> list[str]:
+    """What ``run`` trains first: the teachers and specialists ``arms`` name, then each shared
+    teacher another arm reads (:func:`shared_teacher_arm`; ``extra``: overrides given to every arm)."""
+    named = [a for a in arms if a.startswith("teacher") or a == "specialists"]
+    for arm in arms:
+        if arm in named or arm == "customized":
+            continue
+        method, overrides = final_arm(arm, setting)
+        shared = shared_teacher_arm(setting, method, [*overrides, *extra])
+        if shared is not None and shared not in named:
+            named.append(shared)
+    return named
+
+
+def _shared_teacher(root: Path, phase: str, setting: str, seed: int, method: str, overrides: list[str]) -> list[str]:
+    """``distill.teacher=`` of the shared teacher arm this arm reads (:func:`shared_teacher_arm`), if
+    it is there; an arm with other teacher overrides trains its own teacher in its run."""
+    arm = shared_teacher_arm(setting, method, overrides)
     if arm is None:
         return []
     model = result_path(root, phase, setting, arm, seed).with_suffix("") / f"seed_{seed}" / "teacher" / "model.pt"
@@ -189,9 +214,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     if unknown:
         sys.exit(f"unknown arms {unknown}; known: {sorted(known)}")
     extra = list(args.set or [])
-    teacher_arms = ["teacher"] + [a for a in arms if a.startswith("teacher-") or a == "specialists"]
-    teachers = [(str(args.root), args.phase, args.setting, s, a, extra) for a in teacher_arms for s in seeds]
-    expanded = [a for a in arms if a not in teacher_arms and a != "customized"]
+    first = teacher_arms(args.setting, arms, extra)
+    teachers = [(str(args.root), args.phase, args.setting, s, a, extra) for a in first for s in seeds]
+    expanded = [a for a in arms if a not in first and a != "customized"]
     if "customized" in arms:
         expanded = [f"customized#{k}/{args.chunks}" for k in range(args.chunks)] + expanded
     expanded = [a for a in expanded if args.setting in ONLY_SETTINGS.get(a, (args.setting,))]

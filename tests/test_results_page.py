@@ -348,3 +348,15 @@ def test_pair_readout_block_averages_seeds_and_pairs_the_refits(tmp_path):
     assert lines[2] == "| `a+b` | 81.00 | 82.00 | 81.50 / 80.50 |"
     refit = next(line for line in lines if line.startswith("| `refit_fresh`"))
     assert refit.startswith("| `refit_fresh` | -2.00 [") and "| +2.00 [" in refit  # paired means over the two seeds
+
+
+def test_the_study_trains_first_only_the_shared_teachers_its_arms_read():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from study import teacher_arms
+
+    assert teacher_arms("six", ["dropout", "customized", "mmanet-plus", "plus-r34-decoder-statistics"], []) == []
+    assert teacher_arms("trio", ["sp-a100", "dropout"], []) == ["teacher"]  # no teacher overrides
+    assert teacher_arms("trio", ["mad", "kd"], []) == ["teacher-noisy"]
+    assert teacher_arms("trio", ["mad-a100-ls"], []) == []  # trains its own (label-smoothed) teacher
+    assert teacher_arms("seg", ["specialists", "mmanet"], []) == ["specialists", "teacher"]  # seg: plain teacher
+    assert teacher_arms("trio", ["teacher", "mmanet-plus"], ["plus.mad=true"]) == ["teacher"]  # extra turns MAD on
