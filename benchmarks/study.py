@@ -168,7 +168,7 @@ def run_arm(job: tuple[str, str, str, int, str, list[str]]) -> str:
     if out.exists():
         return f"skip {out}"
     method, overrides = final_arm(arm, setting)
-    teacher_arg = _shared_teacher(root, phase, setting, seed, method, overrides)
+    teacher_arg = _shared_teacher(root, phase, setting, seed, method, [*overrides, *extra])
     if method == "mmanet-plus" and "plus.specialists=0" not in overrides and arm not in OWN_SPECIALISTS:
         specialists = (
             result_path(root, phase, setting, "specialists", seed).with_suffix("")
