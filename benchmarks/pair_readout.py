@@ -204,14 +204,15 @@ def _customized(data: Any, pair_name: str, scratch: Path) -> Any:
 
 def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str]) -> dict[str, Any]:
     """Per pair: the networks' accuracies and each read-out's best-epoch and last-ten-epoch accuracy."""
-    from mmanet.modality import parse_combination
+    from mmanet.modality import all_combinations, combination_name, parse_combination
     from mmanet.modelfile import load_model_file
 
     data, module = seed_data(setting, seed)
     train, val = list(module.train_dataloader()), list(module.val_dataloader())
     tune = root / "tune" / setting
-    unified = load_model_file(next((tune / arm).glob(f"seed_{seed}*/seed_{seed}/mmanet-plus/model.pt"))).entries
-    unified_net = unified[0].net
+    unified_net = (
+        load_model_file(next((tune / arm).glob(f"seed_{seed}*/seed_{seed}/mmanet-plus/model.pt"))).entries[0].net
+    )
     specialists = {
         entry.serves[0][0]: entry.net
         for entry in load_model_file(
@@ -235,8 +236,6 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
                 row[f"readout_{source}"] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "curve": curve}
             out[name] = row
             print(f"seed {seed} {name}: " + ", ".join(f"{k} {_short(v)}" for k, v in row.items()), flush=True)
-    from mmanet.modality import all_combinations, combination_name
-
     names = [combination_name(c) for c in all_combinations(unified_net.modalities)]
     own_scores = {n: accuracy(unified_net, val, parse_combination(n, unified_net.modalities)) for n in names}
     out["unified_mean"] = sum(own_scores.values()) / len(names)
