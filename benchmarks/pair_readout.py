@@ -19,6 +19,10 @@ For each tuning seed and pair (validation split; the test split is not read), th
   and ``specialists`` (each view's single-modality specialist, trained apart). Same optimiser,
   learning rate, weight decay, cosine schedule, epochs and batch size as the networks; one
   read-out seed per (seed, pair), the same for every source, so the sources are paired;
+- ``tuned_unified``: the unified network's own decoder (its per-combination patches and
+  statistics included) trained on under the pair alone, from its trained weights, on the frozen
+  encoders: what a pair decoder started from the shared one would add (the same epochs and
+  schedule; ``start`` is the decoder before any step);
 - ``refit_fresh`` / ``refit_own``: one shared read-out for every combination, trained on the
   unified network's frozen encoders with each row under a combination drawn uniformly from the
   2^M - 1 (as dropout draws them), absent features filled as the network fills them: a fresh
@@ -89,13 +93,16 @@ def _optimiser(decoder: Any, cfg: Any, rows: int) -> tuple[Any, Any]:
     return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
 
 
-def fit_readout(train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], cfg: Any, classes: int) -> list[float]:
-    """Train a fresh decoder (``cfg.model.decoder``) on frozen features ``train`` = ``((N, D), (N,))``
-    with the configuration's optimiser settings; its validation accuracy (points) after each epoch."""
+def fit_readout(
+    train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], cfg: Any, classes: int, decoder: Any = None
+) -> list[float]:
+    """Train a fresh decoder (``cfg.model.decoder``; or ``decoder``, a module mapping ``(B, D)`` to an
+    output with ``.logits``) on frozen features ``train`` = ``((N, D), (N,))`` with the configuration's
+    optimiser settings; its validation accuracy (points) after each epoch."""
     from mmanet.nn.decoders import build_decoder
 
     torch.manual_seed(READOUT_SEED)
-    decoder = build_decoder(cfg.model.decoder, (train[0].shape[1],), classes)
+    decoder = decoder if decoder is not None else build_decoder(cfg.model.decoder, (train[0].shape[1],), classes)
     optimizer, schedule = _optimiser(decoder, cfg, len(train[1]))
     epochs, size = cfg.optim.epochs, cfg.data.batch_size
     order = torch.Generator().manual_seed(READOUT_SEED)
@@ -191,6 +198,39 @@ def refit(
     return best
 
 
+class PairDecoder(torch.nn.Module):
+    """A copy of ``net``'s decoder read under one combination: maps the pair's features side by side
+    ``(B, D_a + D_b)`` to the decoder's output on the fused vector with the other modalities' blocks
+    zero, as ``net`` fuses them (zero fill and one encoding per modality only: a network with learned
+    absent features or alone patches is refused)."""
+
+    def __init__(self, net: Any, pair: tuple[str, ...]) -> None:
+        import copy
+
+        from mmanet.modality import combination_mask
+
+        super().__init__()
+        if net.absent_embeddings is not None or net.encodes_alone:
+            raise ValueError("PairDecoder: the network fills absent modalities or encodes them alone otherwise")
+        self.decoder = copy.deepcopy(net.decoder)
+        self.mask_row = combination_mask(pair, net.modalities)
+        widths = {m: int(torch.tensor(net.modality_feature_shapes()[m]).prod()) for m in net.modalities}
+        self.slots = [(m in pair, widths[m]) for m in net.modalities]
+
+    def forward(self, features: Tensor) -> Any:
+        from mmanet.nn.patches import conditioned
+
+        parts, at = [], 0
+        for present, width in self.slots:
+            if present:
+                parts.append(features[:, at : at + width])
+                at += width
+            else:
+                parts.append(features.new_zeros(features.shape[0], width))
+        with conditioned(self.decoder, self.mask_row.expand(features.shape[0], -1)):
+            return self.decoder(torch.cat(parts, 1))
+
+
 def _customized(data: Any, pair_name: str, scratch: Path) -> Any:
     """The pair's customized model, trained as the study trains it (``study.py``'s customized chunks)."""
     from mmanet.modelfile import load_model_file
@@ -234,6 +274,10 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
             for source, (tr, va) in joint.items():
                 curve = fit_readout(tr, va, data.cfg, data.source.num_classes)
                 row[f"readout_{source}"] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "curve": curve}
+            tuned = PairDecoder(unified_net, pair)
+            start = _pair_accuracy(tuned, joint["unified"][1])
+            curve = fit_readout(*joint["unified"], data.cfg, data.source.num_classes, decoder=tuned)
+            row["tuned_unified"] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "start": start, "curve": curve}
             out[name] = row
             print(f"seed {seed} {name}: " + ", ".join(f"{k} {_short(v)}" for k, v in row.items()), flush=True)
     names = [combination_name(c) for c in all_combinations(unified_net.modalities)]
@@ -244,6 +288,12 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
         out[label] = {k: scores[k] for k in [*pairs, "mean"]}
         print(f"seed {seed} {label}: {out[label]} (unified mean {out['unified_mean']:.2f})", flush=True)
     return out
+
+
+@torch.no_grad()
+def _pair_accuracy(decoder: Any, val: tuple[Tensor, Tensor]) -> float:
+    decoder.eval()
+    return 100 * float((decoder(val[0]).logits.argmax(1) == val[1]).float().mean())
 
 
 def _short(value: Any) -> str:

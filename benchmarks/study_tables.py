@@ -545,7 +545,7 @@ def block_readouts(root: Path, file: str) -> list[str]:
 
 def block_pair_readout(root: Path, file: str) -> list[str]:
     """``benchmarks/pair_readout.py``'s record: per pair, seed means of the networks' validation
-    accuracy and of each fresh read-out on frozen encoders (best epoch / mean of the last ten);
+    accuracy and of each read-out trained on frozen encoders (best epoch / mean of the last ten);
     then each shared re-fit's paired change against the unified network."""
     data = json.loads((root / file).read_text())
     per_seed, pairs = data["per_seed"], data["pairs"]
@@ -554,14 +554,16 @@ def block_pair_readout(root: Path, file: str) -> list[str]:
     def mean(pair: str, key: str, part: str | None = None) -> float:
         return float(np.mean([per_seed[s][pair][key] if part is None else per_seed[s][pair][key][part] for s in seeds]))
 
-    sources = [k.removeprefix("readout_") for k in per_seed[seeds[0]][pairs[0]] if k.startswith("readout_")]
+    trained = [k for k, v in per_seed[seeds[0]][pairs[0]].items() if isinstance(v, dict)]
+    names = {"tuned_unified": "`unified` decoder trained on under the pair"}
     header = ["pair", "network `unified`", "network `customized`"]
-    header += [f"read-out on `{k}` encoders (best / last 10)" for k in sources]
+    header += [
+        names.get(k, f"read-out on `{k.removeprefix('readout_')}` encoders") + " (best / last 10)" for k in trained
+    ]
     rows = []
     for pair in pairs:
         row = [f"`{pair}`", f"{mean(pair, 'unified'):.2f}", f"{mean(pair, 'customized'):.2f}"]
-        for k in sources:
-            row.append(f"{mean(pair, f'readout_{k}', 'best'):.2f} / {mean(pair, f'readout_{k}', 'last10'):.2f}")
+        row += [f"{mean(pair, k, 'best'):.2f} / {mean(pair, k, 'last10'):.2f}" for k in trained]
         rows.append(row)
     refits = [k for k in per_seed[seeds[0]] if k.startswith("refit_")]
     second = ["shared re-fit − unified network", "mean over combinations", *[f"`{p}`" for p in pairs]]

@@ -307,7 +307,7 @@ def test_pair_readout_draws_every_combination_alike_and_scores_as_the_network_do
 
     from mmanet.modality import combination_mask
     from mmanet.nn.network import NetworkSpec, build_network
-    from pair_readout import _scores, pair_features, uniform_masks
+    from pair_readout import PairDecoder, _scores, pair_features, uniform_masks
 
     masks = uniform_masks(7000, 3, torch.Generator().manual_seed(0))
     codes = (masks.long() * torch.tensor([1, 2, 4])).sum(1)
@@ -332,6 +332,21 @@ def test_pair_readout_draws_every_combination_alike_and_scores_as_the_network_do
             mask = combination_mask(combo, net.modalities).expand(6, -1)
             right += int((net(b["inputs"], mask).logits.argmax(1) == b["target"]).sum())
         assert scores[name] == pytest.approx(100 * right / 12)
+
+    patched = NetworkSpec(("v", "w", "img"), SHAPES, 3, {**spec.model.__dict__, "combination_patches": True})
+    net = build_network(patched).eval()  # per-combination patches in the decoder, made non-trivial
+    with torch.no_grad():
+        for name, parameter in net.decoder.named_parameters():
+            if "scale" in name or "shift" in name:
+                parameter.normal_()
+    features, _ = pair_features(net, batches, ("v", "img"))
+    pair = PairDecoder(net, ("v", "img")).eval()
+    with torch.no_grad():
+        logits = pair(features).logits
+        mask = combination_mask(("v", "img"), net.modalities).expand(12, -1)
+        reference = net(every, mask).logits  # the whole network under v + img
+    assert torch.allclose(logits, reference, atol=1e-6)
+    assert pair.decoder is not net.decoder  # a copy: training it leaves the network as it was
 
 
 def test_pair_readout_block_averages_seeds_and_pairs_the_refits(tmp_path):
