@@ -13,6 +13,8 @@ For each tuning seed and pair (validation split; the test split is not read), th
 - ``unified``: the trained unified network under the pair (``--arm``'s model file);
 - ``customized``: the pair's customized model, trained here with the study's configuration and
   seed (the study keeps no customized model files; its test scores are neither kept nor read);
+- ``unified_network`` / ``customized_network``: each network's own validation curve under the
+  pair (its run's log), read like the read-outs below;
 - ``readout_<source>``: a fresh decoder of the customized model's architecture (the setting's
   ``mlp`` decoder on the pair's two encoder outputs side by side) trained on frozen features of
   ``source``: ``unified`` (the unified network's encoders), ``customized`` (the pair model's own)
@@ -23,6 +25,10 @@ For each tuning seed and pair (validation split; the test split is not read), th
   statistics included) trained on under the pair alone, from its trained weights, on the frozen
   encoders: what a pair decoder started from the shared one would add (the same epochs and
   schedule; ``start`` is the decoder before any step);
+- ``tuned_network``: the whole unified network (encoders, decoder) trained on under the pair alone
+  from its trained weights, on the training split's inputs (same epochs and schedule): whether
+  encoders that adapt to the pair from the unified solution reach the pair's own model
+  (``start``: before any step);
 - ``refit_fresh`` / ``refit_own``: one shared read-out for every combination, trained on the
   unified network's frozen encoders with each row under a combination drawn uniformly from the
   2^M - 1 (as dropout draws them), absent features filled as the network fills them: a fresh
@@ -231,15 +237,59 @@ class PairDecoder(torch.nn.Module):
             return self.decoder(torch.cat(parts, 1))
 
 
-def _customized(data: Any, pair_name: str, scratch: Path) -> Any:
-    """The pair's customized model, trained as the study trains it (``study.py``'s customized chunks)."""
+def tune_network(
+    net: Any, pair: tuple[str, ...], train: list[dict[str, Any]], val: list[dict[str, Any]], cfg: Any
+) -> list[float]:
+    """A copy of ``net`` trained on, every parameter, under ``pair`` alone with the configuration's
+    optimiser settings (``net`` is left as it was); its validation accuracy (points) after each epoch."""
+    import copy
+
+    from mmanet.modality import combination_mask
+
+    tuned = copy.deepcopy(net)
+    for parameter in tuned.parameters():
+        parameter.requires_grad_(True)
+    inputs = {m: torch.cat([b["inputs"][m] for b in train]) for m in net.modalities}
+    target = torch.cat([b["target"] for b in train])
+    torch.manual_seed(READOUT_SEED)
+    optimizer, schedule = _optimiser(tuned, cfg, len(target))
+    order = torch.Generator().manual_seed(READOUT_SEED)
+    row = combination_mask(pair, net.modalities)
+    curve = []
+    for _ in range(cfg.optim.epochs):
+        tuned.train()
+        for rows in torch.randperm(len(target), generator=order).split(cfg.data.batch_size):
+            if len(rows) < 2:  # batch norm needs two rows
+                continue
+            logits = tuned({m: x[rows] for m, x in inputs.items()}, row.expand(len(rows), -1)).logits
+            loss = F.cross_entropy(logits, target[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        curve.append(accuracy(tuned, val, pair))
+    return curve
+
+
+def logged_curve(log: Path, combination: str) -> list[float]:
+    """Validation accuracy (points) of ``combination`` after each epoch, from a run's ``metrics.csv``."""
+    import csv
+
+    key = f"val/{combination}/accuracy"
+    with log.open() as rows:
+        return [100 * float(r[key]) for r in csv.DictReader(rows) if r.get(key)]
+
+
+def _customized(data: Any, pair_name: str, scratch: Path) -> tuple[Any, list[float]]:
+    """The pair's customized model, trained as the study trains it (``study.py``'s customized chunks),
+    and its validation accuracy (points) after each epoch, from its run's log."""
     from mmanet.modelfile import load_model_file
     from mmanet.training import METHODS, train_per_combination
 
-    run = train_per_combination(
-        dataclasses.replace(data, root=scratch / pair_name), METHODS["customized"], only=[pair_name]
-    )
-    return load_model_file(run.model_path).entries[0].net
+    root = scratch / pair_name
+    run = train_per_combination(dataclasses.replace(data, root=root), METHODS["customized"], only=[pair_name])
+    curve = logged_curve(root / "customized" / pair_name / "logs" / "metrics.csv", pair_name)
+    return load_model_file(run.model_path).entries[0].net, curve
 
 
 def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str]) -> dict[str, Any]:
@@ -250,9 +300,8 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
     data, module = seed_data(setting, seed)
     train, val = list(module.train_dataloader()), list(module.val_dataloader())
     tune = root / "tune" / setting
-    unified_net = (
-        load_model_file(next((tune / arm).glob(f"seed_{seed}*/seed_{seed}/mmanet-plus/model.pt"))).entries[0].net
-    )
+    unified_run = next((tune / arm).glob(f"seed_{seed}*/seed_{seed}/mmanet-plus"))
+    unified_net = load_model_file(unified_run / "model.pt").entries[0].net
     specialists = {
         entry.serves[0][0]: entry.net
         for entry in load_model_file(
@@ -263,8 +312,13 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
     with tempfile.TemporaryDirectory() as scratch:
         for name in pairs:
             pair = parse_combination(name, unified_net.modalities)
-            own = _customized(data, name, Path(scratch))
+            own, own_curve = _customized(data, name, Path(scratch))
             row: dict[str, Any] = {"unified": accuracy(unified_net, val, pair), "customized": accuracy(own, val, pair)}
+            for label, curve in (
+                ("unified_network", logged_curve(unified_run / "logs" / "metrics.csv", name)),
+                ("customized_network", own_curve),
+            ):
+                row[label] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "curve": curve}
             sources = {"unified": unified_net, "customized": own}
             joint = {k: (pair_features(n, train, pair), pair_features(n, val, pair)) for k, n in sources.items()}
             single = [
@@ -278,6 +332,9 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
             start = _pair_accuracy(tuned, joint["unified"][1])
             curve = fit_readout(*joint["unified"], data.cfg, data.source.num_classes, decoder=tuned)
             row["tuned_unified"] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "start": start, "curve": curve}
+            curve = tune_network(unified_net, pair, train, val, data.cfg)
+            row["tuned_network"] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "start": row["unified"]}
+            row["tuned_network"]["curve"] = curve
             out[name] = row
             print(f"seed {seed} {name}: " + ", ".join(f"{k} {_short(v)}" for k, v in row.items()), flush=True)
     names = [combination_name(c) for c in all_combinations(unified_net.modalities)]

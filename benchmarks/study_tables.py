@@ -555,7 +555,12 @@ def block_pair_readout(root: Path, file: str) -> list[str]:
         return float(np.mean([per_seed[s][pair][key] if part is None else per_seed[s][pair][key][part] for s in seeds]))
 
     trained = [k for k, v in per_seed[seeds[0]][pairs[0]].items() if isinstance(v, dict)]
-    names = {"tuned_unified": "`unified` decoder trained on under the pair"}
+    names = {
+        "tuned_unified": "`unified` decoder trained on under the pair",
+        "tuned_network": "whole `unified` network trained on under the pair",
+        "unified_network": "network `unified`, its own epochs",
+        "customized_network": "network `customized`, its own epochs",
+    }
     header = ["pair", "network `unified`", "network `customized`"]
     header += [
         names.get(k, f"read-out on `{k.removeprefix('readout_')}` encoders") + " (best / last 10)" for k in trained

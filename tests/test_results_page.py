@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -307,7 +308,7 @@ def test_pair_readout_draws_every_combination_alike_and_scores_as_the_network_do
 
     from mmanet.modality import combination_mask
     from mmanet.nn.network import NetworkSpec, build_network
-    from pair_readout import PairDecoder, _scores, pair_features, uniform_masks
+    from pair_readout import PairDecoder, _scores, pair_features, tune_network, uniform_masks
 
     masks = uniform_masks(7000, 3, torch.Generator().manual_seed(0))
     codes = (masks.long() * torch.tensor([1, 2, 4])).sum(1)
@@ -348,6 +349,14 @@ def test_pair_readout_draws_every_combination_alike_and_scores_as_the_network_do
     assert torch.allclose(logits, reference, atol=1e-6)
     assert pair.decoder is not net.decoder  # a copy: training it leaves the network as it was
 
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    cfg = SimpleNamespace(
+        optim=SimpleNamespace(lr=0.01, weight_decay=0.0, epochs=3), data=SimpleNamespace(batch_size=4)
+    )
+    curve = tune_network(net, ("v", "img"), batches, batches, cfg)
+    assert len(curve) == 3 and all(0 <= c <= 100 for c in curve)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())  # the network is left as it was
+
 
 def test_pair_readout_block_averages_seeds_and_pairs_the_refits(tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -375,3 +384,13 @@ def test_the_study_trains_first_only_the_shared_teachers_its_arms_read():
     assert teacher_arms("trio", ["mad-a100-ls"], []) == []  # trains its own (label-smoothed) teacher
     assert teacher_arms("seg", ["specialists", "mmanet"], []) == ["specialists", "teacher"]  # seg: plain teacher
     assert teacher_arms("trio", ["teacher", "mmanet-plus"], ["plus.mad=true"]) == ["teacher"]  # extra turns MAD on
+
+
+def test_pair_readout_reads_a_combinations_curve_from_a_runs_log(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from pair_readout import logged_curve
+
+    log = tmp_path / "metrics.csv"  # Lightning's CSV: training and validation rows interleaved
+    log.write_text("epoch,train/loss,val/a+b/accuracy,val/a/accuracy\n0,0.9,,\n0,,0.5,0.25\n1,0.7,,\n1,,0.75,0.5\n")
+    assert logged_curve(log, "a+b") == [50.0, 75.0]
+    assert logged_curve(log, "a") == [25.0, 50.0]
