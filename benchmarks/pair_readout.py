@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from curves import read_curve
 from diagnostic_record import diagnostic_parser, seed_data, write_record
 from study_arms import parse_seeds
 
@@ -271,15 +272,6 @@ def tune_network(
     return curve
 
 
-def logged_curve(log: Path, combination: str) -> list[float]:
-    """Validation accuracy (points) of ``combination`` after each epoch, from a run's ``metrics.csv``."""
-    import csv
-
-    key = f"val/{combination}/accuracy"
-    with log.open() as rows:
-        return [100 * float(r[key]) for r in csv.DictReader(rows) if r.get(key)]
-
-
 def _customized(data: Any, pair_name: str, scratch: Path) -> tuple[Any, list[float]]:
     """The pair's customized model, trained as the study trains it (``study.py``'s customized chunks),
     and its validation accuracy (points) after each epoch, from its run's log."""
@@ -288,7 +280,7 @@ def _customized(data: Any, pair_name: str, scratch: Path) -> tuple[Any, list[flo
 
     root = scratch / pair_name
     run = train_per_combination(dataclasses.replace(data, root=root), METHODS["customized"], only=[pair_name])
-    curve = logged_curve(root / "customized" / pair_name / "logs" / "metrics.csv", pair_name)
+    curve = read_curve(root / "customized" / pair_name / "logs" / "metrics.csv", pair_name, "accuracy")
     return load_model_file(run.model_path).entries[0].net, curve
 
 
@@ -315,7 +307,7 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
             own, own_curve = _customized(data, name, Path(scratch))
             row: dict[str, Any] = {"unified": accuracy(unified_net, val, pair), "customized": accuracy(own, val, pair)}
             for label, curve in (
-                ("unified_network", logged_curve(unified_run / "logs" / "metrics.csv", name)),
+                ("unified_network", read_curve(unified_run / "logs" / "metrics.csv", name, "accuracy")),
                 ("customized_network", own_curve),
             ):
                 row[label] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "curve": curve}

@@ -384,13 +384,3 @@ def test_the_study_trains_first_only_the_shared_teachers_its_arms_read():
     assert teacher_arms("trio", ["mad-a100-ls"], []) == []  # trains its own (label-smoothed) teacher
     assert teacher_arms("seg", ["specialists", "mmanet"], []) == ["specialists", "teacher"]  # seg: plain teacher
     assert teacher_arms("trio", ["teacher", "mmanet-plus"], ["plus.mad=true"]) == ["teacher"]  # extra turns MAD on
-
-
-def test_pair_readout_reads_a_combinations_curve_from_a_runs_log(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from pair_readout import logged_curve
-
-    log = tmp_path / "metrics.csv"  # Lightning's CSV: training and validation rows interleaved
-    log.write_text("epoch,train/loss,val/a+b/accuracy,val/a/accuracy\n0,0.9,,\n0,,0.5,0.25\n1,0.7,,\n1,,0.75,0.5\n")
-    assert logged_curve(log, "a+b") == [50.0, 75.0]
-    assert logged_curve(log, "a") == [25.0, 50.0]
