@@ -100,6 +100,26 @@ def _optimiser(decoder: Any, cfg: Any, rows: int) -> tuple[Any, Any]:
     return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
 
 
+def _epoch(loss_of: Any, count: int, size: int, order: torch.Generator, optimizer: Any, schedule: Any) -> None:
+    """One epoch over ``count`` training rows in a shuffled order drawn from ``order``, in batches of
+    ``size`` (a last batch of one row is skipped: batch norm needs two); ``loss_of(rows)`` is the
+    batch's loss."""
+    for rows in torch.randperm(count, generator=order).split(size):
+        if len(rows) < 2:
+            continue
+        loss = loss_of(rows)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+
+
+def _summary(curve: list[float], start: float | None = None) -> dict[str, Any]:
+    """A validation curve's best epoch, mean of its last ten epochs, ``start`` (if given) and itself."""
+    out: dict[str, Any] = {"best": max(curve), "last10": sum(curve[-10:]) / 10}
+    return out | ({} if start is None else {"start": start}) | {"curve": curve}
+
+
 def fit_readout(
     train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], cfg: Any, classes: int, decoder: Any = None
 ) -> list[float]:
@@ -116,17 +136,15 @@ def fit_readout(
     curve = []
     for _ in range(epochs):
         decoder.train()
-        for rows in torch.randperm(len(train[1]), generator=order).split(size):
-            if len(rows) < 2:  # batch norm needs two rows
-                continue
-            loss = F.cross_entropy(decoder(train[0][rows]).logits, train[1][rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        decoder.eval()
-        with torch.no_grad():
-            curve.append(100 * float((decoder(val[0]).logits.argmax(1) == val[1]).float().mean()))
+        _epoch(
+            lambda rows: F.cross_entropy(decoder(train[0][rows]).logits, train[1][rows]),
+            len(train[1]),
+            size,
+            order,
+            optimizer,
+            schedule,
+        )
+        curve.append(_pair_accuracy(decoder, val))
     return curve
 
 
@@ -186,17 +204,14 @@ def refit(
     best: dict[str, float] = {}
     for _ in range(epochs):
         decoder.train()
-        for rows in torch.randperm(len(y_train), generator=draws).split(size):
-            if len(rows) < 2:  # batch norm needs two rows
-                continue
+
+        def loss_of(rows: Tensor) -> Tensor:
             mask = uniform_masks(len(rows), len(net.modalities), draws)
             with conditioned(decoder, mask):
                 logits = decoder(net.fused_from(_rows(pre_train, rows), mask)).logits
-            loss = F.cross_entropy(logits, y_train[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+            return F.cross_entropy(logits, y_train[rows])
+
+        _epoch(loss_of, len(y_train), size, draws, optimizer, schedule)
         decoder.eval()
         scores = _scores(net, decoder, pre_val, y_val, names)
         scores["mean"] = sum(scores.values()) / len(names)
@@ -259,15 +274,16 @@ def tune_network(
     curve = []
     for _ in range(cfg.optim.epochs):
         tuned.train()
-        for rows in torch.randperm(len(target), generator=order).split(cfg.data.batch_size):
-            if len(rows) < 2:  # batch norm needs two rows
-                continue
-            logits = tuned({m: x[rows] for m, x in inputs.items()}, row.expand(len(rows), -1)).logits
-            loss = F.cross_entropy(logits, target[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+        _epoch(
+            lambda rows: F.cross_entropy(
+                tuned({m: x[rows] for m, x in inputs.items()}, row.expand(len(rows), -1)).logits, target[rows]
+            ),
+            len(target),
+            cfg.data.batch_size,
+            order,
+            optimizer,
+            schedule,
+        )
         curve.append(accuracy(tuned, val, pair))
     return curve
 
@@ -306,11 +322,8 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
             pair = parse_combination(name, unified_net.modalities)
             own, own_curve = _customized(data, name, Path(scratch))
             row: dict[str, Any] = {"unified": accuracy(unified_net, val, pair), "customized": accuracy(own, val, pair)}
-            for label, curve in (
-                ("unified_network", read_curve(unified_run / "logs" / "metrics.csv", name, "accuracy")),
-                ("customized_network", own_curve),
-            ):
-                row[label] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "curve": curve}
+            row["unified_network"] = _summary(read_curve(unified_run / "logs" / "metrics.csv", name, "accuracy"))
+            row["customized_network"] = _summary(own_curve)
             sources = {"unified": unified_net, "customized": own}
             joint = {k: (pair_features(n, train, pair), pair_features(n, val, pair)) for k, n in sources.items()}
             single = [
@@ -318,15 +331,12 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
             ]
             joint["specialists"] = tuple((torch.cat([s[i][0] for s in single], 1), single[0][i][1]) for i in range(2))
             for source, (tr, va) in joint.items():
-                curve = fit_readout(tr, va, data.cfg, data.source.num_classes)
-                row[f"readout_{source}"] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "curve": curve}
+                row[f"readout_{source}"] = _summary(fit_readout(tr, va, data.cfg, data.source.num_classes))
             tuned = PairDecoder(unified_net, pair)
             start = _pair_accuracy(tuned, joint["unified"][1])
             curve = fit_readout(*joint["unified"], data.cfg, data.source.num_classes, decoder=tuned)
-            row["tuned_unified"] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "start": start, "curve": curve}
-            curve = tune_network(unified_net, pair, train, val, data.cfg)
-            row["tuned_network"] = {"best": max(curve), "last10": sum(curve[-10:]) / 10, "start": row["unified"]}
-            row["tuned_network"]["curve"] = curve
+            row["tuned_unified"] = _summary(curve, start)
+            row["tuned_network"] = _summary(tune_network(unified_net, pair, train, val, data.cfg), row["unified"])
             out[name] = row
             print(f"seed {seed} {name}: " + ", ".join(f"{k} {_short(v)}" for k, v in row.items()), flush=True)
     names = [combination_name(c) for c in all_combinations(unified_net.modalities)]
@@ -341,6 +351,7 @@ def seed_record(root: Path, arm: str, setting: str, seed: int, pairs: list[str])
 
 @torch.no_grad()
 def _pair_accuracy(decoder: Any, val: tuple[Tensor, Tensor]) -> float:
+    """``decoder``'s accuracy (points, evaluation mode) on features and targets ``val``."""
     decoder.eval()
     return 100 * float((decoder(val[0]).logits.argmax(1) == val[1]).float().mean())
 
