@@ -384,3 +384,22 @@ def test_the_study_trains_first_only_the_shared_teachers_its_arms_read():
     assert teacher_arms("trio", ["mad-a100-ls"], []) == []  # trains its own (label-smoothed) teacher
     assert teacher_arms("seg", ["specialists", "mmanet"], []) == ["specialists", "teacher"]  # seg: plain teacher
     assert teacher_arms("trio", ["teacher", "mmanet-plus"], ["plus.mad=true"]) == ["teacher"]  # extra turns MAD on
+
+
+def test_heldout_digits_views_are_the_four_quadrants_and_load_as_a_dataset(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from heldout_digits import quadrant_views, write_npz
+    from mmanet.data import load_npz
+
+    images = np.arange(3 * 64, dtype=np.float64).reshape(3, 8, 8)  # each pixel's value names its place
+    path = tmp_path / "quad.npz"
+    write_npz(path, quadrant_views(images, np.array([2, 0, 1])))
+    arrays = load_npz(path, ["tl", "tr", "bl", "br"])
+    for view, (r, c) in {"tl": (0, 0), "tr": (0, 4), "bl": (4, 0), "br": (4, 4)}.items():
+        for n in range(3):
+            expected = [64 * n + 8 * (r + i) + c + j for i in range(4) for j in range(4)]
+            assert arrays.inputs[view][n].tolist() == expected
+    assert arrays.labels.tolist() == [2, 0, 1] and arrays.num_classes == 3 and bool(arrays.present.all())
+    assert not list(tmp_path.glob("*.tmp*"))
+    with pytest.raises(ValueError, match=r"images: expected shape \(N, 8, 8\)"):
+        quadrant_views(np.zeros((3, 8, 7)), np.zeros(3))
