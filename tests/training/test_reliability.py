@@ -154,3 +154,38 @@ def test_atomic_checkpoint_never_leaves_a_half_written_file(tmp_path, monkeypatc
         io_plugin.save_checkpoint({"epoch": 2, "w": torch.zeros(3)}, target)
     assert io_plugin.load_checkpoint(target)["epoch"] == 1
     assert sorted(p.name for p in target.parent.iterdir()) == ["last.ckpt"]
+
+
+def test_last_checkpoint_is_the_latest_epoch_not_the_best(tmp_path):
+    import lightning as L
+
+    from mmanet.config import TrainerConfig
+    from mmanet.training.trainer import build_trainer
+
+    class Falling(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            return (self.weight - 1.0).pow(2).sum()
+
+        def validation_step(self, batch, batch_idx):
+            pass
+
+        def on_validation_epoch_end(self):
+            self.log("val/select", 1.0 / (self.current_epoch + 1))  # best at epoch 0
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    loader = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
+    cfg = TrainerConfig(accelerator="cpu", devices=1, precision="32-true")
+    trainer = build_trainer(cfg, root=tmp_path, epochs=3)
+    trainer.fit(Falling(), train_dataloaders=loader, val_dataloaders=loader)
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert best["epoch"] == 0 and best["global_step"] == 2
+    assert last["epoch"] == 2 and last["global_step"] == 6  # a resume continues after epoch 2
+    assert not list((tmp_path / "checkpoints").glob("last-v*.ckpt"))
+    assert trainer.checkpoint_callback.best_model_path.endswith("best.ckpt")

@@ -110,18 +110,18 @@ def build_trainer(
     extra_callbacks: list[Callback] | None = None,
     kept_logs: list[dict[str, str]] | None = None,
 ) -> L.Trainer:
-    """A trainer that keeps the checkpoint with the best ``val/select`` and logs CSV under ``root``
-    (``kept_logs``: rows of an interrupted fit's ``metrics.csv`` to keep)."""
+    """A trainer that keeps the checkpoint with the best ``val/select`` (``best.ckpt``) and the latest
+    epoch's (``last.ckpt``, what ``--resume`` continues), and logs CSV under ``root``
+    (``kept_logs``: rows of an interrupted fit's ``metrics.csv`` to keep).
+
+    The latest checkpoint has a callback of its own: Lightning (2.6) writes a ``save_last`` file only
+    when the monitored checkpoint was saved in that step, so ``last.ckpt`` held the best epoch and a
+    resume retrained every epoch after it."""
     quiet_lightning()
-    callbacks: list[Callback] = [
-        ModelCheckpoint(
-            dirpath=root / "checkpoints",
-            filename="best",
-            monitor="val/select",
-            mode="max",
-            save_top_k=1,
-            save_last=True,
-        ),
+    checkpoints = root / "checkpoints"
+    callbacks: list[Callback] = [  # the first is ``trainer.checkpoint_callback``: the best epoch
+        ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/select", mode="max", save_top_k=1),
+        ModelCheckpoint(dirpath=checkpoints, filename="last", save_top_k=1, enable_version_counter=False),
     ]
     callbacks += extra_callbacks or []
     return L.Trainer(
