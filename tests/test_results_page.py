@@ -465,3 +465,18 @@ def test_heldout_digits_views_are_the_four_quadrants_and_load_as_a_dataset(tmp_p
     assert not list(tmp_path.glob("*.tmp*"))
     with pytest.raises(ValueError, match=r"images: expected shape \(N, 8, 8\)"):
         quadrant_views(np.zeros((3, 8, 7)), np.zeros(3))
+
+
+def test_epoch_choice_restores_the_last_epochs_network_and_refuses_an_earlier_one(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from epoch_choice import restore_last
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    other = {"0.weight": torch.randn(2, 3), "0.bias": torch.randn(2)}
+    state = {f"net.{k}": v for k, v in other.items()} | {"teacher.w": torch.zeros(1)}
+    torch.save({"epoch": 4, "state_dict": state}, tmp_path / "last.ckpt")
+    last, epoch = restore_last(net, tmp_path / "last.ckpt", epochs=5)
+    assert epoch == 4 and all(torch.equal(last.state_dict()[k], v) for k, v in other.items())
+    assert not torch.equal(net[0].weight, other["0.weight"])  # the chosen network is left as it was
+    with pytest.raises(SystemExit, match=r"holds epoch 4, not the run's last \(9\)"):
+        restore_last(net, tmp_path / "last.ckpt", epochs=10)
