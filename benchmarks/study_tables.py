@@ -581,6 +581,54 @@ def block_pair_readout(root: Path, file: str) -> list[str]:
     return [*_table(header, rows), "", *_table(second, refit_rows), "", footer]
 
 
+def block_epoch_choice(root: Path, file: str, arm: str) -> list[str]:
+    """``benchmarks/epoch_choice.py``'s record: per combination (then the mean over combinations),
+    ``arm`` − ``customized`` on the test split with each network at its chosen epoch (the records')
+    and at its last epoch, and what each side's epoch choice is worth (chosen − last); paired over
+    seeds; last, the cells more than 0.5 below (seed means) at each."""
+    data = json.loads((root / file).read_text())
+    per_seed = data["per_seed"]
+    seeds = sorted(per_seed, key=int)
+    names = list(per_seed[seeds[0]]["customized"]["scores"])
+
+    def score(side: str, name: str, epoch: str) -> list[float]:
+        if name == "mean":
+            return [float(np.mean([per_seed[s][side]["scores"][n][epoch] for n in names])) for s in seeds]
+        return [per_seed[s][side]["scores"][name][epoch] for s in seeds]
+
+    def diff(a: list[float], b: list[float]) -> list[float]:
+        return [x - y for x, y in zip(a, b, strict=True)]
+
+    header = [
+        "combination",
+        f"`{arm}` − `customized`, chosen epochs",
+        "both at their last epochs",
+        "`customized`: chosen − last",
+        f"`{arm}`: chosen − last",
+    ]
+    rows, short = [], {"chosen": [], "last": []}
+    for name in [*names, "mean"]:
+        gaps = {e: diff(score(arm, name, e), score("customized", name, e)) for e in ("chosen", "last")}
+        worth = [diff(score(side, name, "chosen"), score(side, name, "last")) for side in ("customized", arm)]
+        label = "mean over combinations" if name == "mean" else f"`{name}`"
+        rows.append([label, *(_ci(interval(v)) for v in (gaps["chosen"], gaps["last"], *worth))])
+        for epoch, values in gaps.items():
+            if name != "mean" and _short(float(np.mean(values))):
+                short[epoch].append(name)
+    epochs = [v for s in seeds for v in per_seed[s]["customized"]["epochs"].values()]
+    chosen = [per_seed[s][arm]["epochs"][names[0]][0] for s in seeds]
+    lines = [
+        f"Cells more than 0.5 below: {len(short['chosen'])} at the chosen epochs "
+        f"({', '.join(short['chosen']) or 'none'}), {len(short['last'])} at the last epochs "
+        f"({', '.join(short['last']) or 'none'}). Epochs "
+        f"(1-based) chosen by the customized models: mean {1 + np.mean([e[0] for e in epochs]):.1f} of "
+        f"{1 + epochs[0][1]}; by `{arm}`: mean {1 + np.mean(chosen):.1f}.",
+        "",
+        f"`{data['command']}` ({len(seeds)} seeds, {data['phase']}, {data['split']} split; {data['machine']})",
+    ]
+    return [*_table(header, rows), "", *lines]
+
+
 def block_ensembles(root: Path, file: str, arm: str, what: list[str]) -> list[str]:
     """``benchmarks/specialist_ensembles.py``'s record beside the customized models and ``arm``
     (tuning records, validation): seed means of the mean over combinations and of the ``what``
@@ -760,6 +808,8 @@ def render_block(spec: str, root: Path) -> str:
         return "\n".join(block_readouts(root, opt["file"]))
     if kind == "pair_readout":
         return "\n".join(block_pair_readout(root, opt["file"]))
+    if kind == "epoch_choice":
+        return "\n".join(block_epoch_choice(root, opt["file"], opt["arm"]))
     if kind == "ensembles":
         return "\n".join(block_ensembles(root, opt["file"], opt["arm"], opt["what"].split(",")))
     if kind == "statistics_gap":

@@ -480,3 +480,31 @@ def test_epoch_choice_restores_the_last_epochs_network_and_refuses_an_earlier_on
     assert not torch.equal(net[0].weight, other["0.weight"])  # the chosen network is left as it was
     with pytest.raises(SystemExit, match=r"holds epoch 4, not the run's last \(9\)"):
         restore_last(net, tmp_path / "last.ckpt", epochs=10)
+
+
+def test_epoch_choice_block_pairs_each_side_at_each_epoch(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from study_tables import block_epoch_choice
+
+    def side(a_chosen, a_last, b_chosen, b_last, epoch):
+        scores = {"a": {"chosen": a_chosen, "last": a_last}, "a+b": {"chosen": b_chosen, "last": b_last}}
+        return {"scores": scores, "epochs": {"a": [epoch, 29], "a+b": [epoch + 2, 29]}}
+
+    per_seed = {
+        "0": {"customized": side(80.0, 81.0, 90.0, 90.0, 4), "u": side(80.0, 80.0, 89.0, 89.0, 20)},
+        "1": {"customized": side(82.0, 84.0, 91.0, 91.0, 6), "u": side(82.0, 83.0, 90.0, 91.0, 24)},
+    }
+    record = {"per_seed": per_seed, "command": "c", "phase": "final", "split": "test", "machine": "m"}
+    (tmp_path / "r.json").write_text(json.dumps(record))
+    lines = block_epoch_choice(tmp_path, "r.json", "u")
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in lines if line.startswith("| `")}
+    # a: chosen gaps 0, 0; last gaps -1, -1; customized chosen - last -1, -2; u chosen - last 0, -1
+    assert rows["`a`"][0].startswith("+0.00") and rows["`a`"][1].startswith("-1.00 [-1.00, -1.00]")
+    assert rows["`a`"][2].startswith("-1.50") and rows["`a`"][3].startswith("-0.50")
+    # a+b: chosen gaps -1, -1; last gaps -1, 0
+    assert rows["`a+b`"][0].startswith("-1.00 [-1.00, -1.00]") and rows["`a+b`"][1].startswith("-0.50")
+    mean = next(line for line in lines if line.startswith("| mean over combinations"))
+    assert mean.split(" | ")[1].startswith("-0.50") and mean.split(" | ")[2].startswith("-0.75")
+    summary = next(line for line in lines if line.startswith("Cells more than"))
+    assert "1 at the chosen epochs (a+b), 1 at the last epochs (a)" in summary  # a+b at -0.50 is not short
+    assert "mean 7.0 of 30" in summary and "by `u`: mean 23.0" in summary
