@@ -1,12 +1,21 @@
 """``optim.ema``: the network validated, selected, saved and tested is the exponential moving average
-of the weights after each optimizer step, checked against a loop over the recorded steps."""
+of the weights after each optimizer step, checked against a loop over the recorded steps; and
+``optim.restore``: the network kept is the chosen epoch's or the last epoch's."""
 
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 from tests.helpers.runs import seed_data
 
-from mmanet.config import ConfigError, DataConfig, ExperimentConfig, ModelConfig, OptimConfig, TrainerConfig
+from mmanet.config import (
+    ConfigError,
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainerConfig,
+    load_config,
+)
 from mmanet.data import make_synthetic
 from mmanet.training import METHODS, build_module, fit_module
 
@@ -93,3 +102,29 @@ def test_without_ema_the_restored_network_is_the_last_step(tmp_path):
 def test_ema_outside_zero_to_one_is_refused(value):
     with pytest.raises(ConfigError, match=r"optim\.ema"):
         OptimConfig(ema=value)
+
+
+def test_restore_keeps_the_best_epochs_or_the_last_epochs_network(tmp_path):
+    nets = {}
+    for restore in ("best", "last"):
+        cfg = ExperimentConfig(
+            out=str(tmp_path),
+            data=DataConfig(dataset="synthetic", batch_size=32),
+            model=ModelConfig(**MODEL),
+            optim=OptimConfig(epochs=4, lr=0.3, restore=restore),
+            trainer=TrainerConfig(progress=False),
+        )
+        data = seed_data(cfg, make_synthetic(num_samples=240, seed=0))
+        module = build_module(data, METHODS["dropout"])
+        recorder = StepWeights()
+        fit = fit_module(module, data, tmp_path / restore, callbacks=[recorder])
+        per_epoch = len(recorder.steps) // 4
+        kept = module.best_validation() if restore == "best" else module.val_history[-1]
+        assert kept is not None and fit.val == kept["combinations"] and fit.val_select == pytest.approx(kept["select"])
+        step = recorder.steps[per_epoch * (kept["epoch"] + 1) - 1]  # the kept epoch's last step
+        for key, value in step.items():
+            torch.testing.assert_close(module.net.state_dict()[key], value, msg=key)
+        nets[restore] = (kept["epoch"], module.net.state_dict())
+    assert nets["best"][0] != nets["last"][0] == 3  # the runs (same seed) differ only in the kept epoch
+    with pytest.raises(ConfigError, match=r"optim\.restore"):
+        load_config(None, ["optim.restore=middle"])

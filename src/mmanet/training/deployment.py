@@ -267,6 +267,10 @@ class DeploymentModule(L.LightningModule):
             return None
         return max(self.val_history, key=lambda e: (e["select"], -e["epoch"]))
 
+    def last_validation(self) -> dict[str, Any] | None:
+        """The latest validation entry (``optim.restore: last``)."""
+        return self.val_history[-1] if self.val_history else None
+
     def use_calibration(self, calibration: Calibration) -> None:
         """Test with the calibration fitted on validation: logits divided by each combination's
         temperature, anti-spoofing HTER at its threshold."""

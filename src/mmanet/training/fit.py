@@ -1,4 +1,4 @@
-"""Fit one module: train, restore the deployment network with the best validation score, test."""
+"""Fit one module: train, restore the deployment network of the kept epoch (best validation or last), test."""
 
 from __future__ import annotations
 
@@ -44,11 +44,29 @@ def _last_checkpoint(root: Path) -> str | None:
     return str(last) if last.exists() else None
 
 
+def _restore(module: DeploymentModule, trainer: L.Trainer, restore: str) -> float | None:
+    """Put the kept epoch's deployment network in ``module`` (``best``: the best validation epoch's
+    checkpoint; ``last``: the weights as training left them) and return its selection score. Only
+    the deployment network: the miner and diagnostics keep the whole run's history."""
+    if restore == "last":
+        last = module.last_validation()
+        return float(last["select"]) if last else None
+    callback = trainer.checkpoint_callback
+    best = getattr(callback, "best_model_path", "")
+    if not best:
+        return None
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    module.net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    raw = getattr(callback, "best_model_score", None)
+    return float(raw) if raw is not None else None
+
+
 def fit_module(
     module: DeploymentModule, data: SeedData, root: Path, *, resume: bool = False, callbacks: Sequence[Callback] = ()
 ) -> FitResult:
     """Fit ``module`` on ``data`` (continuing ``root/checkpoints/last.ckpt`` when ``resume``), restore
-    the deployment network of the best validation epoch, and test every combination it serves."""
+    the deployment network of the kept epoch (``optim.restore``: the best validation epoch or the
+    last), and test every combination it serves."""
     L.seed_everything(data.seed, verbose=False)
     checkpoint = _last_checkpoint(root) if resume else None
     kept = None
@@ -66,18 +84,11 @@ def fit_module(
     if data.cfg.trainer.compile:
         module.net.compile()  # in place: the state dict (and so model.pt) keeps its keys
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
-    callback = trainer.checkpoint_callback
-    best = getattr(callback, "best_model_path", "")
-    score = None
-    if best:  # restore the deployment network only: the miner and diagnostics keep the whole run's history
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        module.net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
-        raw = getattr(callback, "best_model_score", None)
-        score = float(raw) if raw is not None else None
+    score = _restore(module, trainer, data.cfg.optim.restore)
     calibration = fit_calibration(
         module.net, data, module.columns, module.combinations, data.cfg.calibration, data.task
     )
     module.use_calibration(calibration)
     trainer.test(module, datamodule=datamodule, verbose=False)
-    chosen = module.best_validation() or {}
+    chosen = (module.best_validation() if data.cfg.optim.restore == "best" else module.last_validation()) or {}
     return FitResult(module.test_results, chosen.get("combinations", {}), score, trainer, calibration)
