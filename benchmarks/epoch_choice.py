@@ -43,6 +43,8 @@ from study_arms import final_arm, parse_seeds
 def restore_last(net: Any, checkpoint: Path, epochs: int) -> tuple[Any, int]:
     """A copy of ``net`` with the deployment network of ``checkpoint`` (its ``net.`` keys) and the
     checkpoint's epoch (0-based); refused unless that is the run's final epoch (``epochs - 1``)."""
+    from mmanet.training.fit import deployment_state
+
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if int(state["epoch"]) != epochs - 1:
         raise SystemExit(
@@ -50,7 +52,7 @@ def restore_last(net: Any, checkpoint: Path, epochs: int) -> tuple[Any, int]:
             "runs made before d4409c5 kept the best epoch in last.ckpt"
         )
     last = copy.deepcopy(net)
-    last.load_state_dict({k.removeprefix("net."): v for k, v in state["state_dict"].items() if k.startswith("net.")})
+    last.load_state_dict(deployment_state(state["state_dict"]))
     return last, int(state["epoch"])
 
 
@@ -76,8 +78,8 @@ def unified_record(run: Path, test: list[dict[str, Any]], epochs: int) -> dict[s
     net = load_model_file(run / "model.pt").entries[0].net
     last, last_epoch = restore_last(net, run / "checkpoints" / "last.ckpt", epochs)
     names = [combination_name(c) for c in all_combinations(net.modalities)]
-    scores = _scores(net, last, test, names)
-    return {"scores": scores, "epochs": {name: [_best_epoch(run), last_epoch] for name in names}}
+    epochs_kept = [_best_epoch(run), last_epoch]  # one network: the same two epochs for every combination
+    return {"scores": _scores(net, last, test, names), "epochs": dict.fromkeys(names, epochs_kept)}
 
 
 def customized_record(chunks: list[Path], test: list[dict[str, Any]], epochs: int) -> dict[str, Any]:
@@ -107,8 +109,9 @@ def seed_record(root: Path, phase: str, setting: str, seed: int, arms: list[str]
     chunks = sorted(base.glob(f"customized/seed_{seed}.chunk*of*/seed_{seed}/customized"))
     out: dict[str, Any] = {"customized": customized_record(chunks, test, epochs)}
     for arm in arms:
-        method = final_arm(arm, setting)[0] if arm not in ("dropout", "customized") else arm
-        out[arm] = unified_record(base / arm / f"seed_{seed}" / f"seed_{seed}" / method, test, epochs)
+        out[arm] = unified_record(
+            base / arm / f"seed_{seed}" / f"seed_{seed}" / final_arm(arm, setting)[0], test, epochs
+        )
     for arm, rec in out.items():
         files = sorted((base / arm).glob(f"seed_{seed}.json" if arm != "customized" else f"seed_{seed}.chunk*of*.json"))
         recorded: dict[str, Any] = {}

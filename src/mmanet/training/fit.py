@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, WeightAveraging
+from torch import Tensor
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from mmanet.training.calibrate import Calibration, fit_calibration
@@ -17,7 +18,7 @@ from mmanet.training.deployment import DeploymentModule
 from mmanet.training.seed import SeedData
 from mmanet.training.trainer import build_trainer, kept_log_rows
 
-__all__ = ["FitResult", "fit_module"]
+__all__ = ["FitResult", "deployment_state", "fit_module"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,12 @@ def _last_checkpoint(root: Path) -> str | None:
     return str(last) if last.exists() else None
 
 
+def deployment_state(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The deployment network's weights (its ``net.`` keys, prefix removed) in a training
+    checkpoint's ``state_dict``, which also holds the teacher, specialists and miner."""
+    return {k.removeprefix("net."): v for k, v in state_dict.items() if k.startswith("net.")}
+
+
 def _restore(module: DeploymentModule, trainer: L.Trainer, restore: str) -> float | None:
     """Put the kept epoch's deployment network in ``module`` (``best``: the best validation epoch's
     checkpoint; ``last``: the weights as training left them) and return its selection score. Only
@@ -56,7 +63,7 @@ def _restore(module: DeploymentModule, trainer: L.Trainer, restore: str) -> floa
     if not best:
         return None
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-    module.net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    module.net.load_state_dict(deployment_state(state))
     raw = getattr(callback, "best_model_score", None)
     return float(raw) if raw is not None else None
 
