@@ -51,21 +51,23 @@ def deployment_state(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k.removeprefix("net."): v for k, v in state_dict.items() if k.startswith("net.")}
 
 
-def _restore(module: DeploymentModule, trainer: L.Trainer, restore: str) -> float | None:
+def _restore(module: DeploymentModule, trainer: L.Trainer, restore: str) -> tuple[float | None, dict[str, Any]]:
     """Put the kept epoch's deployment network in ``module`` (``best``: the best validation epoch's
-    checkpoint; ``last``: the weights as training left them) and return its selection score. Only
-    the deployment network: the miner and diagnostics keep the whole run's history."""
+    checkpoint; ``last``: the weights as training left them); return its selection score and that
+    epoch's validation entry (empty when none was logged). Only the deployment network: the miner
+    and diagnostics keep the whole run's history."""
     if restore == "last":
-        last = module.last_validation()
-        return float(last["select"]) if last else None
+        last = module.last_validation() or {}
+        return (float(last["select"]) if last else None), last
+    chosen = module.best_validation() or {}
     callback = trainer.checkpoint_callback
     best = getattr(callback, "best_model_path", "")
     if not best:
-        return None
+        return None, chosen
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
     module.net.load_state_dict(deployment_state(state))
     raw = getattr(callback, "best_model_score", None)
-    return float(raw) if raw is not None else None
+    return (float(raw) if raw is not None else None), chosen
 
 
 def fit_module(
@@ -91,11 +93,10 @@ def fit_module(
     if data.cfg.trainer.compile:
         module.net.compile()  # in place: the state dict (and so model.pt) keeps its keys
     trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
-    score = _restore(module, trainer, data.cfg.optim.restore)
+    score, chosen = _restore(module, trainer, data.cfg.optim.restore)
     calibration = fit_calibration(
         module.net, data, module.columns, module.combinations, data.cfg.calibration, data.task
     )
     module.use_calibration(calibration)
     trainer.test(module, datamodule=datamodule, verbose=False)
-    chosen = (module.best_validation() if data.cfg.optim.restore == "best" else module.last_validation()) or {}
     return FitResult(module.test_results, chosen.get("combinations", {}), score, trainer, calibration)
