@@ -11,6 +11,7 @@ from mmanet.modality import (
     mask_to_combination,
     parse_combination,
     sample_masks,
+    sample_masks_weighted,
 )
 
 
@@ -104,3 +105,51 @@ def test_no_bit_lists_outside_modality_module():
 def test_modality_names_are_identifiers_so_summary_rows_never_collide(name):
     with pytest.raises(ValueError, match="letters, digits"):
         check_modalities(["ok", name])
+
+
+def _reference_weighted(present: list[bool], u: float, weights: list[float]) -> list[bool]:
+    """Slow reference: walk the allowed codes in order, summing weights, until ``u * total``."""
+    m = len(present)
+    allowed = [c for c in range(1, 2**m) if all(present[j] or not (c >> j) & 1 for j in range(m))]
+    total = sum(weights[c] for c in allowed)
+    running = 0.0
+    for c in allowed:
+        running += weights[c]
+        if running > min(u, 1 - 1e-7) * total:
+            return [bool((c >> j) & 1) for j in range(m)]
+    raise AssertionError("no code picked")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_weighted_sampling_equals_reference_and_equal_weights_give_uniform_draws(seed):
+    g = torch.Generator().manual_seed(seed)
+    present = torch.rand(300, 4, generator=g) < 0.7
+    present[~present.any(1), 1] = True
+    uniform = torch.rand(300, generator=g)
+    weights = torch.rand(16, generator=g) + 0.05
+    masks = sample_masks_weighted(present, uniform, weights)
+    for i in range(300):
+        assert masks[i].tolist() == _reference_weighted(present[i].tolist(), float(uniform[i]), weights.tolist()), i
+    assert not (masks & ~present).any()
+    assert torch.equal(sample_masks_weighted(present, uniform, torch.ones(16)), sample_masks(present, uniform))
+
+
+def test_weighted_sampling_draws_each_combination_in_proportion_to_its_weight():
+    n = 14_000
+    uniform = ((torch.arange(n, dtype=torch.float64) + 0.5) / n).float()  # an exact grid
+    weights = torch.tensor([0.0, 4.0, 1.0, 1.0, 0.0, 2.0, 1.0, 5.0])  # code 4 (the third alone) never
+    masks = sample_masks_weighted(torch.ones(n, 3, dtype=torch.bool), uniform, weights)
+    counts = torch.bincount((masks.long() * torch.tensor([1, 2, 4])).sum(1), minlength=8)
+    expected = n * weights / weights.sum()
+    assert ((counts - expected).abs() <= 2).all(), (counts.tolist(), expected.tolist())
+
+
+def test_weighted_sampling_rejects_bad_weights_naming_the_problem():
+    present = torch.tensor([[True, False], [False, True]])
+    uniform = torch.tensor([0.1, 0.9])
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        sample_masks_weighted(present, uniform, torch.ones(3))
+    with pytest.raises(ValueError, match="non-negative"):
+        sample_masks_weighted(present, uniform, torch.tensor([0.0, 1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"sample 1 .* positive weight"):
+        sample_masks_weighted(present, uniform, torch.tensor([0.0, 1.0, 0.0, 1.0]))

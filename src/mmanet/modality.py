@@ -39,6 +39,7 @@ __all__ = [
     "parse_combination",
     "sample_masks",
     "sample_masks_by_size",
+    "sample_masks_weighted",
     "single_modalities",
 ]
 
@@ -181,6 +182,38 @@ def sample_masks_by_size(present: Tensor, uniform: Tensor) -> Tensor:
     size = scaled.floor().long() + 1  # (B,)
     within = allowed & (sizes[None, :] == size[:, None])
     return candidates[_pick(within, scaled - scaled.floor())]
+
+
+def sample_masks_weighted(present: Tensor, uniform: Tensor, weights: Tensor) -> Tensor:
+    """Draw one combination per sample with probability proportional to its weight, among the
+    non-empty subsets of the sample's present set.
+
+    Args:
+        present: ``(B, M)`` boolean, which modalities each sample has in the data.
+        uniform: ``(B,)`` floats in ``[0, 1)`` (the caller's draws, as for :func:`sample_masks`).
+        weights: ``(2^M,)`` non-negative weight of each combination, indexed by its code
+            (:func:`combination_codes`; entry 0, the empty set, is ignored). Equal weights give
+            exactly :func:`sample_masks`'s draws.
+
+    Returns:
+        ``(B, M)`` boolean masks; every row a non-empty subset of the ``present`` row.
+    """
+    candidates, allowed = _allowed_subsets(present, uniform)
+    if weights.shape != (code_count(present.shape[1]),):
+        raise ValueError(
+            f"weights: expected one per combination code, shape ({code_count(present.shape[1])},), "
+            f"got {tuple(weights.shape)}"
+        )
+    if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
+        raise ValueError("weights must be finite and non-negative")
+    w = allowed * weights[1:].to(allowed.device, torch.float64)[None, :]  # (B, K), candidates are codes 1..2^M-1
+    total = w.sum(1)
+    if bool((total <= 0).any()):
+        raise ValueError(
+            f"sample {int(torch.nonzero(total <= 0)[0, 0])} of the batch has no combination of positive weight"
+        )
+    target = uniform.clamp(0, 1 - 1e-7).to(torch.float64) * total
+    return candidates[(w.cumsum(1) > target[:, None]).float().argmax(1)]
 
 
 def _allowed_subsets(present: Tensor, uniform: Tensor) -> tuple[Tensor, Tensor]:

@@ -732,3 +732,64 @@ def test_kd_filtered_to_what_the_specialist_gets_right_equals_the_loop_over_thos
     everything = torch.ones_like(keep)
     torch.testing.assert_close(_weighted_kd(logits_s, logits_t, weight, 2.0, everything),
                                _weighted_kd(logits_s, logits_t, weight, 2.0))  # fmt: skip
+
+
+def test_error_weights_share_the_mix_by_validation_error():
+    from mmanet.training.sampling import error_weights
+
+    w = error_weights({1: 0.9, 2: 0.6, 3: 1.0, 4: 0.8, 5: 0.95, 6: 0.75}, 3, 0.4)  # code 7 has no score
+    errors = torch.tensor([0.0, 0.1, 0.4, 0.0, 0.2, 0.05, 0.25, 1 / 6], dtype=torch.float64)  # 7: the mean error
+    expected = 0.6 / 7 + 0.4 * errors / errors.sum()
+    expected[0] = 0
+    assert torch.allclose(w, expected) and abs(float(w.sum()) - 1) < 1e-12
+    assert torch.allclose(
+        error_weights({1: 1.0, 2: 1.0, 3: 1.0}, 2, 1.0)[1:], torch.full((3,), 1 / 3, dtype=torch.float64)
+    )
+    with pytest.raises(ValueError, match=r"codes \[4\] outside 1..3"):
+        error_weights({4: 0.5}, 2, 0.5)
+    with pytest.raises(ValueError, match="mix"):
+        error_weights({1: 0.5}, 2, 1.5)
+
+
+@pytest.mark.slow
+def test_adaptive_sampling_follows_each_epochs_validation_errors(tmp_path):
+    """Each epoch after the first draws by the previous epoch's validation accuracies (the run's
+    log); with no error-proportional share it is dropout's uniform draw, step for step."""
+    import csv
+
+    from mmanet.modality import all_combinations, combination_code, combination_name
+    from mmanet.training.sampling import error_weights
+
+    adaptive = ["--set", "plus.sampling=adaptive", "--set", "plus.sampling_mix=0.7"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "a"), *TINY, *OFF, *adaptive]) == 0
+    history = json.loads((tmp_path / "a" / "report.json").read_text())["methods"]["mmanet-plus"]["diagnostics"]["0"]
+    history = history["sampling"]
+    rows = list(csv.DictReader((tmp_path / "a" / "seed_0" / "mmanet-plus" / "logs" / "metrics.csv").open()))
+    modalities = ("a", "b", "c")
+    combos = all_combinations(modalities)
+    assert len(history) == 2  # epochs 1 and 2 (3 epochs; the first draws uniformly)
+    for epoch, probabilities in enumerate(history):
+        val = next(r for r in rows if r.get(f"val/{combination_name(combos[0])}/accuracy") and int(r["epoch"]) == epoch)
+        scores = {combination_code(c, modalities): float(val[f"val/{combination_name(c)}/accuracy"]) for c in combos}
+        expected = error_weights(scores, 3, 0.7)
+        for c in combos:
+            assert abs(probabilities[combination_name(c)] - float(expected[combination_code(c, modalities)])) < 1e-5
+    assert len({round(p, 5) for p in history[-1].values()}) > 1  # not uniform: the errors differ
+    none = ["--set", "plus.sampling=adaptive", "--set", "plus.sampling_mix=0"]
+    assert main(["run", "--methods", "mmanet-plus", "--out", str(tmp_path / "u"), *TINY, *OFF, *none]) == 0
+    assert main(["run", "--methods", "dropout", "--out", str(tmp_path / "d"), *TINY]) == 0
+    assert _per_seed(tmp_path / "u", "mmanet-plus") == _per_seed(tmp_path / "d", "dropout")
+
+
+def test_adaptive_modality_dropout_draws_by_its_weights_once_set():
+    from mmanet.modality import sample_masks, sample_masks_weighted
+    from mmanet.training.sampling import ModalityDropout
+
+    drop = ModalityDropout(500, seed=3, policy="adaptive")
+    index, present = torch.arange(500), torch.ones(500, 3, dtype=torch.bool)
+    uniform = drop.uniforms(1)
+    assert torch.equal(drop.masks(1, index, present), sample_masks(present, uniform))  # unset: uniform
+    drop.weights = torch.tensor([0.0, 6.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    masks = drop.masks(1, index, present)
+    assert torch.equal(masks, sample_masks_weighted(present, uniform, drop.weights))
+    assert int((combination_codes(masks) == 1).sum()) > 150  # code 1 holds half the weight

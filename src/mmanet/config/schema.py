@@ -424,8 +424,13 @@ class PlusConfig:
     with weight 1; MAD and MAR off, as they did not add to the other components there).
 
     ``mad`` / ``mar``: keep MMANet's two components (settings in ``distill`` and ``mar``).
-    ``sampling``: ``uniform`` (every non-empty subset equally likely, the paper) or
-    ``size_uniform`` (subset size uniform first, so small subsets are drawn more often).
+    ``sampling``: ``uniform`` (every non-empty subset equally likely, the paper),
+    ``size_uniform`` (subset size uniform first, so small subsets are drawn more often) or
+    ``adaptive`` (from the second epoch, each subset in proportion to ``(1 - sampling_mix) / K``
+    plus ``sampling_mix`` shared by its error on the latest validation epoch: the combinations
+    the network reads worst are drawn more often; the issue's "sampling in proportion to the
+    validation gap", with the network's own error standing in for the gap it cannot know).
+    ``sampling_mix``: the error-proportional share of ``adaptive`` sampling, in [0, 1].
     ``unimodal_heads``: weight of the cross-entropy of one linear head per modality on that
     modality's own encoder features (heads dropped at export; 0 = off).
     ``single_passes``: weight of the cross-entropy of the deployment network under each single
@@ -489,7 +494,8 @@ class PlusConfig:
 
     mad: bool = False
     mar: bool = False
-    sampling: Literal["uniform", "size_uniform"] = "uniform"
+    sampling: Literal["uniform", "size_uniform", "adaptive"] = "uniform"
+    sampling_mix: float = 0.5
     unimodal_heads: float = 1.0
     single_passes: float = 1.0
     specialists: float = 1.0
@@ -531,6 +537,7 @@ class PlusConfig:
             self.ogm,
         )
         _check(0 < self.pair_rows <= 1, "plus.pair_rows", "in (0, 1]", self.pair_rows)
+        _check(0 <= self.sampling_mix <= 1, "plus.sampling_mix", "in [0, 1]", self.sampling_mix)
         _check(0 <= self.encoder_warmup < 1, "plus.encoder_warmup", "in [0, 1) (0: off)", self.encoder_warmup)
         _check(0 <= self.fork_own_decoders < 1, "plus.fork_own_decoders", "in [0, 1) (0: off)", self.fork_own_decoders)
         _check(
@@ -615,7 +622,8 @@ PLUS_PATCHES: Literal["none", "decoder", "trunk"] = "decoder"
 PLUS_COMPONENTS: dict[str, str] = {
     "plus.mad": "MMANet's margin-aware distillation from the teacher",
     "plus.mar": "MMANet's modality-aware regularization on mined weak combinations",
-    "plus.sampling": "subset sampling: uniform, or size_uniform (subset size first)",
+    "plus.sampling": "subset sampling: uniform, size_uniform (subset size first) or adaptive (by validation error)",
+    "plus.sampling_mix": "adaptive sampling's error-proportional share, in [0, 1]",
     "plus.unimodal_heads": "weight: a linear head per encoder on its own features (dropped at export)",
     "plus.single_passes": "weight: decode every sample under each single modality, every step",
     "plus.specialists": "weight: KD from per-modality specialists into the single passes",

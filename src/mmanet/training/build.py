@@ -59,6 +59,7 @@ def build_module(
         "select_combinations": full,
         "class_weights": data.source.class_weights,
         "sampling": cfg.plus.sampling if method.plus else "uniform",
+        "sampling_mix": cfg.plus.sampling_mix,
     }
     module: DeploymentModule
     if method.needs_teacher(cfg.plus) or method.regularizes(cfg.plus) or method.plus:

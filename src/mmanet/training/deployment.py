@@ -20,13 +20,20 @@ from mmanet.data import Batch, check_batch
 from mmanet.evaluation import data_columns, update_combination_metrics
 from mmanet.losses import segmentation_loss
 from mmanet.metrics import CombinationMetrics, TaskSpec
-from mmanet.modality import Combination, all_combinations, combination_name, full_combination, parse_combination
+from mmanet.modality import (
+    Combination,
+    all_combinations,
+    combination_code,
+    combination_name,
+    full_combination,
+    parse_combination,
+)
 from mmanet.nn import InputNorm, NetOutput, NetworkSpec, SubsetNetwork, build_network
 from mmanet.training.calibrate import Calibration
 from mmanet.training.methods import MethodSpec
 from mmanet.training.optim import build_optimizer
 from mmanet.training.resume import rng_state, set_rng_state
-from mmanet.training.sampling import ModalityDropout, Policy
+from mmanet.training.sampling import ModalityDropout, Policy, error_weights
 
 __all__ = ["DeploymentModule", "NonFiniteLossError", "NonFiniteWeightsError", "check_finite_weights"]
 
@@ -96,7 +103,10 @@ class DeploymentModule(L.LightningModule):
             metric, e.g. accuracy, or ``1 - ACER``) selects the checkpoint (default:
             ``eval_combinations``; the teacher selects on the full combination).
         class_weights: per-class weights of the segmentation cross-entropy (e.g. median frequency).
-        sampling: modality-dropout policy, ``uniform`` or ``size_uniform`` (:class:`ModalityDropout`).
+        sampling: modality-dropout policy, ``uniform``, ``size_uniform`` or ``adaptive``
+            (:class:`ModalityDropout`; ``adaptive`` draws each epoch's combinations by the latest
+            validation epoch's errors, :func:`~mmanet.training.sampling.error_weights`).
+        sampling_mix: ``adaptive``'s error-proportional share.
     """
 
     def __init__(
@@ -113,6 +123,7 @@ class DeploymentModule(L.LightningModule):
         select_combinations: Sequence[str] | None = None,
         class_weights: Sequence[float] | None = None,
         sampling: Policy = "uniform",
+        sampling_mix: float = 0.5,
     ) -> None:
         super().__init__()
         task = task or TaskSpec()
@@ -125,6 +136,7 @@ class DeploymentModule(L.LightningModule):
                 "seed": seed,
                 "task": task.to_dict(),
                 "sampling": sampling,
+                "sampling_mix": sampling_mix,
             }
         )
         self.spec = spec
@@ -142,6 +154,8 @@ class DeploymentModule(L.LightningModule):
         names = [combination_name(c) for c in self.combinations]
         self.select_names = [combination_name(parse_combination(n, modalities)) for n in (select_combinations or names)]
         self.dropout = ModalityDropout(num_train, seed, sampling)
+        self.sampling_mix = sampling_mix
+        self.sampling_history: list[dict[str, float]] = []  # adaptive: each epoch's probabilities by name
         self.task = task.metrics()
         self.val_metrics = CombinationMetrics(names, spec.num_classes, self.task.factory)
         self.test_metrics = CombinationMetrics(names, spec.num_classes, self.task.factory)
@@ -167,6 +181,32 @@ class DeploymentModule(L.LightningModule):
         if self.method.sampling == "full":
             return present
         return self.dropout.masks(self.current_epoch, batch["index"], present)
+
+    def on_train_epoch_start(self) -> None:
+        if self.dropout.policy == "adaptive":
+            self.set_sampling_weights()
+
+    def set_sampling_weights(self) -> None:
+        """``adaptive`` sampling: this epoch's combination weights from the latest validation entry
+        (uniform before the first); their probabilities are kept in :attr:`sampling_history`."""
+        if not self.val_history:
+            self.dropout.weights = None
+            return
+        modalities = self.net.modalities
+        results = self.val_history[-1]["combinations"]
+        scores = {
+            combination_code(c, modalities): self.task.score(results[combination_name(c)])
+            for c in self.combinations
+            if results.get(combination_name(c), {}).get("samples")
+        }
+        weights = error_weights(scores, len(modalities), self.sampling_mix)
+        self.dropout.weights = weights
+        self.sampling_history.append(
+            {
+                combination_name(c): round(float(weights[combination_code(c, modalities)]), 5)
+                for c in all_combinations(modalities)
+            }
+        )
 
     def task_loss(self, out: NetOutput, target: Tensor) -> Tensor:
         """Cross-entropy of the deployment network: label smoothing for classification; per pixel with
@@ -224,11 +264,16 @@ class DeploymentModule(L.LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["mmanet"] = {"rng": rng_state(), "val_history": self.val_history}
+        checkpoint["mmanet"] = {
+            "rng": rng_state(),
+            "val_history": self.val_history,
+            "sampling_history": self.sampling_history,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("mmanet", {})
         self.val_history = list(state.get("val_history", []))
+        self.sampling_history = list(state.get("sampling_history", []))
         if "rng" in state:
             set_rng_state(state["rng"])
 

@@ -341,6 +341,7 @@ class MMANetModule(DeploymentModule):
         return [p for module in copies for p in module.parameters()]
 
     def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
         router = self._own_decoders()
         if router is not None and 0 < self.plus_config.fork_epochs(self._epochs()) == self.current_epoch:
             copy_shared(router)  # the fork: each own decoder starts from the shared decoder as it is now
@@ -362,8 +363,9 @@ class MMANetModule(DeploymentModule):
         self._ess = torch.tensor(checkpoint.get("mmanet", {}).get("ess", [0.0, 0.0]), dtype=torch.float64)
 
     def diagnostics(self) -> dict[str, Any]:
-        """Mined set, mining scores per epoch, MAD's effective sample share and the encoder warm-up
-        epochs (``plus.encoder_warmup``), for the report."""
+        """Mined set, mining scores per epoch, MAD's effective sample share, the encoder warm-up
+        epochs (``plus.encoder_warmup``) and each epoch's combination probabilities under
+        ``plus.sampling: adaptive`` (from the second epoch), for the report."""
         out: dict[str, Any] = {}
         if self.plus is not None and self.plus_config.encoder_warmup > 0:
             out["encoder_warmup_epochs"] = self.plus_config.warmup_epochs(self._epochs())
@@ -372,6 +374,8 @@ class MMANetModule(DeploymentModule):
         total, count = (float(v) for v in self._ess)
         if count > 0:
             out["ess_share"] = total / count
+        if self.sampling_history:
+            out["sampling"] = self.sampling_history
         if self.regularization is not None:
             out["weak_combinations"] = self.regularization.miner.weak_combinations_
             out["mining_scores"] = self.regularization.miner.history_
