@@ -284,6 +284,28 @@ def block_diagnostics(records: Records, setting: str, arms: list[str]) -> list[s
     return _table(header, rows)
 
 
+def block_sampling(records: Records, setting: str, arms: list[str], what: list[str]) -> list[str]:
+    """``plus.sampling: adaptive``: how often each combination in ``what`` was drawn, as its
+    probability times the number of combinations (1: uniform's share), the mean over the epochs
+    that drew adaptively and the seeds (the records' ``sampling`` diagnostic), and its range over
+    seeds."""
+    header = ["arm", *[f"`{name}`" for name in what]]
+    rows = []
+    for arm in [a for a in arms if a in records]:
+        histories = [
+            r["diagnostics"]["sampling"] for _, r in sorted(records[arm].items()) if r["diagnostics"].get("sampling")
+        ]
+        if not histories:
+            continue
+        count = len(histories[0][0])
+        cells = []
+        for name in what:
+            per_seed = [count * float(np.mean([epoch[name] for epoch in history])) for history in histories]
+            cells.append(f"{np.mean(per_seed):.2f} ({min(per_seed):.2f}-{max(per_seed):.2f})")
+        rows.append([f"`{arm}`", *cells])
+    return _table(header, rows)
+
+
 def block_tune(records: Records, setting: str, arms: list[str], reference: str = "dropout") -> list[str]:
     """Validation table of tuning arms: paired difference to ``reference`` (± 95% half-width)."""
     ref = records.get(reference, {})
@@ -791,6 +813,7 @@ def render_block(spec: str, root: Path) -> str:
         "mining": lambda r, s: block_mining(r, s, lists["arms"]),
         "routing": lambda r, s: block_routing(r, s, lists["arms"]),
         "diagnostics": lambda r, s: block_diagnostics(r, s, lists["arms"]),
+        "sampling": lambda r, s: block_sampling(r, s, lists["arms"], opt["what"].split(",")),
         "tune": lambda r, s: block_tune(r, s, lists["arms"], opt.get("reference", "dropout")),
     }
     if kind in per_setting:

@@ -508,3 +508,19 @@ def test_epoch_choice_block_pairs_each_side_at_each_epoch(tmp_path):
     summary = next(line for line in lines if line.startswith("Cells more than"))
     assert "1 at the chosen epochs (a+b), 1 at the last epochs (a)" in summary  # a+b at -0.50 is not short
     assert "mean 7.0 of 30" in summary and "by `u`: mean 23.0" in summary
+
+
+def test_sampling_block_is_each_cells_share_times_the_combinations_averaged_over_epochs_then_seeds():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from study_tables import block_sampling
+
+    def record(history):
+        return {"diagnostics": {"sampling": history}}
+
+    seeds = {
+        0: record([{"a": 0.5, "b": 0.2, "a+b": 0.3}, {"a": 0.7, "b": 0.2, "a+b": 0.1}]),  # a: 0.6 -> 1.8
+        1: record([{"a": 0.2, "b": 0.4, "a+b": 0.4}]),  # a: 0.2 -> 0.6
+    }
+    rows = block_sampling({"x": seeds, "y": {0: {"diagnostics": {}}}}, "trio", ["x", "y"], ["a", "a+b"])
+    assert rows[2] == "| `x` | 1.20 (0.60-1.80) | 0.90 (0.60-1.20) |"
+    assert len(rows) == 3  # y drew uniformly: no row
