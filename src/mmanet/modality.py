@@ -163,7 +163,7 @@ def sample_masks(present: Tensor, uniform: Tensor) -> Tensor:
         ``(B, M)`` boolean masks; every row is a non-empty subset of the ``present`` row.
     """
     candidates, allowed = _allowed_subsets(present, uniform)
-    return candidates[_pick(allowed, uniform)]
+    return candidates[_pick(allowed.float(), uniform)]
 
 
 def sample_masks_by_size(present: Tensor, uniform: Tensor) -> Tensor:
@@ -181,7 +181,7 @@ def sample_masks_by_size(present: Tensor, uniform: Tensor) -> Tensor:
     scaled = uniform.clamp(0, 1 - 1e-7) * available
     size = scaled.floor().long() + 1  # (B,)
     within = allowed & (sizes[None, :] == size[:, None])
-    return candidates[_pick(within, scaled - scaled.floor())]
+    return candidates[_pick(within.float(), scaled - scaled.floor())]
 
 
 def sample_masks_weighted(present: Tensor, uniform: Tensor, weights: Tensor) -> Tensor:
@@ -207,13 +207,10 @@ def sample_masks_weighted(present: Tensor, uniform: Tensor, weights: Tensor) -> 
     if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
         raise ValueError("weights must be finite and non-negative")
     w = allowed * weights[1:].to(allowed.device, torch.float64)[None, :]  # (B, K), candidates are codes 1..2^M-1
-    total = w.sum(1)
-    if bool((total <= 0).any()):
-        raise ValueError(
-            f"sample {int(torch.nonzero(total <= 0)[0, 0])} of the batch has no combination of positive weight"
-        )
-    target = uniform.clamp(0, 1 - 1e-7).to(torch.float64) * total
-    return candidates[(w.cumsum(1) > target[:, None]).float().argmax(1)]
+    empty = w.sum(1) <= 0
+    if bool(empty.any()):
+        raise ValueError(f"sample {int(torch.nonzero(empty)[0, 0])} of the batch has no combination of positive weight")
+    return candidates[_pick(w, uniform)]
 
 
 def _allowed_subsets(present: Tensor, uniform: Tensor) -> tuple[Tensor, Tensor]:
@@ -233,8 +230,9 @@ def _allowed_subsets(present: Tensor, uniform: Tensor) -> tuple[Tensor, Tensor]:
     return candidates, allowed
 
 
-def _pick(allowed: Tensor, uniform: Tensor) -> Tensor:
-    """``(B,)`` index of the allowed subset at rank ``floor(u * count)`` in each row of ``allowed`` ``(B, K)``."""
-    counts = allowed.sum(1)
-    rank = (uniform.clamp(0, 1 - 1e-7) * counts).floor().long()
-    return (allowed.cumsum(1) > rank[:, None]).float().argmax(1)
+def _pick(weights: Tensor, uniform: Tensor) -> Tensor:
+    """``(B,)`` index, in each row of ``weights`` ``(B, K)``, of the first column whose running sum
+    passes ``u * row total``. With 0/1 weights (the allowed subsets) that is the allowed subset at
+    rank ``floor(u * count)``: every allowed subset equally likely."""
+    target = uniform.clamp(0, 1 - 1e-7).to(weights.dtype) * weights.sum(1)
+    return (weights.cumsum(1) > target[:, None]).float().argmax(1)
